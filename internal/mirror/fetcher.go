@@ -1,0 +1,279 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strait-dev/strait/internal/batch"
+)
+
+// fetcher fetches every mirrored partition led by one source broker with one
+// Fetch request at a time and queues the raw batches for the workers.
+type fetcher struct {
+	r      *Runner
+	broker int32
+
+	mu    sync.Mutex
+	parts map[*part]struct{}
+	// rot rotates which partition comes first in a request: only the
+	// first partition is guaranteed a batch larger than its byte limit.
+	rot int
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newFetcher(r *Runner, broker int32) *fetcher {
+	ctx, cancel := context.WithCancel(r.ctx)
+	f := &fetcher{r: r, broker: broker, parts: map[*part]struct{}{}, cancel: cancel, done: make(chan struct{})}
+	go f.loop(ctx)
+	return f
+}
+
+func (f *fetcher) add(p *part) {
+	f.mu.Lock()
+	f.parts[p] = struct{}{}
+	f.mu.Unlock()
+	f.r.kick.Notify()
+}
+
+func (f *fetcher) remove(p *part) {
+	f.mu.Lock()
+	delete(f.parts, p)
+	f.mu.Unlock()
+}
+
+func (f *fetcher) removeTopic(t *topicRun) {
+	f.mu.Lock()
+	for p := range f.parts {
+		if p.t == t {
+			delete(f.parts, p)
+			p.fetcherID.Store(-1)
+		}
+	}
+	f.mu.Unlock()
+}
+
+func (f *fetcher) close() {
+	f.cancel()
+	<-f.done
+}
+
+// fetchPos is a partition as it went into a request.
+type fetchPos struct {
+	p      *part
+	offset int64
+	gen    uint64
+}
+
+// snapshot lists the partitions that can take more data now.
+func (f *fetcher) snapshot() []fetchPos {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]fetchPos, 0, len(f.parts))
+	for p := range f.parts {
+		p.mu.Lock()
+		if p.ready && p.queued < f.r.cfg.BufferBytes {
+			out = append(out, fetchPos{p: p, offset: p.fetchOffset, gen: p.gen})
+		}
+		p.mu.Unlock()
+	}
+	if len(out) > 1 {
+		sortFetchPos(out)
+		f.rot = (f.rot + 1) % len(out)
+		out = append(out[f.rot:], out[:f.rot]...)
+	}
+	return out
+}
+
+func sortFetchPos(ps []fetchPos) {
+	// Insertion sort by topic then partition: requests stay stable, which
+	// keeps the rotation fair. Partition counts per broker are modest.
+	for i := 1; i < len(ps); i++ {
+		for j := i; j > 0 && lessPos(ps[j], ps[j-1]); j-- {
+			ps[j], ps[j-1] = ps[j-1], ps[j]
+		}
+	}
+}
+
+func lessPos(a, b fetchPos) bool {
+	if a.p.t.spec.SourceTopic != b.p.t.spec.SourceTopic {
+		return a.p.t.spec.SourceTopic < b.p.t.spec.SourceTopic
+	}
+	return a.p.id < b.p.id
+}
+
+func (f *fetcher) loop(ctx context.Context) {
+	defer close(f.done)
+	backoff := newBackoff()
+	for ctx.Err() == nil {
+		wait := f.r.kick.Wait()
+		pos := f.snapshot()
+		if len(pos) == 0 {
+			select {
+			case <-ctx.Done():
+			case <-wait:
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if err := f.fetchOnce(ctx, pos); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			f.r.log.Debug("fetch failed", "broker", f.broker, "err", err)
+			f.r.kickMeta()
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff.next()):
+			}
+			continue
+		}
+		backoff.reset()
+	}
+}
+
+// fetchOnce sends one Fetch for pos and delivers the results.
+func (f *fetcher) fetchOnce(ctx context.Context, pos []fetchPos) error {
+	cfg := f.r.cfg
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxWaitMillis = int32(cfg.FetchMaxWait / time.Millisecond)
+	req.MinBytes = 1
+	req.MaxBytes = cfg.FetchMaxBytes
+	req.IsolationLevel = 0 // read_uncommitted: transactions are copied as written
+	req.SessionID = 0
+	req.SessionEpoch = -1 // no fetch session: every request is full
+	byTopic := map[string]int{}
+	ids := map[[16]byte]string{}
+	for _, fp := range pos {
+		st := fp.p.t.spec.SourceTopic
+		i, ok := byTopic[st]
+		if !ok {
+			tm, err := f.r.srcMeta.get(ctx, st, false)
+			if err != nil {
+				return err
+			}
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic = st
+			rt.TopicID = tm.id
+			ids[tm.id] = st
+			req.Topics = append(req.Topics, rt)
+			i = len(req.Topics) - 1
+			byTopic[st] = i
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = fp.p.id
+		rp.FetchOffset = fp.offset
+		rp.PartitionMaxBytes = cfg.PartitionMaxBytes
+		rp.CurrentLeaderEpoch = -1
+		rp.LastFetchedEpoch = -1
+		rp.LogStartOffset = -1
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+	}
+	resp, err := req.RequestWith(ctx, f.r.cfg.Source.Broker(int(f.broker)))
+	if err != nil {
+		return err
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return err
+	}
+	type key struct {
+		topic string
+		part  int32
+	}
+	index := make(map[key]fetchPos, len(pos))
+	for _, fp := range pos {
+		index[key{fp.p.t.spec.SourceTopic, fp.p.id}] = fp
+	}
+	for _, rt := range resp.Topics {
+		topic := rt.Topic
+		if topic == "" {
+			topic = ids[rt.TopicID]
+		}
+		for _, rp := range rt.Partitions {
+			fp, ok := index[key{topic, rp.Partition}]
+			if !ok {
+				continue
+			}
+			f.deliver(fp, &rp)
+		}
+	}
+	return nil
+}
+
+// deliver queues one partition's fetch result for its worker.
+func (f *fetcher) deliver(fp fetchPos, rp *kmsg.FetchResponseTopicPartition) {
+	p := fp.p
+	ferr := kerr.ErrorForCode(rp.ErrorCode)
+	if ferr == nil {
+		p.srcHW.Store(rp.HighWatermark)
+	}
+	var batches []batch.Batch
+	var splitErr error
+	if ferr == nil && len(rp.RecordBatches) > 0 {
+		batches, splitErr = batch.Split(rp.RecordBatches)
+		if splitErr != nil {
+			ferr = splitErr
+		}
+	}
+	p.mu.Lock()
+	if p.gen != fp.gen || !p.ready || p.fetchOffset != fp.offset {
+		p.mu.Unlock()
+		return // the cursor moved while the request was out
+	}
+	switch {
+	case ferr != nil:
+		if isLeaderErr(ferr) {
+			p.mu.Unlock()
+			f.r.kickMeta()
+			return
+		}
+		// The worker decides what the error means; no more fetching until
+		// it re-arms the partition.
+		p.ready = false
+		p.events = append(p.events, fetchEvent{gen: p.gen, err: ferr})
+	case len(batches) > 0:
+		n := 0
+		for _, b := range batches {
+			n += len(b.Raw)
+		}
+		p.queue = append(p.queue, chunk{gen: p.gen, batches: batches, bytes: n})
+		p.queued += n
+		p.fetchOffset = batches[len(batches)-1].NextOffset()
+	default:
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	p.wake()
+}
+
+func isLeaderErr(err error) bool {
+	return errors.Is(err, kerr.NotLeaderForPartition) ||
+		errors.Is(err, kerr.FencedLeaderEpoch) ||
+		errors.Is(err, kerr.UnknownLeaderEpoch) ||
+		errors.Is(err, kerr.LeaderNotAvailable) ||
+		errors.Is(err, kerr.ReplicaNotAvailable) ||
+		errors.Is(err, kerr.KafkaStorageError) ||
+		errors.Is(err, kerr.NotCoordinator)
+}
+
+// backoff is capped exponential backoff with jitter.
+type backoff struct{ n int }
+
+func newBackoff() *backoff { return &backoff{} }
+
+func (b *backoff) reset() { b.n = 0 }
+
+func (b *backoff) next() time.Duration {
+	d := 50 * time.Millisecond << min(b.n, 6) // 50ms .. 3.2s
+	b.n++
+	jitter := time.Duration(time.Now().UnixNano() % int64(d/4+1))
+	return d + jitter
+}

@@ -1,0 +1,274 @@
+package mirror
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// topicMeta is what the data path needs to know about a topic on one
+// cluster.
+type topicMeta struct {
+	id      [16]byte
+	leaders []int32 // by partition; -1 when leaderless
+	err     error   // topic-level error from the broker, e.g. unknown topic
+}
+
+// metaCache caches topic metadata of one cluster.
+type metaCache struct {
+	cl     *kgo.Client
+	mu     sync.Mutex
+	topics map[string]topicMeta
+}
+
+// load asks the cluster for the metadata of topics and caches it.
+func (m *metaCache) load(ctx context.Context, topics []string) (map[string]topicMeta, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	for _, t := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, m.cl)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]topicMeta, len(resp.Topics))
+	for _, rt := range resp.Topics {
+		if rt.Topic == nil {
+			continue
+		}
+		tm := topicMeta{id: rt.TopicID, err: kerr.ErrorForCode(rt.ErrorCode)}
+		tm.leaders = make([]int32, len(rt.Partitions))
+		for i := range tm.leaders {
+			tm.leaders[i] = -1
+		}
+		for _, p := range rt.Partitions {
+			if p.Partition >= 0 && int(p.Partition) < len(tm.leaders) {
+				tm.leaders[p.Partition] = p.Leader
+			}
+		}
+		out[*rt.Topic] = tm
+	}
+	m.mu.Lock()
+	if m.topics == nil {
+		m.topics = map[string]topicMeta{}
+	}
+	for t, tm := range out {
+		m.topics[t] = tm
+	}
+	m.mu.Unlock()
+	return out, nil
+}
+
+// get returns the cached metadata of topic, loading it when absent or when
+// refresh is set.
+func (m *metaCache) get(ctx context.Context, topic string, refresh bool) (topicMeta, error) {
+	if !refresh {
+		m.mu.Lock()
+		tm, ok := m.topics[topic]
+		m.mu.Unlock()
+		if ok && tm.err == nil {
+			return tm, nil
+		}
+	}
+	got, err := m.load(ctx, []string{topic})
+	if err != nil {
+		return topicMeta{}, err
+	}
+	tm, ok := got[topic]
+	if !ok {
+		return topicMeta{}, fmt.Errorf("no metadata for topic %q", topic)
+	}
+	if tm.err != nil {
+		return tm, tm.err
+	}
+	return tm, nil
+}
+
+// leader returns the cached leader of a partition, loading when needed.
+func (m *metaCache) leader(ctx context.Context, topic string, p int32, refresh bool) (int32, [16]byte, error) {
+	tm, err := m.get(ctx, topic, refresh)
+	if err != nil {
+		return -1, tm.id, err
+	}
+	if int(p) >= len(tm.leaders) || tm.leaders[p] < 0 {
+		if !refresh {
+			return m.leader(ctx, topic, p, true)
+		}
+		return -1, tm.id, kerr.LeaderNotAvailable
+	}
+	return tm.leaders[p], tm.id, nil
+}
+
+// metadataLoop probes the source: it keeps partition leaders current for
+// the fetchers, reports reachability, and fails topics that were deleted,
+// re-created or shrunk at the source.
+func (r *Runner) metadataLoop() {
+	defer r.wg.Done()
+	tick := time.NewTicker(r.cfg.MetadataInterval)
+	defer tick.Stop()
+	missing := map[string]int{}
+	for {
+		r.probeSource(missing)
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-tick.C:
+		case <-r.metaKick:
+		}
+	}
+}
+
+func (r *Runner) probeSource(missing map[string]int) {
+	r.mu.Lock()
+	var ts []*topicRun
+	for _, t := range r.topics {
+		if !t.failed.Load() {
+			ts = append(ts, t)
+		}
+	}
+	r.mu.Unlock()
+	names := make([]string, 0, len(ts))
+	for _, t := range ts {
+		names = append(names, t.spec.SourceTopic)
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 15*time.Second)
+	defer cancel()
+	var metas map[string]topicMeta
+	var err error
+	if len(names) == 0 {
+		// Still probe the cluster, so link availability is known.
+		_, err = r.srcMeta.load(ctx, nil)
+	} else {
+		metas, err = r.srcMeta.load(ctx, names)
+	}
+	if r.ctx.Err() != nil {
+		return
+	}
+	r.cfg.Hooks.SourceReachable(err)
+	if err != nil {
+		return
+	}
+	for _, t := range ts {
+		tm, ok := metas[t.spec.SourceTopic]
+		if !ok || tm.err != nil {
+			if !ok || tm.err == kerr.UnknownTopicOrPartition || tm.err == kerr.UnknownTopicID {
+				// Two probes in a row, so a cluster that is still loading
+				// its topics after a restart is not taken for a deletion.
+				missing[t.spec.Topic]++
+				if missing[t.spec.Topic] >= 2 {
+					r.fail(t, ErrSourceTopicDeleted, fmt.Sprintf("source topic '%s' does not exist any more", t.spec.SourceTopic))
+				}
+			}
+			continue
+		}
+		delete(missing, t.spec.Topic)
+		var zero [16]byte
+		if t.spec.SourceTopicID != zero && tm.id != zero && tm.id != t.spec.SourceTopicID {
+			r.fail(t, ErrSourceTopicIDChanged, fmt.Sprintf("source topic '%s' was deleted and re-created", t.spec.SourceTopic))
+			continue
+		}
+		if int32(len(tm.leaders)) < t.spec.Partitions {
+			r.fail(t, ErrSourcePartitionsDecrease, fmt.Sprintf("source topic '%s' has %d partitions, the mirror has %d", t.spec.SourceTopic, len(tm.leaders), t.spec.Partitions))
+			continue
+		}
+		r.assignLeaders(t, tm)
+	}
+}
+
+// assignLeaders moves each copying partition of t to the fetcher of its
+// current source leader.
+func (r *Runner) assignLeaders(t *topicRun, tm topicMeta) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !t.copying {
+		return
+	}
+	for _, p := range t.parts {
+		leader := tm.leaders[p.id]
+		cur := p.fetcherID.Load()
+		if leader < 0 || int32(cur) == leader {
+			continue
+		}
+		if old, ok := r.fetchers[int32(cur)]; ok && cur >= 0 {
+			old.remove(p)
+		}
+		f, ok := r.fetchers[leader]
+		if !ok {
+			f = newFetcher(r, leader)
+			r.fetchers[leader] = f
+		}
+		p.fetcherID.Store(int64(leader))
+		f.add(p)
+	}
+}
+
+// lagLoop keeps the lag of topics that are not copying current, so a paused
+// mirror reports how far the source has moved on.
+func (r *Runner) lagLoop() {
+	defer r.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		r.mu.Lock()
+		var ts []*topicRun
+		for _, t := range r.topics {
+			if !t.copying {
+				ts = append(ts, t)
+			}
+		}
+		r.mu.Unlock()
+		if len(ts) > 0 {
+			ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+			r.refreshLags(ctx, ts)
+			cancel()
+		}
+	}
+}
+
+// refreshLags reads source high watermarks and mirror end offsets.
+func (r *Runner) refreshLags(ctx context.Context, ts []*topicRun) {
+	if len(ts) == 0 {
+		return
+	}
+	var src, dst []string
+	for _, t := range ts {
+		src = append(src, t.spec.SourceTopic)
+		dst = append(dst, t.spec.Topic)
+	}
+	srcEnds, err := kadm.NewClient(r.cfg.Source).ListEndOffsets(ctx, src...)
+	if err == nil {
+		for _, t := range ts {
+			for _, p := range t.parts {
+				if o, ok := srcEnds.Lookup(t.spec.SourceTopic, p.id); ok && o.Err == nil {
+					p.srcHW.Store(o.Offset)
+				}
+			}
+		}
+	}
+	dstEnds, err := kadm.NewClient(r.cfg.Dest).ListEndOffsets(ctx, dst...)
+	if err == nil {
+		for _, t := range ts {
+			if t.copying {
+				continue // the workers own destEnd while copying
+			}
+			for _, p := range t.parts {
+				if o, ok := dstEnds.Lookup(t.spec.Topic, p.id); ok && o.Err == nil {
+					p.destEnd.Store(o.Offset)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,137 @@
+package mirror
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/strait-dev/strait/internal/batch"
+)
+
+// chunk is what one fetch returned for one partition.
+type chunk struct {
+	gen     uint64
+	batches []batch.Batch
+	bytes   int
+}
+
+// fetchEvent is a partition-level fetch error for the worker to handle.
+type fetchEvent struct {
+	gen uint64
+	err error
+}
+
+// part is one mirror partition: the fetch cursor and queue shared by the
+// fetcher (producer of chunks) and the worker (consumer), plus lag figures.
+type part struct {
+	t  *topicRun
+	id int32
+
+	// fetcherID is the source broker whose fetcher has this partition, -1
+	// for none. Written under Runner.mu.
+	fetcherID atomic.Int64
+
+	srcHW   atomic.Int64 // source high watermark last seen, -1 unknown
+	destEnd atomic.Int64 // mirror log end offset, -1 unknown
+
+	mu sync.Mutex
+	// ready is set when the fetcher may fetch the partition.
+	ready bool
+	// stopped is set once the partition's worker is being stopped.
+	stopped bool
+	// fetchOffset is the next source offset to fetch.
+	fetchOffset int64
+	// gen changes whenever the cursor is reset; fetched data carrying an
+	// older gen is dropped.
+	gen    uint64
+	queue  []chunk
+	queued int
+	events []fetchEvent
+	notify chan struct{}
+}
+
+func newPart(t *topicRun, id int32) *part {
+	p := &part{t: t, id: id, notify: make(chan struct{}, 1)}
+	p.fetcherID.Store(-1)
+	p.srcHW.Store(-1)
+	p.destEnd.Store(-1)
+	return p
+}
+
+// reset clears the queue before a worker starts.
+func (p *part) reset() {
+	p.mu.Lock()
+	p.ready, p.stopped = false, false
+	p.gen++
+	p.queue, p.queued, p.events = nil, 0, nil
+	p.mu.Unlock()
+}
+
+// stop makes the partition unfetchable and drops what is queued.
+func (p *part) stop() {
+	p.mu.Lock()
+	p.ready, p.stopped = false, true
+	p.gen++
+	p.queue, p.queued, p.events = nil, 0, nil
+	p.mu.Unlock()
+	p.wake()
+}
+
+// arm sets the fetch cursor to offset and lets the fetcher fetch again,
+// dropping anything fetched before.
+func (p *part) arm(offset int64) {
+	p.mu.Lock()
+	if !p.stopped {
+		p.gen++
+		p.fetchOffset = offset
+		p.queue, p.queued, p.events = nil, 0, nil
+		p.ready = true
+	}
+	p.mu.Unlock()
+	p.t.kickFetchers()
+}
+
+// disarm stops fetching until the next arm.
+func (p *part) disarm() {
+	p.mu.Lock()
+	p.ready = false
+	p.gen++
+	p.queue, p.queued, p.events = nil, 0, nil
+	p.mu.Unlock()
+}
+
+func (p *part) wake() {
+	select {
+	case p.notify <- struct{}{}:
+	default:
+	}
+}
+
+// take removes and returns everything queued for the worker.
+func (p *part) take() ([]chunk, []fetchEvent) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q, ev := p.queue, p.events
+	p.queue, p.events = nil, nil
+	return q, ev
+}
+
+// consumed gives back buffer room after the worker handled n bytes.
+func (p *part) consumed(n int) {
+	p.mu.Lock()
+	p.queued -= n
+	if p.queued < 0 {
+		p.queued = 0
+	}
+	p.mu.Unlock()
+	p.t.kickFetchers()
+}
+
+// lag computes the partition's lag from the last figures seen.
+func (p *part) lag() Lag {
+	hw, end := p.srcHW.Load(), p.destEnd.Load()
+	l := Lag{Partition: p.id, LastSourceFetchOffset: hw, MirrorEnd: end}
+	if hw >= 0 && end >= 0 && hw > end {
+		l.Lag = hw - end
+	}
+	return l
+}

@@ -1,0 +1,405 @@
+package mirror
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Topic errors reported through Hooks.Failed. The values are the
+// mirror_topic_error names of the REST API.
+const (
+	ErrSourceTopicDeleted       = "SOURCE_TOPIC_MAY_BE_DELETED"
+	ErrSourceTopicIDChanged     = "SOURCE_TOPIC_ID_CHANGED"
+	ErrSourcePartitionsDecrease = "SOURCE_PARTITIONS_DECREASED"
+	ErrUnsupportedFormat        = "UNSUPPORTED_MESSAGE_FORMAT"
+	ErrUnexpectedTruncation     = "UNEXPECTED_TRUNCATION"
+	ErrIllegalState             = "ILLEGAL_STATE"
+)
+
+// Spec is one mirror topic as the runner should mirror it.
+type Spec struct {
+	// Topic is the mirror topic on the destination.
+	Topic string
+	// SourceTopic is the topic read on the source.
+	SourceTopic string
+	// Partitions is the mirror's partition count.
+	Partitions int32
+	// SourceTopicID is the source topic's id when the mirror was created;
+	// a different id at the source means the topic was re-created. Zero
+	// disables the check.
+	SourceTopicID [16]byte
+	// Copying is false for a mirror that must not fetch (paused, failed,
+	// stopped); its lag is still kept up to date.
+	Copying bool
+	// Fresh is true until the mirror has started once; StartOffset applies
+	// only then.
+	Fresh bool
+	// StartOffset is mirror.start.offset.spec: "earliest", "latest" or an
+	// RFC 3339 timestamp.
+	StartOffset string
+	// Align holds alignment targets saved by Hooks.SaveAlign and not yet
+	// finished, by partition.
+	Align map[int32]int64
+}
+
+// Hooks is how a runner reports to its owner. Calls may come from any
+// goroutine, never with a runner lock held.
+type Hooks interface {
+	// Started is called once the partitions of a Fresh topic are set up.
+	Started(topic string)
+	// Failed is called when a topic cannot be mirrored faithfully any more;
+	// code is one of the Err constants, msg says why. The runner stops the
+	// topic's copy itself; the owner is expected to persist the failure.
+	Failed(topic, code, msg string)
+	// SaveAlign durably records (target >= 0) or clears (target < 0) a
+	// partition's alignment target. The worker does not pad before it
+	// returns nil.
+	SaveAlign(ctx context.Context, topic string, partition int32, target int64) error
+	// SourceReachable reports the outcome of each source metadata probe.
+	SourceReachable(err error)
+}
+
+// Config configures a Runner.
+type Config struct {
+	// Source and Dest are clients for the two clusters. The runner does
+	// not close them.
+	Source, Dest *kgo.Client
+	Hooks        Hooks
+	Log          *slog.Logger
+	// FetchMaxBytes caps a fetch response (replica.fetch.response.max.bytes).
+	FetchMaxBytes int32
+	// PartitionMaxBytes caps one partition in a fetch (replica.fetch.max.bytes).
+	PartitionMaxBytes int32
+	// FetchMaxWait is how long a broker may hold an empty fetch.
+	FetchMaxWait time.Duration
+	// BufferBytes caps the fetched bytes queued per partition.
+	BufferBytes int
+	// MetadataInterval is how often the source is probed for leaders, topic
+	// ids and partition counts.
+	MetadataInterval time.Duration
+	// ProduceTimeout bounds one produce request.
+	ProduceTimeout time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.FetchMaxBytes <= 0 {
+		c.FetchMaxBytes = 10 << 20
+	}
+	if c.PartitionMaxBytes <= 0 {
+		c.PartitionMaxBytes = 5 << 20
+	}
+	if c.FetchMaxWait <= 0 {
+		c.FetchMaxWait = 500 * time.Millisecond
+	}
+	if c.BufferBytes <= 0 {
+		c.BufferBytes = 8 << 20
+	}
+	if c.MetadataInterval <= 0 {
+		c.MetadataInterval = 5 * time.Second
+	}
+	if c.ProduceTimeout <= 0 {
+		c.ProduceTimeout = 30 * time.Second
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Lag is one partition's replication lag.
+type Lag struct {
+	Partition int32
+	// Lag is how many offsets the mirror is behind the source high
+	// watermark last seen; never negative.
+	Lag int64
+	// LastSourceFetchOffset is the source high watermark last seen, -1
+	// before any.
+	LastSourceFetchOffset int64
+	// MirrorEnd is the mirror partition's log end offset as last known.
+	MirrorEnd int64
+}
+
+// Runner mirrors the topics of one link. Create it with NewRunner, feed it
+// the desired topics with Set, and Close it when done.
+type Runner struct {
+	cfg Config
+	log *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	topics   map[string]*topicRun
+	fetchers map[int32]*fetcher
+
+	kick     broadcast // wakes fetchers: partitions became fetchable
+	metaKick chan struct{}
+
+	srcMeta  metaCache
+	destMeta metaCache
+}
+
+// topicRun is the runner's view of one mirror topic.
+type topicRun struct {
+	spec  Spec
+	parts []*part
+	// copying is true while workers run.
+	copying bool
+	failed  atomic.Bool
+	// startedLeft counts fresh partitions still setting up.
+	startedLeft atomic.Int32
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	kick        *broadcast
+}
+
+// kickFetchers wakes the fetchers: a partition of t can take data again.
+func (t *topicRun) kickFetchers() { t.kick.Notify() }
+
+// NewRunner starts a runner with no topics.
+func NewRunner(cfg Config) *Runner {
+	cfg.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Runner{
+		cfg:      cfg,
+		log:      cfg.Log,
+		ctx:      ctx,
+		cancel:   cancel,
+		topics:   map[string]*topicRun{},
+		fetchers: map[int32]*fetcher{},
+		metaKick: make(chan struct{}, 1),
+	}
+	r.srcMeta.cl = cfg.Source
+	r.destMeta.cl = cfg.Dest
+	r.wg.Add(2)
+	go r.metadataLoop()
+	go r.lagLoop()
+	return r
+}
+
+// Set makes the runner mirror exactly specs: new topics start, topics no
+// longer listed stop, and topics whose Copying flag changed start or stop.
+// Stopping is synchronous: when Set returns, no worker of a stopped topic
+// will produce again.
+func (r *Runner) Set(specs []Spec) {
+	want := make(map[string]Spec, len(specs))
+	for _, s := range specs {
+		want[s.Topic] = s
+	}
+	r.mu.Lock()
+	var stop []*topicRun
+	for name, t := range r.topics {
+		s, ok := want[name]
+		if !ok {
+			stop = append(stop, t)
+			delete(r.topics, name)
+			continue
+		}
+		if t.copying && (!s.Copying || s.Partitions != t.spec.Partitions) {
+			stop = append(stop, t)
+		}
+	}
+	r.mu.Unlock()
+	for _, t := range stop {
+		r.stopTopic(t)
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range specs {
+		t, ok := r.topics[s.Topic]
+		if !ok || t.spec.Partitions != s.Partitions {
+			t = r.newTopicRun(s, t)
+			r.topics[s.Topic] = t
+		}
+		t.spec = s
+		if s.Copying && !t.copying && !t.failed.Load() {
+			r.startTopicLocked(t)
+		}
+	}
+	r.kickMeta()
+}
+
+// newTopicRun builds the run state of a topic, keeping the lag figures of
+// prev where partitions carry over.
+func (r *Runner) newTopicRun(s Spec, prev *topicRun) *topicRun {
+	t := &topicRun{spec: s, parts: make([]*part, s.Partitions), kick: &r.kick}
+	for i := range t.parts {
+		p := newPart(t, int32(i))
+		if prev != nil && i < len(prev.parts) {
+			p.srcHW.Store(prev.parts[i].srcHW.Load())
+			p.destEnd.Store(prev.parts[i].destEnd.Load())
+		}
+		t.parts[i] = p
+	}
+	return t
+}
+
+func (r *Runner) startTopicLocked(t *topicRun) {
+	ctx, cancel := context.WithCancel(r.ctx)
+	t.cancel = cancel
+	t.copying = true
+	if t.spec.Fresh {
+		t.startedLeft.Store(int32(len(t.parts)))
+	}
+	for _, p := range t.parts {
+		p.reset()
+		t.wg.Add(1)
+		w := &worker{r: r, t: t, p: p}
+		go func() {
+			defer t.wg.Done()
+			w.run(ctx)
+		}()
+	}
+}
+
+// stopTopic stops a topic's workers and fetching and waits for them. An
+// in-flight produce is allowed to finish (it is bounded by the produce
+// timeout) so that nothing lands after stopTopic returns.
+func (r *Runner) stopTopic(t *topicRun) {
+	r.mu.Lock()
+	for _, p := range t.parts {
+		p.stop()
+	}
+	for _, f := range r.fetchers {
+		f.removeTopic(t)
+	}
+	cancel := t.cancel
+	t.copying = false
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	t.wg.Wait()
+}
+
+// Stop stops copying topic, synchronously, as Set would, and leaves its lag
+// tracked. It is a no-op for a topic that is not copying.
+func (r *Runner) Stop(topic string) {
+	r.mu.Lock()
+	t, ok := r.topics[topic]
+	r.mu.Unlock()
+	if ok && t.copying {
+		r.stopTopic(t)
+	}
+}
+
+// Lags returns the per-partition lag of topic, or nil if the runner does
+// not know it.
+func (r *Runner) Lags(topic string) []Lag {
+	r.mu.Lock()
+	t, ok := r.topics[topic]
+	r.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	out := make([]Lag, len(t.parts))
+	for i, p := range t.parts {
+		out[i] = p.lag()
+	}
+	return out
+}
+
+// RefreshLags reads the source high watermarks and the mirror end offsets of
+// the given topics now, so the next Lags call reports current figures.
+func (r *Runner) RefreshLags(ctx context.Context, topics ...string) {
+	r.mu.Lock()
+	var ts []*topicRun
+	for _, name := range topics {
+		if t, ok := r.topics[name]; ok {
+			ts = append(ts, t)
+		}
+	}
+	r.mu.Unlock()
+	r.refreshLags(ctx, ts)
+}
+
+// Close stops everything and waits.
+func (r *Runner) Close() {
+	r.mu.Lock()
+	var ts []*topicRun
+	for _, t := range r.topics {
+		ts = append(ts, t)
+	}
+	r.mu.Unlock()
+	for _, t := range ts {
+		r.stopTopic(t)
+	}
+	r.cancel()
+	r.wg.Wait()
+	r.mu.Lock()
+	fs := r.fetchers
+	r.fetchers = map[int32]*fetcher{}
+	r.mu.Unlock()
+	for _, f := range fs {
+		f.close()
+	}
+}
+
+// fail stops a topic and reports it; only the first failure is reported.
+func (r *Runner) fail(t *topicRun, code, msg string) {
+	if !t.failed.CompareAndSwap(false, true) {
+		return
+	}
+	r.log.Warn("mirror failed", "topic", t.spec.Topic, "error", code, "detail", msg)
+	// Stop in the background: fail is called from the topic's own
+	// workers, which stopTopic waits for.
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.stopTopic(t)
+		r.cfg.Hooks.Failed(t.spec.Topic, code, msg)
+	}()
+}
+
+func (r *Runner) kickMeta() {
+	select {
+	case r.metaKick <- struct{}{}:
+	default:
+	}
+}
+
+// copyingTopics returns the topics with running workers, sorted by name.
+func (r *Runner) copyingTopics() []*topicRun {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*topicRun
+	for _, t := range r.topics {
+		if t.copying {
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].spec.Topic < out[j].spec.Topic })
+	return out
+}
+
+// broadcast is a level-free wake-up: Wait returns a channel that is closed
+// by the next Notify.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (b *broadcast) Wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) Notify() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
+	}
+}

@@ -1,0 +1,122 @@
+package mirror
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strait-dev/strait/internal/testutil"
+)
+
+type hooks struct {
+	mu      sync.Mutex
+	started map[string]bool
+	failed  map[string]string
+	align   map[string]int64
+}
+
+func newHooks() *hooks {
+	return &hooks{started: map[string]bool{}, failed: map[string]string{}, align: map[string]int64{}}
+}
+
+func (h *hooks) Started(topic string) { h.mu.Lock(); h.started[topic] = true; h.mu.Unlock() }
+func (h *hooks) Failed(topic, code, msg string) {
+	h.mu.Lock()
+	h.failed[topic] = code + ": " + msg
+	h.mu.Unlock()
+}
+func (h *hooks) SaveAlign(_ context.Context, topic string, p int32, target int64) error {
+	h.mu.Lock()
+	h.align[fmt.Sprintf("%s/%d", topic, p)] = target
+	h.mu.Unlock()
+	return nil
+}
+func (h *hooks) SourceReachable(error) {}
+
+func produce(t *testing.T, cl *kgo.Client, topic string, n int, codec kgo.CompressionCodec) {
+	t.Helper()
+	ctx := context.Background()
+	var rs []*kgo.Record
+	for i := 0; i < n; i++ {
+		rs = append(rs, &kgo.Record{
+			Topic:     topic,
+			Key:       []byte(fmt.Sprintf("k%d", i)),
+			Value:     []byte(fmt.Sprintf("value-%d-%v", i, codec)),
+			Headers:   []kgo.RecordHeader{{Key: "h", Value: []byte(fmt.Sprint(i))}},
+			Timestamp: time.UnixMilli(1_600_000_000_000 + int64(i)),
+		})
+	}
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+func TestRunnerCopiesWithIdenticalOffsets(t *testing.T) {
+	src := testutil.NewCluster(t)
+	dst := testutil.NewCluster(t)
+	srcCl := testutil.Client(t, src.ListenAddrs())
+	dstCl := testutil.Client(t, dst.ListenAddrs())
+	testutil.CreateTopic(t, srcCl, "orders", 3, nil)
+	testutil.CreateTopic(t, dstCl, "orders", 3, nil)
+	for _, c := range []kgo.CompressionCodec{kgo.NoCompression(), kgo.GzipCompression(), kgo.SnappyCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()} {
+		p := testutil.Client(t, src.ListenAddrs(), kgo.ProducerBatchCompression(c))
+		produce(t, p, "orders", 500, c)
+	}
+	h := newHooks()
+	r := NewRunner(Config{Source: srcCl, Dest: dstCl, Hooks: h})
+	defer r.Close()
+	r.Set([]Spec{{Topic: "orders", SourceTopic: "orders", Partitions: 3, Copying: true, Fresh: true}})
+	_, srcEnds := testutil.Offsets(t, srcCl, "orders")
+	testutil.WaitFor(t, 30*time.Second, "mirror caught up", func() error {
+		_, ends := testutil.Offsets(t, dstCl, "orders")
+		for p, e := range srcEnds {
+			if ends[p] != e {
+				return fmt.Errorf("partition %d at %d of %d (failed: %v)", p, ends[p], e, h.failed)
+			}
+		}
+		return nil
+	})
+	if diff := testutil.DiffRecords(testutil.ReadAll(t, src.ListenAddrs(), "orders"), testutil.ReadAll(t, dst.ListenAddrs(), "orders")); diff != "" {
+		t.Fatal(diff)
+	}
+	if !h.started["orders"] {
+		t.Fatal("Started not called")
+	}
+}
+
+func TestRunnerAlignsToSourceLogStart(t *testing.T) {
+	src := testutil.NewCluster(t)
+	dst := testutil.NewCluster(t)
+	srcCl := testutil.Client(t, src.ListenAddrs())
+	dstCl := testutil.Client(t, dst.ListenAddrs())
+	testutil.CreateTopic(t, srcCl, "t", 1, nil)
+	testutil.CreateTopic(t, dstCl, "t", 1, nil)
+	p := testutil.Client(t, src.ListenAddrs(), kgo.ProducerLinger(0))
+	for i := 0; i < 10; i++ {
+		produce(t, p, "t", 100, kgo.NoCompression())
+	}
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "t", Partition: 0, At: 550})
+	if _, err := kadm.NewClient(srcCl).DeleteRecords(context.Background(), offs); err != nil {
+		t.Fatal(err)
+	}
+	h := newHooks()
+	r := NewRunner(Config{Source: srcCl, Dest: dstCl, Hooks: h})
+	defer r.Close()
+	r.Set([]Spec{{Topic: "t", SourceTopic: "t", Partitions: 1, Copying: true, Fresh: true}})
+	testutil.WaitFor(t, 30*time.Second, "aligned", func() error {
+		s, e := testutil.Offsets(t, dstCl, "t")
+		if s[0] != 550 || e[0] != 1000 {
+			return fmt.Errorf("mirror start %d end %d (failed: %v)", s[0], e[0], h.failed)
+		}
+		return nil
+	})
+	if diff := testutil.DiffRecords(testutil.ReadAll(t, src.ListenAddrs(), "t"), testutil.ReadAll(t, dst.ListenAddrs(), "t")); diff != "" {
+		t.Fatal(diff)
+	}
+}

@@ -1,0 +1,534 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strait-dev/strait/internal/batch"
+)
+
+// worker copies one partition. It alone produces to the mirror partition.
+type worker struct {
+	r *Runner
+	t *topicRun
+	p *part
+
+	prod     batch.Producer
+	destEnd  int64 // mirror log end offset: the next offset to produce
+	align    int64 // pending alignment target, -1 for none
+	startedC bool  // Started was counted for this partition
+}
+
+// errFatal wraps errors that fail the whole topic.
+type errFatal struct{ code, msg string }
+
+func (e *errFatal) Error() string { return e.code + ": " + e.msg }
+
+func fatal(code, format string, args ...any) error {
+	return &errFatal{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+func (w *worker) run(ctx context.Context) {
+	w.align = -1
+	if a, ok := w.t.spec.Align[w.p.id]; ok {
+		w.align = a
+	}
+	bo := newBackoff()
+	for ctx.Err() == nil {
+		err := w.setup(ctx)
+		if err == nil {
+			err = w.copyLoop(ctx)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		var fe *errFatal
+		if errors.As(err, &fe) {
+			w.r.fail(w.t, fe.code, fe.msg)
+			return
+		}
+		w.p.disarm()
+		w.r.log.Warn("mirror partition restarting", "topic", w.t.spec.Topic, "partition", w.p.id, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(bo.next()):
+		}
+	}
+}
+
+// setup reads the mirror's end, gets a producer id, finishes or starts an
+// alignment, and arms the fetcher at the mirror's end.
+func (w *worker) setup(ctx context.Context) error {
+	start, end, err := w.destOffsets(ctx)
+	if err != nil {
+		return err
+	}
+	w.destEnd = end
+	w.p.destEnd.Store(end)
+	if err := w.newProducer(ctx); err != nil {
+		return err
+	}
+	if w.t.spec.Fresh && end == 0 && w.align < 0 {
+		target, err := w.startTarget(ctx)
+		if err != nil {
+			return err
+		}
+		if target > 0 {
+			if err := w.beginAlign(ctx, target); err != nil {
+				return err
+			}
+		}
+	}
+	if w.align >= 0 {
+		if err := w.continueAlign(ctx, start); err != nil {
+			return err
+		}
+	} else {
+		w.p.arm(w.destEnd)
+	}
+	w.markStarted()
+	return nil
+}
+
+func (w *worker) markStarted() {
+	if w.startedC || !w.t.spec.Fresh {
+		return
+	}
+	w.startedC = true
+	if w.t.startedLeft.Add(-1) == 0 {
+		w.r.cfg.Hooks.Started(w.t.spec.Topic)
+	}
+}
+
+// copyLoop handles queued batches and fetch errors until ctx ends or an
+// error needs a fresh setup.
+func (w *worker) copyLoop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.p.notify:
+		}
+		chunks, events := w.p.take()
+		for _, ev := range events {
+			if err := w.handleFetchError(ctx, ev.err); err != nil {
+				return err
+			}
+		}
+		for _, c := range chunks {
+			err := w.copyChunk(ctx, c)
+			w.p.consumed(c.bytes)
+			if err != nil {
+				return err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// copyChunk produces the batches of one fetch, in order.
+func (w *worker) copyChunk(ctx context.Context, c chunk) error {
+	for i := range c.batches {
+		b := &c.batches[i]
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if b.NextOffset() <= w.destEnd {
+			continue // already on the mirror (fetch returns whole batches)
+		}
+		if err := checkCopyable(b); err != nil {
+			return err
+		}
+		if b.BaseOffset < w.destEnd {
+			return fatal(ErrIllegalState, "partition %d: source batch %d-%d straddles the mirror end %d", w.p.id, b.BaseOffset, b.LastOffset(), w.destEnd)
+		}
+		if b.BaseOffset > w.destEnd {
+			if w.align < 0 || b.BaseOffset > w.align {
+				return fatal(ErrUnsupportedFormat, "partition %d: source offsets jump from %d to %d (compacted or truncated log); such sources are not supported yet", w.p.id, w.destEnd, b.BaseOffset)
+			}
+			if err := w.pad(ctx, b.BaseOffset, b.BaseTimestamp); err != nil {
+				return err
+			}
+		}
+		if err := w.produce(ctx, b.Raw, b.BaseOffset, b.RecordCount); err != nil {
+			return err
+		}
+		if w.align >= 0 && w.destEnd >= w.align {
+			if err := w.finishAlign(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkCopyable refuses batches that raw passthrough would copy wrongly.
+func checkCopyable(b *batch.Batch) error {
+	switch {
+	case b.Magic != 2:
+		return fatal(ErrUnsupportedFormat, "source batch at offset %d has message format v%d; only v2 is supported", b.BaseOffset, b.Magic)
+	case b.Control() || b.Transactional():
+		return fatal(ErrUnsupportedFormat, "source batch at offset %d is transactional; transactional sources are not supported yet", b.BaseOffset)
+	case b.LogAppendTime():
+		return fatal(ErrUnsupportedFormat, "source batch at offset %d has LogAppendTime timestamps; such sources are not supported yet", b.BaseOffset)
+	case !b.Dense():
+		return fatal(ErrUnsupportedFormat, "source batch at offset %d was compacted (offset gaps inside the batch); compacted sources are not supported yet", b.BaseOffset)
+	case !batch.CheckCRC(b.Raw):
+		return fatal(ErrIllegalState, "source batch at offset %d fails its CRC", b.BaseOffset)
+	}
+	return nil
+}
+
+// handleFetchError reacts to a partition error from the source.
+func (w *worker) handleFetchError(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, kerr.OffsetOutOfRange):
+		return w.outOfRange(ctx)
+	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
+		w.r.kickMeta()
+		return fmt.Errorf("source partition: %w", err)
+	default:
+		return fmt.Errorf("fetch source partition: %w", err)
+	}
+}
+
+// outOfRange handles a fetch cursor the source does not have: the source
+// log start moved past the mirror's end (retention or DeleteRecords), or
+// the source lost data the mirror has.
+func (w *worker) outOfRange(ctx context.Context) error {
+	srcStart, srcEnd, err := w.sourceOffsets(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case w.destEnd > srcEnd:
+		return fatal(ErrUnexpectedTruncation, "partition %d: the mirror ends at %d but the source ends at %d", w.p.id, w.destEnd, srcEnd)
+	case w.destEnd < srcStart:
+		w.r.log.Info("aligning mirror partition to the source log start", "topic", w.t.spec.Topic, "partition", w.p.id, "from", w.destEnd, "to", srcStart)
+		return w.beginAlign(ctx, srcStart)
+	default:
+		w.p.arm(w.destEnd) // the source moved; try again
+		return nil
+	}
+}
+
+// startTarget resolves mirror.start.offset.spec for a fresh partition.
+func (w *worker) startTarget(ctx context.Context) (int64, error) {
+	adm := kadm.NewClient(w.r.cfg.Source)
+	st := w.t.spec.SourceTopic
+	var offs kadm.ListedOffsets
+	var err error
+	switch spec := w.t.spec.StartOffset; spec {
+	case "", "earliest":
+		offs, err = adm.ListStartOffsets(ctx, st)
+	case "latest":
+		offs, err = adm.ListEndOffsets(ctx, st)
+	default:
+		ts, perr := time.Parse(time.RFC3339Nano, spec)
+		if perr != nil {
+			return 0, fatal(ErrIllegalState, "bad mirror.start.offset.spec %q", spec)
+		}
+		offs, err = adm.ListOffsetsAfterMilli(ctx, ts.UnixMilli(), st)
+	}
+	if err != nil {
+		return 0, err
+	}
+	o, ok := offs.Lookup(st, w.p.id)
+	if !ok {
+		return 0, fmt.Errorf("no start offset for partition %d", w.p.id)
+	}
+	if o.Err != nil {
+		return 0, o.Err
+	}
+	return o.Offset, nil
+}
+
+// beginAlign saves target, then pads the mirror up to the base offset of
+// the source batch holding target, and arms the fetcher there.
+func (w *worker) beginAlign(ctx context.Context, target int64) error {
+	if err := w.r.cfg.Hooks.SaveAlign(ctx, w.t.spec.Topic, w.p.id, target); err != nil {
+		return err
+	}
+	w.align = target
+	return w.continueAlign(ctx, -1)
+}
+
+// continueAlign resumes a saved alignment. destStart is the mirror's log
+// start offset if known, -1 otherwise.
+func (w *worker) continueAlign(ctx context.Context, destStart int64) error {
+	if w.destEnd >= w.align {
+		if destStart >= w.align {
+			return w.clearAlign(ctx)
+		}
+		return w.finishAlign(ctx)
+	}
+	base, ts, err := w.batchBaseAt(ctx, w.align)
+	if err != nil {
+		return err
+	}
+	if base > w.destEnd {
+		if err := w.pad(ctx, base, ts); err != nil {
+			return err
+		}
+	}
+	if w.destEnd >= w.align {
+		return w.finishAlign(ctx)
+	}
+	// Fetch at the target, not at the mirror's end: the source has nothing
+	// below its log start. The batch holding the target starts at the
+	// mirror's end now.
+	w.p.arm(w.align)
+	return nil
+}
+
+// finishAlign removes the filler below the alignment target.
+func (w *worker) finishAlign(ctx context.Context) error {
+	adm := kadm.NewClient(w.r.cfg.Dest)
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: w.t.spec.Topic, Partition: w.p.id, At: w.align})
+	resp, err := adm.DeleteRecords(ctx, offs)
+	if err != nil {
+		return fmt.Errorf("delete filler below %d: %w", w.align, err)
+	}
+	if err := resp.Error(); err != nil {
+		return fmt.Errorf("delete filler below %d: %w", w.align, err)
+	}
+	return w.clearAlign(ctx)
+}
+
+func (w *worker) clearAlign(ctx context.Context) error {
+	if err := w.r.cfg.Hooks.SaveAlign(ctx, w.t.spec.Topic, w.p.id, -1); err != nil {
+		return err
+	}
+	w.align = -1
+	return nil
+}
+
+// batchBaseAt finds the base offset and timestamp of the source batch that
+// holds offset o; with no batch there (o is the source end), o itself.
+func (w *worker) batchBaseAt(ctx context.Context, o int64) (int64, int64, error) {
+	st := w.t.spec.SourceTopic
+	leader, id, err := w.r.srcMeta.leader(ctx, st, w.p.id, false)
+	if err != nil {
+		return 0, 0, err
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxWaitMillis = 0
+	req.MinBytes = 0
+	req.MaxBytes = 1 << 20
+	req.SessionEpoch = -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = st, id
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = w.p.id, o, 1<<20
+	rp.CurrentLeaderEpoch, rp.LastFetchedEpoch, rp.LogStartOffset = -1, -1, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, w.r.cfg.Source.Broker(int(leader)))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if p.Partition != w.p.id {
+				continue
+			}
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				if isLeaderErr(err) {
+					w.r.srcMeta.leader(ctx, st, w.p.id, true) //nolint:errcheck // refresh only
+				}
+				return 0, 0, fmt.Errorf("fetch source at %d: %w", o, err)
+			}
+			if len(p.RecordBatches) >= batch.HeaderSize {
+				h, err := batch.ParseHeader(p.RecordBatches)
+				if err != nil {
+					return 0, 0, err
+				}
+				return min(h.BaseOffset, o), h.BaseTimestamp, nil
+			}
+			return o, time.Now().UnixMilli(), nil
+		}
+	}
+	return 0, 0, errors.New("fetch response without the partition")
+}
+
+// pad produces filler records until the mirror ends at upTo.
+func (w *worker) pad(ctx context.Context, upTo, ts int64) error {
+	for w.destEnd < upTo {
+		n := min(upTo-w.destEnd, batch.MaxFillerRecords)
+		raw := batch.Filler(int32(n), ts)
+		if err := w.produce(ctx, raw, w.destEnd, int32(n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// destOffsets returns the mirror partition's log start and end offsets.
+func (w *worker) destOffsets(ctx context.Context) (int64, int64, error) {
+	return listOffsets(ctx, kadm.NewClient(w.r.cfg.Dest), w.t.spec.Topic, w.p.id)
+}
+
+func (w *worker) sourceOffsets(ctx context.Context) (int64, int64, error) {
+	return listOffsets(ctx, kadm.NewClient(w.r.cfg.Source), w.t.spec.SourceTopic, w.p.id)
+}
+
+func listOffsets(ctx context.Context, adm *kadm.Client, topic string, p int32) (int64, int64, error) {
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return 0, 0, err
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return 0, 0, err
+	}
+	s, ok1 := starts.Lookup(topic, p)
+	e, ok2 := ends.Lookup(topic, p)
+	if !ok1 || !ok2 {
+		return 0, 0, fmt.Errorf("no offsets for %s[%d]", topic, p)
+	}
+	if s.Err != nil {
+		return 0, 0, s.Err
+	}
+	if e.Err != nil {
+		return 0, 0, e.Err
+	}
+	return s.Offset, e.Offset, nil
+}
+
+// newProducer takes a fresh idempotent producer id for this partition.
+// A fresh id after every restart means sequence numbers never need to be
+// recovered: the mirror's end offset is the only state.
+func (w *worker) newProducer(ctx context.Context) error {
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.TransactionTimeoutMillis = 60000
+	req.ProducerID, req.ProducerEpoch = -1, -1
+	resp, err := req.RequestWith(ctx, w.r.cfg.Dest)
+	if err != nil {
+		return fmt.Errorf("init producer id: %w", err)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return fmt.Errorf("init producer id: %w", err)
+	}
+	w.prod = batch.Producer{ID: resp.ProducerID, Epoch: resp.ProducerEpoch, Sequence: 0}
+	return nil
+}
+
+// produce writes one batch to the mirror partition and checks that it
+// landed at want. Retriable errors are retried with the same sequence
+// number, which the broker de-duplicates.
+func (w *worker) produce(ctx context.Context, raw []byte, want int64, records int32) error {
+	batch.Rewrite(raw, w.prod, false)
+	bo := newBackoff()
+	refresh := false
+	for attempt := 0; ; attempt++ {
+		base, err := w.produceOnce(raw, refresh)
+		if err == nil {
+			if base != want {
+				return fatal(ErrIllegalState, "partition %d: the destination put source offset %d at offset %d; something other than Strait wrote to the mirror topic", w.p.id, want, base)
+			}
+			w.destEnd = want + int64(records)
+			w.p.destEnd.Store(w.destEnd)
+			w.prod.Sequence = nextSequence(w.prod.Sequence, records)
+			return nil
+		}
+		var fe *errFatal
+		if errors.As(err, &fe) {
+			return err
+		}
+		if !retriable(err) || attempt >= 20 {
+			return err
+		}
+		refresh = isLeaderErr(err) || errors.Is(err, kerr.UnknownTopicOrPartition)
+		w.r.log.Debug("produce retry", "topic", w.t.spec.Topic, "partition", w.p.id, "err", err)
+		// A stop lets the attempt in flight finish (produceOnce ignores
+		// ctx) but does not retry: the next setup re-reads the mirror's
+		// end, so a batch that did land is not produced twice.
+		select {
+		case <-time.After(bo.next()):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func nextSequence(seq, n int32) int32 {
+	if int64(seq)+int64(n) > math.MaxInt32 {
+		return int32(int64(seq) + int64(n) - math.MaxInt32 - 1)
+	}
+	return seq + n
+}
+
+func retriable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Retriable
+	}
+	return true // connection errors
+}
+
+// produceOnce sends one produce request with one batch. It deliberately does
+// not take the worker's context: once a stop is requested the in-flight
+// batch is still seen through, so nothing lands after the stop returns.
+func (w *worker) produceOnce(raw []byte, refresh bool) (int64, error) {
+	ctx, cancel := context.WithTimeout(w.r.ctx, w.r.cfg.ProduceTimeout)
+	defer cancel()
+	leader, id, err := w.r.destMeta.leader(ctx, w.t.spec.Topic, w.p.id, refresh)
+	if err != nil {
+		return 0, err
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks = -1
+	req.TimeoutMillis = int32(w.r.cfg.ProduceTimeout / time.Millisecond)
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic, rt.TopicID = w.t.spec.Topic, id
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = w.p.id
+	rp.Records = raw
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, w.r.cfg.Dest.Broker(int(leader)))
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if p.Partition != w.p.id {
+				continue
+			}
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				switch {
+				case errors.Is(err, kerr.OutOfOrderSequenceNumber), errors.Is(err, kerr.UnknownProducerID), errors.Is(err, kerr.InvalidProducerEpoch):
+					// Our producer state is gone on the broker; a fresh
+					// setup re-reads the end offset and takes a new id.
+					return 0, fmt.Errorf("produce: %w", err)
+				case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
+					return 0, fatal(ErrIllegalState, "partition %d: the destination refuses a %d-byte batch as too large (raise max.message.bytes on the mirror topic)", w.p.id, len(raw))
+				case errors.Is(err, kerr.CorruptMessage), errors.Is(err, kerr.InvalidRecord):
+					msg := ""
+					if p.ErrorMessage != nil {
+						msg = *p.ErrorMessage
+					}
+					return 0, fatal(ErrIllegalState, "partition %d: the destination refuses the batch: %v %s", w.p.id, err, msg)
+				}
+				return 0, err
+			}
+			return p.BaseOffset, nil
+		}
+	}
+	return 0, errors.New("produce response without the partition")
+}
