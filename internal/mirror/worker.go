@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"time"
 
@@ -55,7 +56,13 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 		w.p.disarm()
-		w.r.log.Warn("mirror partition restarting", "topic", w.t.spec.Topic, "partition", w.p.id, "err", err)
+		// A new topic's metadata takes a moment to reach every broker;
+		// only a partition that keeps failing is worth a warning.
+		level := slog.LevelDebug
+		if bo.n >= 3 {
+			level = slog.LevelWarn
+		}
+		w.r.log.Log(ctx, level, "mirror partition restarting", "topic", w.t.spec.Topic, "partition", w.p.id, "err", err)
 		select {
 		case <-ctx.Done():
 			return

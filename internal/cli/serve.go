@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/strait-dev/strait/internal/config"
+	"github.com/strait-dev/strait/internal/daemon"
+)
+
+// serveFlags maps flag names to config keys.
+var serveFlags = []struct{ flag, key, usage string }{
+	{"destination-bootstrap", "destination_bootstrap", "destination cluster bootstrap servers, host:port[,host:port...] (required)"},
+	{"http", "http", "REST API listen address"},
+	{"state-topic", "state_topic", "compacted topic on the destination that holds links and mirrors"},
+	{"log-level", "log_level", "log level: debug, info, warn or error"},
+	{"log-format", "log_format", "log format: text or json"},
+	{"destination-security-protocol", "destination_security_protocol", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"},
+	{"destination-sasl-mechanism", "destination_sasl_mechanism", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"},
+	{"destination-sasl-username", "destination_sasl_username", "SASL username for the destination"},
+	{"destination-sasl-password", "destination_sasl_password", "SASL password for the destination (prefer the env variable)"},
+	{"destination-ca-file", "destination_ca_file", "PEM file of CAs to trust for the destination"},
+}
+
+func newServe() *cobra.Command {
+	var configFile string
+	var checkOnly bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Strait daemon: mirror topics and serve the REST API",
+		Long: `Run the Strait daemon. It connects to the destination cluster, keeps its
+state in a compacted topic there, mirrors topics from the links' source
+clusters and serves the cluster-linking REST API under /kafka/v3 and /v3.
+
+Settings come from flags, then STRAIT_* environment variables, then the
+YAML file given with --config, then defaults.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd.Flags(), configFile)
+			if err != nil {
+				return err
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			if checkOnly {
+				cmd.Println("configuration is valid")
+				return nil
+			}
+			log := newLogger(cmd.ErrOrStderr(), cfg.LogLevel, cfg.LogFormat)
+			ctx, stop := signalContext()
+			defer stop()
+			d, err := daemon.New(ctx, cfg, log, daemon.Options{})
+			if err != nil {
+				return err
+			}
+			return d.Run(ctx)
+		},
+	}
+	def := config.Defaults()
+	for _, f := range serveFlags {
+		p := new(string)
+		defVal := ""
+		if v := fieldDefault(def, f.key); v != "" {
+			defVal = v
+		}
+		cmd.Flags().StringVar(p, f.flag, defVal, f.usage)
+	}
+	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file")
+	cmd.Flags().BoolVar(&checkOnly, "check-config", false, "validate the configuration and exit")
+	return cmd
+}
+
+func fieldDefault(c config.Config, key string) string {
+	probe := c
+	var v string
+	// Set on a copy and read back through Validate-free accessors: the
+	// defaults are few, list them directly.
+	switch key {
+	case "http":
+		v = probe.HTTP
+	case "state_topic":
+		v = probe.StateTopic
+	case "log_level":
+		v = probe.LogLevel
+	case "log_format":
+		v = probe.LogFormat
+	}
+	return v
+}
+
+// loadConfig applies defaults, then the file, then the environment, then
+// the flags that were given.
+func loadConfig(fs *pflag.FlagSet, file string) (config.Config, error) {
+	cfg := config.Defaults()
+	if file != "" {
+		if err := cfg.LoadFile(file); err != nil {
+			return cfg, err
+		}
+	}
+	cfg.LoadEnv(os.LookupEnv)
+	for _, f := range serveFlags {
+		if fs.Changed(f.flag) {
+			v, _ := fs.GetString(f.flag)
+			if err := cfg.Set(f.key, v); err != nil {
+				return cfg, err
+			}
+		}
+	}
+	return cfg, nil
+}

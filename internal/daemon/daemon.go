@@ -1,0 +1,165 @@
+// Package daemon wires Strait together: the destination client, the state
+// store, the link manager, the REST API and the metrics, and runs them
+// until stopped.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strait-dev/strait/internal/config"
+	"github.com/strait-dev/strait/internal/kafkaclient"
+	"github.com/strait-dev/strait/internal/link"
+	"github.com/strait-dev/strait/internal/metrics"
+	"github.com/strait-dev/strait/internal/restapi"
+	"github.com/strait-dev/strait/internal/store"
+)
+
+// Daemon is a running Strait.
+type Daemon struct {
+	log   *slog.Logger
+	dest  *kgo.Client
+	store *store.Store
+	mgr   *link.Manager
+	srv   *http.Server
+	ln    net.Listener
+}
+
+// Options tunes a daemon beyond Config; zero values are fine.
+type Options struct {
+	// MetadataInterval overrides how often sources are probed (tests).
+	MetadataInterval time.Duration
+}
+
+// New connects to the destination, loads the state and starts mirroring
+// and listening. It gives up when ctx ends.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) (*Daemon, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ds, err := cfg.Destination()
+	if err != nil {
+		return nil, err
+	}
+	base, err := ds.Options(log.With("cluster", "destination"))
+	if err != nil {
+		return nil, err
+	}
+	dest, err := kafkaclient.New(ds, log.With("cluster", "destination"))
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{log: log, dest: dest}
+	ok := false
+	defer func() {
+		if !ok {
+			d.closeClients()
+		}
+	}()
+	clusterID, err := waitClusterID(ctx, dest, log)
+	if err != nil {
+		return nil, err
+	}
+	if d.store, err = store.Open(ctx, base, cfg.StateTopic); err != nil {
+		return nil, err
+	}
+	d.mgr, err = link.New(ctx, link.Config{
+		Store:            d.store,
+		Dest:             dest,
+		ClusterID:        clusterID,
+		Log:              log,
+		MetadataInterval: opt.MetadataInterval,
+	})
+	if err != nil {
+		return nil, err
+	}
+	api := restapi.New(d.mgr, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := metrics.Register(reg, d.mgr); err != nil {
+		return nil, err
+	}
+	api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	api.Handle("GET /livez", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }))
+	api.Handle("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }))
+	d.ln, err = net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
+	}
+	d.srv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("strait ready", "rest", "http://"+d.ln.Addr().String()+"/kafka/v3", "cluster_id", clusterID, "state_topic", cfg.StateTopic)
+	ok = true
+	return d, nil
+}
+
+// waitClusterID asks the destination for its cluster id, retrying until
+// ctx ends: the destination may still be starting.
+func waitClusterID(ctx context.Context, cl *kgo.Client, log *slog.Logger) (string, error) {
+	adm := kadm.NewClient(cl)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		md, err := adm.BrokerMetadata(rctx)
+		cancel()
+		if err == nil {
+			if md.Cluster == "" {
+				return "", errors.New("the destination cluster reports no cluster id")
+			}
+			return md.Cluster, nil
+		}
+		log.Warn("destination cluster not reachable yet", "err", err)
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("reach destination cluster: %w", err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// Addr is the REST API's listen address.
+func (d *Daemon) Addr() string { return d.ln.Addr().String() }
+
+// Manager is the daemon's link manager.
+func (d *Daemon) Manager() *link.Manager { return d.mgr }
+
+// Run serves until ctx ends, then shuts down: the HTTP server stops taking
+// requests, mirroring stops, clients close.
+func (d *Daemon) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- d.srv.Serve(d.ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = d.srv.Shutdown(sctx)
+	d.mgr.Close()
+	d.closeClients()
+	d.log.Info("strait stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (d *Daemon) closeClients() {
+	if d.mgr != nil && d.srv == nil {
+		d.mgr.Close()
+	}
+	if d.store != nil {
+		d.store.Close()
+	}
+	d.dest.Close()
+}

@@ -1,0 +1,162 @@
+package link
+
+import (
+	"context"
+	"errors"
+
+	"github.com/strait-dev/strait/internal/linkconfig"
+)
+
+// ConfigView is one link config as the API reports it.
+type ConfigView struct {
+	Name string
+	// Value is the effective value; "" for sensitive configs and for
+	// configs with no value.
+	Value     string
+	IsDefault bool
+	ReadOnly  bool
+	Sensitive bool
+	// Source is DYNAMIC_CLUSTER_LINK_CONFIG for a value set on the link,
+	// DEFAULT_CONFIG otherwise.
+	Source string
+}
+
+// ConfigChange sets or, with Delete, resets one config.
+type ConfigChange struct {
+	Name   string
+	Value  string
+	Delete bool
+}
+
+// connectionConfigs change how the source is reached: the source client is
+// rebuilt when one of them changes.
+var connectionConfigs = map[string]bool{
+	linkconfig.BootstrapServers: true, linkconfig.SecurityProtocol: true, linkconfig.SASLMechanism: true,
+	linkconfig.SASLJAASConfig: true, linkconfig.SSLTruststoreType: true, linkconfig.SSLTruststoreCerts: true,
+	linkconfig.SSLKeystoreType: true, linkconfig.SSLKeystoreChain: true, linkconfig.SSLKeystoreKey: true,
+	linkconfig.SSLKeyPassword: true, linkconfig.SSLEndpointAlgorithm: true, linkconfig.RequestTimeoutMs: true,
+	linkconfig.ReplicaFetchMaxBytes: true, linkconfig.ReplicaFetchWaitMaxMs: true, linkconfig.ReplicaFetchResponseMax: true,
+	linkconfig.AvailabilityCheckMs: true, linkconfig.AvailabilityThreshold: true,
+}
+
+// LinkConfigs lists every config of a link, set or default, by name.
+func (m *Manager) LinkConfigs(linkName string) ([]ConfigView, error) {
+	l, err := m.getLink(linkName)
+	if err != nil {
+		return nil, err
+	}
+	names := linkconfig.Names()
+	out := make([]ConfigView, 0, len(names))
+	for _, n := range names {
+		out = append(out, configView(l.Configs, n))
+	}
+	return out, nil
+}
+
+// LinkConfig describes one config of a link.
+func (m *Manager) LinkConfig(linkName, name string) (ConfigView, error) {
+	l, err := m.getLink(linkName)
+	if err != nil {
+		return ConfigView{}, err
+	}
+	if _, ok := linkconfig.Lookup(name); !ok {
+		return ConfigView{}, errorf(ErrConfigNotFound, "Config '%s' does not exist for cluster link '%s'.", name, linkName)
+	}
+	return configView(l.Configs, name), nil
+}
+
+func configView(s linkconfig.Set, name string) ConfigView {
+	d, _ := linkconfig.Lookup(name)
+	v := ConfigView{Name: name, Value: s.Get(name), IsDefault: !s.IsSet(name), ReadOnly: d.ReadOnly, Sensitive: d.Sensitive, Source: "DEFAULT_CONFIG"}
+	if s.IsSet(name) {
+		v.Source = "DYNAMIC_CLUSTER_LINK_CONFIG"
+	}
+	if d.Sensitive {
+		v.Value = ""
+	}
+	return v
+}
+
+func (m *Manager) getLink(name string) (*Link, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	l, ok := m.links[name]
+	if !ok {
+		return nil, errorf(ErrLinkNotFound, "Cluster link '%s' does not exist.", name)
+	}
+	return l, nil
+}
+
+// AlterLinkConfigs validates every change, then applies them all at once, or
+// none: a bad entry fails the whole request and changes nothing. Changes
+// take effect without a restart.
+func (m *Manager) AlterLinkConfigs(ctx context.Context, linkName string, changes []ConfigChange, validateOnly bool) error {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	l, err := m.getLink(linkName)
+	if err != nil {
+		return err
+	}
+	next := l.Configs.Clone()
+	for _, c := range changes {
+		d, ok := linkconfig.Lookup(c.Name)
+		if !ok {
+			return errorf(ErrInvalid, "Unknown cluster link config '%s'.", c.Name)
+		}
+		if c.Delete {
+			if d.ReadOnly || d.CreateOnly {
+				return errorf(ErrInvalid, "Config '%s' is read-only.", c.Name)
+			}
+			delete(next, c.Name)
+			continue
+		}
+		if err := linkconfig.Check(c.Name, c.Value, false); err != nil {
+			return configError(err)
+		}
+		next[c.Name] = c.Value
+	}
+	// Disabling a sync feature clears its filters, as Confluent does.
+	for enable, filters := range map[string]string{
+		linkconfig.ConsumerOffsetSyncEnable: linkconfig.ConsumerOffsetFilters,
+		linkconfig.ACLSyncEnable:            linkconfig.ACLFilters,
+		linkconfig.AutoCreateEnable:         linkconfig.AutoCreateFilters,
+	} {
+		if l.Configs.Bool(enable) && !next.Bool(enable) {
+			delete(next, filters)
+		}
+	}
+	if err := linkconfig.CheckSet(next); err != nil {
+		return errorf(ErrInvalid, "%s.", capitalize(err.Error()))
+	}
+	if validateOnly {
+		return nil
+	}
+	updated := *l
+	updated.Configs = next
+	m.writeMu.Lock()
+	err = m.putLinkLocked(ctx, &updated)
+	m.writeMu.Unlock()
+	if err != nil {
+		return err
+	}
+	if changedAny(l.Configs, next, connectionConfigs) {
+		m.restartRun(linkName)
+	} else {
+		m.reconcile(linkName)
+	}
+	return nil
+}
+
+func changedAny(a, b linkconfig.Set, names map[string]bool) bool {
+	for n := range names {
+		if a.Get(n) != b.Get(n) || a.IsSet(n) != b.IsSet(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsNotFound reports whether err is one of the not-found errors.
+func IsNotFound(err error) bool {
+	return errors.Is(err, ErrLinkNotFound) || errors.Is(err, ErrMirrorNotFound) || errors.Is(err, ErrClusterNotFound) || errors.Is(err, ErrConfigNotFound)
+}

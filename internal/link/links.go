@@ -1,0 +1,345 @@
+package link
+
+import (
+	"context"
+		"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/strait-dev/strait/internal/kafkaclient"
+	"github.com/strait-dev/strait/internal/linkconfig"
+)
+
+// LinkView is a link as the API reports it.
+type LinkView struct {
+	Name            string
+	ClusterLinkID   string
+	LinkID          string
+	SourceClusterID string
+	TopicNames      []string
+	// State is ACTIVE, PAUSED, UNAVAILABLE or FAILED.
+	State string
+	// Error is a LinkError name; NO_ERROR when healthy.
+	Error        string
+	ErrorMessage *string
+	// Categories counts mirror partitions by state category.
+	Categories []CategoryCount
+	// Tasks is the link's sync tasks.
+	Tasks []Task
+}
+
+// CategoryCount is one entry of category_counts.
+type CategoryCount struct {
+	Category string
+	Count    int
+}
+
+// Task is a link's background task and its state.
+type Task struct {
+	Name   string
+	State  string
+	Errors []TaskError
+}
+
+// TaskError is one error of a task.
+type TaskError struct {
+	Code    string
+	Message string
+}
+
+// CreateLinkRequest is what creating a link takes.
+type CreateLinkRequest struct {
+	Name            string
+	SourceClusterID string
+	// DestinationClusterID and RemoteClusterID are accepted only to refuse
+	// the link modes that need them with a clear message.
+	DestinationClusterID string
+	RemoteClusterID      string
+	Configs              []ConfigValue
+	ValidateOnly         bool
+	ValidateLink         bool
+}
+
+// ConfigValue is a name and an optional value.
+type ConfigValue struct {
+	Name  string
+	Value *string
+}
+
+var linkNameRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
+// validLinkName checks a link name. "-" is reserved: it means "every link"
+// in the mirror listing path.
+func validLinkName(name string) error {
+	if name == "-" || name == "." || name == ".." || !linkNameRE.MatchString(name) {
+		return errorf(ErrInvalid, "Invalid cluster link name '%s': use 1 to 249 characters of [a-zA-Z0-9._-], and not '-', '.' or '..'.", name)
+	}
+	return nil
+}
+
+// Links lists every link, sorted by name.
+func (m *Manager) Links() []LinkView {
+	m.mu.RLock()
+	names := make([]string, 0, len(m.links))
+	for n := range m.links {
+		names = append(names, n)
+	}
+	m.mu.RUnlock()
+	sort.Strings(names)
+	out := make([]LinkView, 0, len(names))
+	for _, n := range names {
+		if v, err := m.Link(n, false); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Link describes one link; withTasks adds its tasks.
+func (m *Manager) Link(name string, withTasks bool) (LinkView, error) {
+	m.mu.RLock()
+	l, ok := m.links[name]
+	run := m.runs[name]
+	m.mu.RUnlock()
+	if !ok {
+		return LinkView{}, errorf(ErrLinkNotFound, "Cluster link '%s' does not exist.", name)
+	}
+	v := LinkView{
+		Name:            l.Name,
+		ClusterLinkID:   l.ClusterLinkID(),
+		LinkID:          l.UUID(),
+		SourceClusterID: l.SourceClusterID,
+		TopicNames:      []string{},
+		State:           "ACTIVE",
+		Error:           "NO_ERROR",
+	}
+	unavailable, lastErr := false, error(nil)
+	if run != nil {
+		unavailable, lastErr = run.availability()
+	}
+	switch {
+	case run != nil && run.buildErr != nil:
+		v.State = "FAILED"
+		v.Error = "MISCONFIGURATION_ERROR"
+	case unavailable:
+		v.State = "UNAVAILABLE"
+		v.Error = describeError(lastErr)
+	case l.Configs.Paused():
+		v.State = "PAUSED"
+	}
+	if v.State == "FAILED" || v.State == "UNAVAILABLE" {
+		msg := fmt.Sprint(lastErr)
+		v.ErrorMessage = &msg
+	}
+	counts := map[string]int{}
+	for _, mir := range m.mirrorsOf(name) {
+		v.TopicNames = append(v.TopicNames, mir.Topic)
+		counts[category(m.status(mir))] += int(mir.Partitions)
+	}
+	for _, c := range []string{"ACTIVE", "PAUSED", "PENDING", "IN_ERROR", "NOT_APPLICABLE"} {
+		v.Categories = append(v.Categories, CategoryCount{Category: c, Count: counts[c]})
+	}
+	if withTasks {
+		v.Tasks = m.tasks(l, v.State)
+	}
+	return v, nil
+}
+
+// category maps a mirror status to its state category.
+func category(s Status) string {
+	switch s {
+	case StatusActive:
+		return "ACTIVE"
+	case StatusPaused, StatusLinkPaused:
+		return "PAUSED"
+	case StatusFailed, StatusSourceUnavailable, StatusLinkFailed:
+		return "IN_ERROR"
+	case StatusStopped:
+		return "NOT_APPLICABLE"
+	default:
+		return "PENDING"
+	}
+}
+
+// tasks reports the link's sync tasks. None of them is implemented yet, so
+// a task that is switched on says so as an error rather than pretending.
+func (m *Manager) tasks(l *Link, linkState string) []Task {
+	defs := []struct{ name, enable string }{
+		{"AclSync", linkconfig.ACLSyncEnable},
+		{"AutoCreateMirror", linkconfig.AutoCreateEnable},
+		{"ConsumerOffsetSync", linkconfig.ConsumerOffsetSyncEnable},
+		{"TopicConfigsSync", ""},
+	}
+	out := make([]Task, 0, len(defs))
+	for _, d := range defs {
+		t := Task{Name: d.name, State: "NOT_CONFIGURED", Errors: []TaskError{}}
+		enabled := d.enable != "" && l.Configs.Bool(d.enable)
+		switch {
+		case enabled:
+			t.State = "IN_ERROR"
+			t.Errors = append(t.Errors, TaskError{Code: "MISCONFIGURATION_ERROR", Message: fmt.Sprintf("%s is not supported by this version of Strait", d.name)})
+		case linkState == "PAUSED" && d.enable == "":
+			t.State = "LINK_PAUSED"
+		case linkState == "UNAVAILABLE" && d.enable == "":
+			t.State = "LINK_UNAVAILABLE"
+		case linkState == "FAILED" && d.enable == "":
+			t.State = "LINK_FAILED"
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// CreateLink validates and creates a link.
+func (m *Manager) CreateLink(ctx context.Context, req CreateLinkRequest) error {
+	if err := validLinkName(req.Name); err != nil {
+		return err
+	}
+	if req.DestinationClusterID != "" || req.RemoteClusterID != "" {
+		return errorf(ErrInvalid, "Only destination-initiated links (link.mode=DESTINATION with source_cluster_id) are supported.")
+	}
+	set := linkconfig.Set{}
+	for _, c := range req.Configs {
+		if c.Value == nil {
+			return errorf(ErrInvalid, "Config '%s' has no value.", c.Name)
+		}
+		if err := linkconfig.Check(c.Name, *c.Value, true); err != nil {
+			return configError(err)
+		}
+		set[c.Name] = *c.Value
+	}
+	if err := linkconfig.CheckSet(set); err != nil {
+		return errorf(ErrInvalid, "%s", capitalize(err.Error()))
+	}
+	if !req.ValidateLink && req.SourceClusterID == "" {
+		return errorf(ErrInvalid, "source_cluster_id is required when validate_link is false.")
+	}
+
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	m.mu.RLock()
+	_, exists := m.links[req.Name]
+	m.mu.RUnlock()
+	if exists {
+		return errorf(ErrLinkExists, "Cluster link '%s' already exists.", req.Name)
+	}
+	srcID := req.SourceClusterID
+	if req.ValidateLink {
+		id, err := m.sourceClusterID(ctx, set)
+		if err != nil {
+			return err
+		}
+		if srcID != "" && srcID != id {
+			return errorf(ErrInvalid, "Expected cluster ID '%s' does not match resolved cluster ID '%s'.", srcID, id)
+		}
+		srcID = id
+	}
+	if srcID == m.cfg.ClusterID {
+		return errorf(ErrInvalid, "Requested cluster ID matches local cluster ID '%s' - cannot create cluster link to self.", srcID)
+	}
+	if req.ValidateOnly {
+		return nil
+	}
+	l := &Link{Name: req.Name, ID: newLinkID(), SourceClusterID: srcID, Configs: set, CreatedMs: m.nowMs()}
+	m.writeMu.Lock()
+	err := m.putLinkLocked(ctx, l)
+	m.writeMu.Unlock()
+	if err != nil {
+		return err
+	}
+	run := m.startRun(l)
+	m.mu.Lock()
+	m.runs[l.Name] = run
+	m.mu.Unlock()
+	m.log.Info("link created", "link", l.Name, "source_cluster_id", srcID)
+	return nil
+}
+
+// sourceClusterID connects to the source described by set and returns its
+// cluster id.
+func (m *Manager) sourceClusterID(ctx context.Context, set linkconfig.Set) (string, error) {
+	cs, err := set.Client()
+	if err != nil {
+		return "", errorf(ErrInvalid, "%s", capitalize(err.Error()))
+	}
+	cs.RequestTimeout = 10 * time.Second
+	cl, err := kafkaclient.New(cs, nil)
+	if err != nil {
+		return "", errorf(ErrInvalid, "%s", capitalize(err.Error()))
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	md, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+	if err != nil {
+		return "", errorf(ErrInvalid, "Unable to validate cluster link: cannot reach the source cluster at %s (%s): %v", strings.Join(set.Bootstrap(), ","), describeError(err), err)
+	}
+	return md.Cluster, nil
+}
+
+// DeleteLink deletes a link. Without force it refuses while mirrors of the
+// link are not stopped; with force it stops them first. Mirror topics stay
+// on the destination as regular topics.
+func (m *Manager) DeleteLink(ctx context.Context, name string, force, validateOnly bool) error {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	m.mu.RLock()
+	_, ok := m.links[name]
+	run := m.runs[name]
+	m.mu.RUnlock()
+	if !ok {
+		return errorf(ErrLinkNotFound, "Cluster link '%s' does not exist.", name)
+	}
+	mirrors := m.mirrorsOf(name)
+	var live []string
+	for _, mir := range mirrors {
+		if mir.Status != StatusStopped {
+			live = append(live, mir.Topic)
+		}
+	}
+	if len(live) > 0 && !force {
+		return errorf(ErrLinkInUse, "Cluster link '%s' is in use by mirror topics: %s. Stop them or delete with force=true.", name, strings.Join(live, ", "))
+	}
+	if validateOnly {
+		return nil
+	}
+	if run != nil {
+		run.close()
+	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	for _, mir := range mirrors {
+		if err := m.cfg.Store.Delete(ctx, mirrorKey(name, mir.Topic)); err != nil {
+			m.restartRun(name)
+			return err
+		}
+		m.mu.Lock()
+		delete(m.mirrors, mir.Topic)
+		m.mu.Unlock()
+	}
+	if err := m.cfg.Store.Delete(ctx, linkKey(name)); err != nil {
+		m.restartRun(name)
+		return err
+	}
+	m.mu.Lock()
+	delete(m.links, name)
+	delete(m.runs, name)
+	m.mu.Unlock()
+	m.log.Info("link deleted", "link", name, "force", force, "mirrors", len(mirrors))
+	return nil
+}
+
+func configError(err error) error {
+	return errorf(ErrInvalid, "%s.", capitalize(err.Error()))
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

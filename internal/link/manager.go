@@ -1,0 +1,519 @@
+// Package link is the model and the owner of cluster links and mirror
+// topics: it validates and applies every operation of the REST API, keeps
+// the state durable in the store, and drives one mirror.Runner per link.
+//
+// # Durability
+//
+// Every change is written to the store (acks=all) before it is applied in
+// memory and before the caller is answered. A crash at any point leaves the
+// store with either the old or the new record; on restart the Manager loads
+// the store and picks up where the records say.
+//
+// # Locks
+//
+// opMu serializes the API's state-changing operations; they may wait on the
+// network and on runners. writeMu serializes read-modify-write of stored
+// records, from operations and from runner hooks alike; it is never held
+// while waiting on a runner, so a runner's hook can always finish. mu guards
+// the in-memory maps for short reads and writes. Order: opMu, writeMu, mu.
+package link
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strait-dev/strait/internal/kafkaclient"
+	"github.com/strait-dev/strait/internal/linkconfig"
+	"github.com/strait-dev/strait/internal/mirror"
+	"github.com/strait-dev/strait/internal/store"
+)
+
+// Config configures a Manager.
+type Config struct {
+	// Store holds the state; the Manager does not close it.
+	Store *store.Store
+	// Dest is a client for the destination cluster; not closed by the
+	// Manager.
+	Dest *kgo.Client
+	// ClusterID is the destination cluster's id.
+	ClusterID string
+	Log       *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// MetadataInterval overrides how often sources are probed (tests).
+	MetadataInterval time.Duration
+}
+
+// Manager owns links and mirrors. It is safe for concurrent use.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+
+	opMu    sync.Mutex
+	writeMu sync.Mutex
+
+	mu      sync.RWMutex
+	links   map[string]*Link
+	mirrors map[string]*Mirror // by mirror topic name
+	runs    map[string]*linkRun
+}
+
+// New loads the state from the store and starts mirroring.
+func New(ctx context.Context, cfg Config) (*Manager, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m := &Manager{cfg: cfg, log: cfg.Log, runs: map[string]*linkRun{}}
+	kv, err := cfg.Store.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.links, m.mirrors, err = decodeState(kv)
+	if err != nil {
+		return nil, err
+	}
+	// A crash during a forced link delete can leave mirrors of a link that
+	// is gone; finish that delete.
+	for topic, mir := range m.mirrors {
+		if _, ok := m.links[mir.Link]; !ok {
+			if err := cfg.Store.Delete(ctx, mirrorKey(mir.Link, topic)); err != nil {
+				return nil, err
+			}
+			delete(m.mirrors, topic)
+		}
+	}
+	for _, l := range m.links {
+		m.runs[l.Name] = m.startRun(l)
+	}
+	for _, mir := range m.mirrors {
+		if mir.Fresh && mir.Status != StatusFailed {
+			// The mirror record is written before its topic is created;
+			// a crash between the two leaves a mirror without a topic.
+			if err := m.ensureMirrorTopic(ctx, mir); err != nil {
+				m.log.Warn("create mirror topic", "topic", mir.Topic, "err", err)
+			}
+		}
+	}
+	for name := range m.links {
+		m.reconcile(name)
+	}
+	m.log.Info("state loaded", "links", len(m.links), "mirrors", len(m.mirrors))
+	return m, nil
+}
+
+// Close stops all mirroring.
+func (m *Manager) Close() {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	m.mu.Lock()
+	runs := m.runs
+	m.runs = map[string]*linkRun{}
+	m.mu.Unlock()
+	for _, r := range runs {
+		r.close()
+	}
+}
+
+// ClusterID is the destination cluster's id.
+func (m *Manager) ClusterID() string { return m.cfg.ClusterID }
+
+// CheckCluster returns ErrClusterNotFound unless id is the destination's.
+func (m *Manager) CheckCluster(id string) error {
+	if id != m.cfg.ClusterID {
+		return errorf(ErrClusterNotFound, "Cluster %s cannot be found.", id)
+	}
+	return nil
+}
+
+func (m *Manager) nowMs() int64 { return m.cfg.Now().UnixMilli() }
+
+// linkRun is a link's running part: its source client and runner, and the
+// source's availability as the runner's probes see it.
+type linkRun struct {
+	src      *kgo.Client
+	runner   *mirror.Runner
+	buildErr error // the source client could not be built
+
+	mu           sync.Mutex
+	failingSince time.Time
+	lastErr      error
+	unavailable  bool
+}
+
+func (r *linkRun) close() {
+	if r.runner != nil {
+		r.runner.Close()
+	}
+	if r.src != nil {
+		r.src.Close()
+	}
+}
+
+// availability returns whether the source is unavailable and the last error.
+func (r *linkRun) availability() (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.buildErr != nil {
+		return true, r.buildErr
+	}
+	return r.unavailable, r.lastErr
+}
+
+// startRun builds the source client and runner of l.
+func (m *Manager) startRun(l *Link) *linkRun {
+	run := &linkRun{}
+	cs, err := l.Configs.Client()
+	if err == nil {
+		run.src, err = kafkaclient.New(cs, m.log.With("link", l.Name, "cluster", "source"))
+	}
+	if err != nil {
+		run.buildErr = err
+		m.log.Error("link source client", "link", l.Name, "err", err)
+		return run
+	}
+	interval := min(l.Configs.Duration(linkconfig.AvailabilityCheckMs), 5*time.Second)
+	if m.cfg.MetadataInterval > 0 {
+		interval = m.cfg.MetadataInterval
+	}
+	run.runner = mirror.NewRunner(mirror.Config{
+		Source:            run.src,
+		Dest:              m.cfg.Dest,
+		Hooks:             &hooks{m: m, link: l.Name, run: run, cfg: l.Configs},
+		Log:               m.log.With("link", l.Name),
+		FetchMaxBytes:     int32(l.Configs.Int(linkconfig.ReplicaFetchResponseMax)),
+		PartitionMaxBytes: int32(l.Configs.Int(linkconfig.ReplicaFetchMaxBytes)),
+		FetchMaxWait:      l.Configs.Duration(linkconfig.ReplicaFetchWaitMaxMs),
+		MetadataInterval:  interval,
+	})
+	return run
+}
+
+// restartRun replaces a link's runner and source client, for example after
+// its connection configs changed, and reconciles it.
+func (m *Manager) restartRun(name string) {
+	m.mu.Lock()
+	l, ok := m.links[name]
+	old := m.runs[name]
+	delete(m.runs, name)
+	m.mu.Unlock()
+	if old != nil {
+		old.close()
+	}
+	if !ok {
+		return
+	}
+	run := m.startRun(l)
+	m.mu.Lock()
+	m.runs[name] = run
+	m.mu.Unlock()
+	m.reconcile(name)
+}
+
+// status is the status a mirror reports: the stored one, or LINK_PAUSED,
+// SOURCE_UNAVAILABLE or LINK_FAILED when the link says so.
+func (m *Manager) status(mir *Mirror) Status {
+	if mir.Status != StatusActive && mir.Status != StatusPendingMirror {
+		return mir.Status
+	}
+	m.mu.RLock()
+	l, ok := m.links[mir.Link]
+	run := m.runs[mir.Link]
+	m.mu.RUnlock()
+	if !ok {
+		return mir.Status
+	}
+	if run != nil && run.buildErr != nil {
+		return StatusLinkFailed
+	}
+	if l.Configs.Paused() {
+		return StatusLinkPaused
+	}
+	if run != nil {
+		if unavailable, _ := run.availability(); unavailable {
+			return StatusSourceUnavailable
+		}
+	}
+	return mir.Status
+}
+
+// reconcile tells the link's runner which mirrors to copy.
+func (m *Manager) reconcile(linkName string) {
+	m.mu.RLock()
+	l, ok := m.links[linkName]
+	run := m.runs[linkName]
+	var specs []mirror.Spec
+	if ok && run != nil && run.runner != nil {
+		paused := l.Configs.Paused()
+		for _, mir := range m.mirrors {
+			if mir.Link != linkName || mir.Status == StatusStopped {
+				continue
+			}
+			copying := (mir.Status == StatusActive || mir.Status == StatusPendingMirror) && !paused
+			specs = append(specs, mirror.Spec{
+				Topic:         mir.Topic,
+				SourceTopic:   mir.SourceTopic,
+				Partitions:    mir.Partitions,
+				SourceTopicID: mir.sourceTopicID(),
+				Copying:       copying,
+				Fresh:         mir.Fresh,
+				StartOffset:   mir.StartOffset,
+				Align:         mir.Align,
+			})
+		}
+	}
+	m.mu.RUnlock()
+	if run != nil && run.runner != nil {
+		run.runner.Set(specs)
+	}
+}
+
+// putMirror durably stores mir and then makes it current in memory.
+// Callers hold writeMu.
+func (m *Manager) putMirrorLocked(ctx context.Context, mir *Mirror) error {
+	b, err := json.Marshal(mir)
+	if err != nil {
+		return err
+	}
+	if err := m.cfg.Store.Put(ctx, mirrorKey(mir.Link, mir.Topic), b); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.mirrors[mir.Topic] = mir
+	m.mu.Unlock()
+	return nil
+}
+
+// updateMirror applies fn to a copy of the stored mirror and stores the
+// result. fn returning errNoChange skips the write.
+func (m *Manager) updateMirror(ctx context.Context, topic string, fn func(*Mirror) error) (*Mirror, error) {
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	m.mu.RLock()
+	cur, ok := m.mirrors[topic]
+	m.mu.RUnlock()
+	if !ok {
+		return nil, errorf(ErrMirrorNotFound, "Mirror topic '%s' does not exist.", topic)
+	}
+	next := cur.clone()
+	if err := fn(next); err != nil {
+		if errors.Is(err, errNoChange) {
+			return cur, nil
+		}
+		return nil, err
+	}
+	if err := m.putMirrorLocked(ctx, next); err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+var errNoChange = errors.New("no change")
+
+func (m *Manager) putLinkLocked(ctx context.Context, l *Link) error {
+	b, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	if err := m.cfg.Store.Put(ctx, linkKey(l.Name), b); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.links[l.Name] = l
+	m.mu.Unlock()
+	return nil
+}
+
+// mirrorsOf returns the mirrors of a link sorted by topic ("" for all).
+func (m *Manager) mirrorsOf(linkName string) []*Mirror {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []*Mirror
+	for _, mir := range m.mirrors {
+		if linkName == "" || mir.Link == linkName {
+			out = append(out, mir)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Topic < out[j].Topic })
+	return out
+}
+
+func newLinkID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = (b[6] & 0x0f) | 0x40 // version 4
+	b[8] = (b[8] & 0x3f) | 0x80 // RFC 4122 variant
+	return hex.EncodeToString(b[:])
+}
+
+// ensureMirrorTopic creates the destination topic of a fresh mirror if it
+// is missing.
+func (m *Manager) ensureMirrorTopic(ctx context.Context, mir *Mirror) error {
+	err := createTopic(ctx, m.cfg.Dest, mir.Topic, mir.Partitions, -1, mirrorTopicConfigs(nil, nil))
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		return nil
+	}
+	return err
+}
+
+// createTopic creates a topic. Brokers before Kafka 3.6 do not know the
+// message.timestamp.before/after.max.ms configs (their defaults accept any
+// timestamp), so an INVALID_CONFIG is retried without them.
+func createTopic(ctx context.Context, cl *kgo.Client, topic string, partitions int32, rf int16, configs map[string]*string) error {
+	adm := kadm.NewClient(cl)
+	resp, err := adm.CreateTopic(ctx, partitions, rf, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if errors.Is(err, kerr.InvalidConfig) {
+		if _, ok := configs["message.timestamp.before.max.ms"]; ok {
+			trimmed := make(map[string]*string, len(configs))
+			for k, v := range configs {
+				trimmed[k] = v
+			}
+			delete(trimmed, "message.timestamp.before.max.ms")
+			delete(trimmed, "message.timestamp.after.max.ms")
+			return createTopic(ctx, cl, topic, partitions, rf, trimmed)
+		}
+	}
+	return err
+}
+
+// hooks receives a runner's reports for one link.
+type hooks struct {
+	m    *Manager
+	link string
+	run  *linkRun
+	cfg  linkconfig.Set
+}
+
+func (h *hooks) Started(topic string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := h.m.updateMirror(ctx, topic, func(mir *Mirror) error {
+		if !mir.Fresh || mir.Link != h.link {
+			return errNoChange
+		}
+		mir.Fresh = false
+		if mir.Status == StatusPendingMirror {
+			mir.Status = StatusActive
+			mir.StateTimeMs = h.m.nowMs()
+		}
+		return nil
+	})
+	if err != nil {
+		h.m.log.Error("record mirror start", "topic", topic, "err", err)
+	}
+}
+
+func (h *hooks) Failed(topic, code, msg string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := h.m.updateMirror(ctx, topic, func(mir *Mirror) error {
+		if mir.Link != h.link || mir.Status == StatusStopped || mir.Status == StatusFailed {
+			return errNoChange
+		}
+		now := h.m.nowMs()
+		mir.Status = StatusFailed
+		mir.TopicError = code
+		mir.StateTimeMs = now
+		mir.addTransitionError(code, msg, now)
+		return nil
+	})
+	if err != nil {
+		h.m.log.Error("record mirror failure", "topic", topic, "err", err)
+	}
+}
+
+func (h *hooks) SaveAlign(ctx context.Context, topic string, partition int32, target int64) error {
+	_, err := h.m.updateMirror(ctx, topic, func(mir *Mirror) error {
+		if target < 0 {
+			if _, ok := mir.Align[partition]; !ok {
+				return errNoChange
+			}
+			delete(mir.Align, partition)
+			return nil
+		}
+		if mir.Align == nil {
+			mir.Align = map[int32]int64{}
+		}
+		mir.Align[partition] = target
+		return nil
+	})
+	return err
+}
+
+func (h *hooks) SourceReachable(err error) {
+	r := h.run
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		if r.unavailable {
+			h.m.log.Info("source cluster reachable again", "link", h.link)
+		}
+		r.failingSince, r.lastErr, r.unavailable = time.Time{}, nil, false
+		return
+	}
+	now := h.m.cfg.Now()
+	if r.failingSince.IsZero() {
+		r.failingSince = now
+	}
+	r.lastErr = err
+	limit := h.cfg.Duration(linkconfig.AvailabilityCheckMs) * time.Duration(h.cfg.Int(linkconfig.AvailabilityThreshold))
+	if !r.unavailable && now.Sub(r.failingSince) >= limit {
+		r.unavailable = true
+		h.m.log.Warn("source cluster unavailable", "link", h.link, "err", err)
+	}
+}
+
+// mirrorTopicConfigs returns the configs a mirror topic needs so the
+// destination accepts the source's bytes unchanged, plus user overrides.
+func mirrorTopicConfigs(sourceConfigs map[string]string, overrides map[string]string) map[string]*string {
+	out := map[string]*string{
+		// Keep the source's codec and batch layout as they are.
+		"compression.type": kadm.StringPtr("producer"),
+		// Keep the source's timestamps, however old.
+		"message.timestamp.type":          kadm.StringPtr("CreateTime"),
+		"message.timestamp.before.max.ms": kadm.StringPtr("9223372036854775807"),
+		"message.timestamp.after.max.ms":  kadm.StringPtr("9223372036854775807"),
+	}
+	// Data configs that follow the source at creation.
+	for _, name := range []string{"max.message.bytes", "retention.ms", "retention.bytes", "cleanup.policy"} {
+		if v, ok := sourceConfigs[name]; ok {
+			out[name] = kadm.StringPtr(v)
+		}
+	}
+	for k, v := range overrides {
+		out[k] = kadm.StringPtr(v)
+	}
+	return out
+}
+
+// describeError names a source connection problem for link_error.
+func describeError(err error) string {
+	switch {
+	case err == nil:
+		return "NO_ERROR"
+	case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.IllegalSaslState), errors.Is(err, kerr.UnsupportedSaslMechanism):
+		return "AUTHENTICATION_ERROR"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "TIMEOUT_ERROR"
+	case kafkaclient.IsUnreachable(err):
+		return "BOOTSTRAP_TCP_CONNECTION_FAILED_ERROR"
+	default:
+		return "UNKNOWN"
+	}
+}

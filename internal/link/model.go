@@ -1,0 +1,165 @@
+package link
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/strait-dev/strait/internal/linkconfig"
+)
+
+// Status is a mirror topic's status, as the REST API names it.
+type Status string
+
+// Mirror statuses (the contract's MirrorTopicStatus enum). Only these may
+// ever be reported: Confluent's Go SDK rejects any other value.
+const (
+	StatusPendingMirror     Status = "PENDING_MIRROR"
+	StatusActive            Status = "ACTIVE"
+	StatusPaused            Status = "PAUSED"
+	StatusLinkPaused        Status = "LINK_PAUSED"
+	StatusSourceUnavailable Status = "SOURCE_UNAVAILABLE"
+	StatusLinkFailed        Status = "LINK_FAILED"
+	StatusFailed            Status = "FAILED"
+	StatusPendingStopped    Status = "PENDING_STOPPED"
+	StatusStopped           Status = "STOPPED"
+)
+
+// Statuses lists every status a client may filter on.
+var Statuses = []Status{
+	StatusActive, StatusFailed, StatusLinkFailed, StatusLinkPaused, StatusPaused,
+	StatusPendingStopped, StatusSourceUnavailable, StatusStopped, StatusPendingMirror,
+	"PENDING_SYNCHRONIZE", "PENDING_SETUP_FOR_RESTORE", "PENDING_RESTORE",
+}
+
+// TopicErrorNone is the mirror_topic_error of a healthy mirror.
+const TopicErrorNone = "NO_ERROR"
+
+// Link is a cluster link as stored in the state topic.
+type Link struct {
+	Name string `json:"name"`
+	// ID is the link's UUID, 16 bytes hex-encoded.
+	ID              string         `json:"id"`
+	SourceClusterID string         `json:"source_cluster_id"`
+	Configs         linkconfig.Set `json:"configs"`
+	CreatedMs       int64          `json:"created_ms"`
+}
+
+// UUID returns the link id in canonical 8-4-4-4-12 form (link_id).
+func (l *Link) UUID() string {
+	h := l.ID
+	if len(h) != 32 {
+		return h
+	}
+	return fmt.Sprintf("%s-%s-%s-%s-%s", h[0:8], h[8:12], h[12:16], h[16:20], h[20:32])
+}
+
+// ClusterLinkID returns the id as Confluent prints it (cluster_link_id): the
+// 16 bytes in URL-safe base64 without padding.
+func (l *Link) ClusterLinkID() string {
+	b, err := hex.DecodeString(l.ID)
+	if err != nil {
+		return l.ID
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// TransitionError is one entry of mirror_state_transition_errors.
+type TransitionError struct {
+	Code    string `json:"error_code"`
+	Message string `json:"error_message"`
+	TimeMs  int64  `json:"time_ms"`
+}
+
+// maxTransitionErrors bounds the errors kept per mirror.
+const maxTransitionErrors = 10
+
+// Mirror is a mirror topic as stored in the state topic.
+type Mirror struct {
+	Link        string `json:"link"`
+	Topic       string `json:"topic"`
+	SourceTopic string `json:"source_topic"`
+	Partitions  int32  `json:"partitions"`
+	// SourceTopicID is the source topic's id at creation, hex.
+	SourceTopicID string `json:"source_topic_id,omitempty"`
+	// Status is the stored status: PENDING_MIRROR, ACTIVE, PAUSED, FAILED,
+	// PENDING_STOPPED or STOPPED. LINK_PAUSED and SOURCE_UNAVAILABLE are
+	// derived from the link when reporting, never stored.
+	Status      Status `json:"status"`
+	StateTimeMs int64  `json:"state_time_ms"`
+	TopicError  string `json:"topic_error"`
+	// Fresh is true until every partition was set up once; the start
+	// offset spec applies only then.
+	Fresh       bool   `json:"fresh"`
+	StartOffset string `json:"start_offset"`
+	// Align holds unfinished alignment targets by partition.
+	Align            map[int32]int64   `json:"align,omitempty"`
+	TransitionErrors []TransitionError `json:"transition_errors,omitempty"`
+}
+
+func (m *Mirror) clone() *Mirror {
+	c := *m
+	if m.Align != nil {
+		c.Align = make(map[int32]int64, len(m.Align))
+		for k, v := range m.Align {
+			c.Align[k] = v
+		}
+	}
+	c.TransitionErrors = append([]TransitionError(nil), m.TransitionErrors...)
+	return &c
+}
+
+func (m *Mirror) addTransitionError(code, msg string, nowMs int64) {
+	m.TransitionErrors = append(m.TransitionErrors, TransitionError{Code: code, Message: msg, TimeMs: nowMs})
+	if n := len(m.TransitionErrors); n > maxTransitionErrors {
+		m.TransitionErrors = m.TransitionErrors[n-maxTransitionErrors:]
+	}
+}
+
+// sourceTopicID decodes SourceTopicID.
+func (m *Mirror) sourceTopicID() [16]byte {
+	var id [16]byte
+	b, err := hex.DecodeString(m.SourceTopicID)
+	if err == nil && len(b) == 16 {
+		copy(id[:], b)
+	}
+	return id
+}
+
+// Store keys.
+const (
+	linkKeyPrefix   = "link/"
+	mirrorKeyPrefix = "mirror/"
+)
+
+func linkKey(name string) string { return linkKeyPrefix + name }
+
+func mirrorKey(linkName, topic string) string { return mirrorKeyPrefix + linkName + "/" + topic }
+
+// decodeState turns the store's records into links and mirrors.
+func decodeState(kv map[string][]byte) (map[string]*Link, map[string]*Mirror, error) {
+	links := map[string]*Link{}
+	mirrors := map[string]*Mirror{}
+	for k, v := range kv {
+		switch {
+		case strings.HasPrefix(k, linkKeyPrefix):
+			var l Link
+			if err := json.Unmarshal(v, &l); err != nil {
+				return nil, nil, fmt.Errorf("state record %q: %w", k, err)
+			}
+			if l.Configs == nil {
+				l.Configs = linkconfig.Set{}
+			}
+			links[l.Name] = &l
+		case strings.HasPrefix(k, mirrorKeyPrefix):
+			var m Mirror
+			if err := json.Unmarshal(v, &m); err != nil {
+				return nil, nil, fmt.Errorf("state record %q: %w", k, err)
+			}
+			mirrors[m.Topic] = &m
+		}
+	}
+	return links, mirrors, nil
+}

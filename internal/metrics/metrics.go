@@ -1,0 +1,62 @@
+// Package metrics exposes Strait's state as Prometheus metrics, read from
+// the link manager at scrape time so the figures are never stale.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strait-dev/strait/internal/link"
+)
+
+var (
+	lagDesc = prometheus.NewDesc("strait_mirror_lag_records",
+		"Records the mirror topic is behind the source high watermark last seen, summed over partitions.",
+		[]string{"link", "topic"}, nil)
+	partitionsDesc = prometheus.NewDesc("strait_mirror_partitions",
+		"Mirror partitions by link and mirror status.",
+		[]string{"link", "status"}, nil)
+	linkUpDesc = prometheus.NewDesc("strait_link_available",
+		"1 when the link's source cluster is reachable and the link is not failed.",
+		[]string{"link"}, nil)
+)
+
+// collector reads the manager on every scrape.
+type collector struct{ m *link.Manager }
+
+// Register adds Strait's collectors to reg.
+func Register(reg prometheus.Registerer, m *link.Manager) error {
+	return reg.Register(collector{m})
+}
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- lagDesc
+	ch <- partitionsDesc
+	ch <- linkUpDesc
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	for _, l := range c.m.Links() {
+		up := 1.0
+		if l.State == "UNAVAILABLE" || l.State == "FAILED" {
+			up = 0
+		}
+		ch <- prometheus.MustNewConstMetric(linkUpDesc, prometheus.GaugeValue, up, l.Name)
+	}
+	mirrors, err := c.m.Mirrors("", "")
+	if err != nil {
+		return
+	}
+	type key struct{ link, status string }
+	counts := map[key]int{}
+	for _, v := range mirrors {
+		var lag int64
+		for _, l := range v.Lags {
+			lag += l.Lag
+		}
+		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(lag), v.Link, v.Topic)
+		counts[key{v.Link, string(v.Status)}] += int(v.Partitions)
+	}
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(partitionsDesc, prometheus.GaugeValue, float64(n), k.link, k.status)
+	}
+}

@@ -1,0 +1,155 @@
+package restapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/strait-dev/strait/internal/link"
+	"github.com/strait-dev/strait/internal/mirror"
+)
+
+func lagsJSON(lags []mirror.Lag) []mirrorLag {
+	out := make([]mirrorLag, 0, len(lags))
+	for _, l := range lags {
+		out = append(out, mirrorLag{Partition: l.Partition, Lag: l.Lag, LastSourceFetchOffset: l.LastSourceFetchOffset})
+	}
+	return out
+}
+
+func (s *Server) mirrorsURL(r *http.Request, c *call, linkName string) string {
+	return c.baseURL(r) + "/clusters/" + s.m.ClusterID() + "/links/" + linkName + "/mirrors"
+}
+
+func (s *Server) mirrorData(r *http.Request, c *call, v link.MirrorView, withErrors bool) mirrorData {
+	d := mirrorData{
+		Kind:             "KafkaMirrorData",
+		Metadata:         resourceMeta{Self: s.mirrorsURL(r, c, v.Link) + "/" + v.Topic},
+		LinkName:         v.Link,
+		MirrorTopicName:  v.Topic,
+		SourceTopicName:  v.SourceTopic,
+		NumPartitions:    v.Partitions,
+		MirrorLags:       lagsJSON(v.Lags),
+		MirrorStatus:     string(v.Status),
+		MirrorTopicError: v.TopicError,
+		StateTimeMs:      v.StateTimeMs,
+	}
+	if withErrors {
+		errs := make([]transitionError, 0, len(v.TransitionErrors))
+		for _, e := range v.TransitionErrors {
+			errs = append(errs, transitionError{ErrorCode: e.Code, ErrorMessage: e.Message})
+		}
+		d.TransitionErrors = &errs
+	}
+	return d
+}
+
+func (s *Server) listAllMirrors(w http.ResponseWriter, r *http.Request, c *call) error {
+	return s.writeMirrors(w, r, c, "", s.mirrorsURL(r, c, "-"))
+}
+
+func (s *Server) listMirrors(w http.ResponseWriter, r *http.Request, c *call) error {
+	name := r.PathValue("link_name")
+	return s.writeMirrors(w, r, c, name, s.mirrorsURL(r, c, name))
+}
+
+func (s *Server) writeMirrors(w http.ResponseWriter, r *http.Request, c *call, linkName, self string) error {
+	if err := s.checkCluster(r); err != nil {
+		return err
+	}
+	// The Confluent CLI upper-cases the filter; accept either case.
+	views, err := s.m.Mirrors(linkName, strings.ToUpper(r.URL.Query().Get("mirror_status")))
+	if err != nil {
+		return err
+	}
+	out := mirrorList{Kind: "KafkaMirrorDataList", Metadata: collectionMeta{Self: self}, Data: []mirrorData{}}
+	for _, v := range views {
+		out.Data = append(out.Data, s.mirrorData(r, c, v, false))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getMirror(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.checkCluster(r); err != nil {
+		return err
+	}
+	withErrors, err := boolParam(r, "include_state_transition_errors", false)
+	if err != nil {
+		return err
+	}
+	v, err := s.m.Mirror(r.PathValue("link_name"), r.PathValue("mirror_topic_name"), withErrors)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.mirrorData(r, c, v, withErrors))
+	return nil
+}
+
+func (s *Server) createMirror(w http.ResponseWriter, r *http.Request, _ *call) error {
+	if err := s.checkCluster(r); err != nil {
+		return err
+	}
+	var body createMirrorRequest
+	if err := decode(r, &body, false); err != nil {
+		return err
+	}
+	req := link.CreateMirrorRequest{
+		SourceTopic:       body.SourceTopicName,
+		MirrorTopic:       body.MirrorTopicName,
+		ReplicationFactor: body.ReplicationFactor,
+	}
+	for _, cv := range body.Configs {
+		req.Configs = append(req.Configs, link.ConfigValue{Name: cv.Name, Value: cv.Value})
+	}
+	if err := s.m.CreateMirror(r.Context(), r.PathValue("link_name"), req); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) alterMirrors(op link.Op) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		if err := s.checkCluster(r); err != nil {
+			return err
+		}
+		validateOnly, err := boolParam(r, "validate_only", false)
+		if err != nil {
+			return err
+		}
+		var body alterMirrorsRequest
+		if err := decode(r, &body, false); err != nil {
+			return err
+		}
+		sel := link.Selection{HasNames: body.MirrorTopicNames != nil, HasPattern: body.MirrorTopicNamePattern != nil}
+		if sel.HasNames {
+			sel.Names = *body.MirrorTopicNames
+		}
+		if sel.HasPattern {
+			sel.Pattern = *body.MirrorTopicNamePattern
+		}
+		name := r.PathValue("link_name")
+		results, err := s.m.AlterMirrors(r.Context(), name, op, sel, validateOnly)
+		if err != nil {
+			return err
+		}
+		base := s.mirrorsURL(r, c, name)
+		out := alterResultList{Kind: "AlterMirrorsDataList", Metadata: collectionMeta{Self: base}, Data: []alterResult{}}
+		for _, res := range results {
+			ar := alterResult{
+				Kind:                         "AlterMirrorsData",
+				Metadata:                     resourceMeta{Self: base + "/" + res.Topic},
+				MirrorTopicName:              res.Topic,
+				MirrorLags:                   lagsJSON(res.Lags),
+				PartitionLevelTruncationData: []truncationData{},
+			}
+			if res.ErrorCode != 0 {
+				code, msg := res.ErrorCode, res.ErrorMessage
+				ar.ErrorCode, ar.ErrorMessage = &code, &msg
+			}
+			out.Data = append(out.Data, ar)
+		}
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}
+}

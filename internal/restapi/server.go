@@ -1,0 +1,181 @@
+// Package restapi serves the Kafka REST v3 cluster-linking API (the subset
+// Confluent's Cluster Linking serves) over net/http, under both /kafka/v3
+// (Confluent Server and Cloud) and /v3 (REST Proxy).
+//
+// Handlers return errors; one adapter writes Confluent's error body
+// {"error_code","message"} with the status from errors.go's table.
+package restapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/strait-dev/strait/internal/link"
+)
+
+// Prefixes the API is served under.
+var Prefixes = []string{"/kafka/v3", "/v3"}
+
+// maxBody caps a request body; bodies of this API are small.
+const maxBody = 1 << 20
+
+// Server is the REST API over a link.Manager.
+type Server struct {
+	m   *link.Manager
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns the API server for m. extra handlers (metrics, health) are
+// mounted by the caller on the returned handler's mux via Handle.
+func New(m *link.Manager, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{m: m, log: log, mux: http.NewServeMux()}
+	for _, p := range Prefixes {
+		s.routes(p)
+	}
+	s.mux.HandleFunc("/", s.notFound)
+	return s
+}
+
+// Handle mounts another handler, for paths outside the API.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// handlerFunc is a handler that returns its error for the adapter to write.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call) error
+
+// call carries what every handler needs.
+type call struct {
+	prefix string
+}
+
+func (s *Server) routes(p string) {
+	c := p + "/clusters/{cluster_id}"
+	l := c + "/links/{link_name}"
+	s.handle("GET "+p+"/clusters", p, s.listClusters)
+	s.handle("GET "+c, p, s.getCluster)
+	s.handle("GET "+c+"/links", p, s.listLinks)
+	s.handle("POST "+c+"/links", p, s.createLink)
+	s.handle("POST "+c+"/links/{$}", p, s.createLink) // kcp posts with a trailing slash
+	s.handle("GET "+l, p, s.getLink)
+	s.handle("DELETE "+l, p, s.deleteLink)
+	s.handle("GET "+l+"/configs", p, s.listConfigs)
+	s.handle("PUT "+l+"/configs:alter", p, s.alterConfigs)
+	s.handle("GET "+l+"/configs/{config_name}", p, s.getConfig)
+	s.handle("PUT "+l+"/configs/{config_name}", p, s.putConfig)
+	s.handle("DELETE "+l+"/configs/{config_name}", p, s.deleteConfig)
+	s.handle("GET "+c+"/links/-/mirrors", p, s.listAllMirrors)
+	s.handle("GET "+l+"/mirrors", p, s.listMirrors)
+	s.handle("POST "+l+"/mirrors", p, s.createMirror)
+	s.handle("GET "+l+"/mirrors/{mirror_topic_name}", p, s.getMirror)
+	for _, op := range []link.Op{link.OpPause, link.OpResume} {
+		s.handle("POST "+l+"/mirrors:"+string(op), p, s.alterMirrors(op))
+	}
+}
+
+func (s *Server) handle(pattern, prefix string, h handlerFunc) {
+	c := &call{prefix: prefix}
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxBody {
+			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{ErrorCode: 413, Message: fmt.Sprintf("Request body is larger than %d bytes.", maxBody)})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if err := h(w, r, c); err != nil {
+			writeError(w, r, s.log, err)
+		}
+	})
+}
+
+// notFound answers unknown paths with 404 and known paths with a wrong
+// method with 405, both in Confluent's error body.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, pat := s.mux.Handler(r2); pat != "" && pat != "/" {
+			writeJSON(w, http.StatusMethodNotAllowed, errorBody{ErrorCode: 405, Message: "HTTP 405 Method Not Allowed"})
+			return
+		}
+	}
+	writeJSON(w, http.StatusNotFound, errorBody{ErrorCode: 404, Message: "HTTP 404 Not Found"})
+}
+
+// baseURL is the absolute URL of the API root the request came through.
+func (c *call) baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + c.prefix
+}
+
+// decode reads a JSON body into v. An empty body leaves v as it is when
+// allowEmpty is set.
+func decode(r *http.Request, v any, allowEmpty bool) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return &apiError{status: http.StatusUnsupportedMediaType, code: 415, msg: fmt.Sprintf("HTTP 415 Unsupported Media Type: send the body as application/json, not %q.", ct)}
+		}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &apiError{status: http.StatusRequestEntityTooLarge, code: 413, msg: fmt.Sprintf("Request body is larger than %d bytes.", maxBody)}
+		}
+		return badRequest("Cannot read the request body: %v", err)
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		if allowEmpty {
+			return nil
+		}
+		return badRequest("The request body is empty; a JSON object is required.")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return badRequest("Cannot deserialize value of type `%s` from %s at '%s'.", te.Type, te.Value, te.Field)
+		}
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return badRequest("Malformed JSON at byte %d: %v.", se.Offset, err)
+		}
+		return badRequest("Malformed JSON: %v.", err)
+	}
+	return nil
+}
+
+// boolParam reads a true/false query parameter with a default.
+func boolParam(r *http.Request, name string, def bool) (bool, error) {
+	v := r.URL.Query().Get(name)
+	switch strings.ToLower(v) {
+	case "":
+		return def, nil
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, badRequest("Invalid value '%s' for query parameter '%s': use true or false.", v, name)
+}
+
+// checkCluster fails unless the path's cluster is the destination.
+func (s *Server) checkCluster(r *http.Request) error {
+	return s.m.CheckCluster(r.PathValue("cluster_id"))
+}
