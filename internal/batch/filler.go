@@ -49,9 +49,9 @@ func appendNullRecord(dst []byte, d int32) []byte {
 	// attributes, timestamp delta, offset delta, key length, value length, header count
 	size := 1 + 1 + nd + 1 + 1 + 1
 	dst = binary.AppendVarint(dst, int64(size))
-	dst = append(dst, 0)            // attributes
+	dst = append(dst, 0)              // attributes
 	dst = binary.AppendVarint(dst, 0) // timestamp delta
-	dst = append(dst, tmp[:nd]...)  // offset delta
+	dst = append(dst, tmp[:nd]...)    // offset delta
 	dst = binary.AppendVarint(dst, -1)
 	dst = binary.AppendVarint(dst, -1)
 	dst = binary.AppendVarint(dst, 0)

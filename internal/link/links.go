@@ -2,7 +2,7 @@ package link
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"

@@ -321,4 +321,3 @@ func (m *Manager) lags(mir *Mirror) []mirror.Lag {
 	}
 	return out
 }
-
