@@ -1,0 +1,17 @@
+// Package api holds Confluent's OpenAPI specs (see SOURCE.md), embedded for
+// the tests that validate Strait's responses against them.
+package api
+
+import _ "embed"
+
+// CloudSpec is Confluent Cloud's Kafka REST v3 spec, authoritative for the
+// cluster-linking endpoints.
+//
+//go:embed ccloud-kafka-rest-v3-openapi.yaml
+var CloudSpec []byte
+
+// PlatformSpec is Confluent Platform's Kafka REST v3 spec; it has
+// GET /clusters, which the Cloud spec lacks.
+//
+//go:embed cp-kafka-rest-v3-openapi.yaml
+var PlatformSpec []byte

@@ -1,0 +1,226 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strait-dev/strait/internal/config"
+	"github.com/strait-dev/strait/internal/daemon"
+	"github.com/strait-dev/strait/internal/testutil"
+)
+
+// env is two clusters and a daemon mirroring between them.
+type env struct {
+	t            *testing.T
+	src, dst     *kfake.Cluster
+	srcCl, dstCl *kgo.Client
+	api          *testutil.API
+	clusterID    string
+	stop         context.CancelFunc
+	done         chan error
+	srcOpts      []kfake.Opt
+}
+
+func newEnv(t *testing.T, srcOpts ...kfake.Opt) *env {
+	t.Helper()
+	e := &env{t: t, srcOpts: srcOpts}
+	e.src = testutil.NewCluster(t, append([]kfake.Opt{kfake.ClusterID("source-cluster")}, srcOpts...)...)
+	e.dst = testutil.NewCluster(t, kfake.ClusterID("destination-cluster"))
+	e.srcCl = testutil.Client(t, e.src.ListenAddrs())
+	e.dstCl = testutil.Client(t, e.dst.ListenAddrs())
+	e.startDaemon()
+	return e
+}
+
+func logger() *slog.Logger {
+	if os.Getenv("STRAIT_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func (e *env) startDaemon() {
+	e.t.Helper()
+	cfg := config.Defaults()
+	cfg.DestinationBootstrap = e.dst.ListenAddrs()[0]
+	cfg.HTTP = "127.0.0.1:0"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := daemon.New(ctx, cfg, logger(), daemon.Options{MetadataInterval: 200 * time.Millisecond})
+	if err != nil {
+		e.t.Fatalf("start daemon: %v", err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	e.stop = stop
+	e.done = make(chan error, 1)
+	go func() { e.done <- d.Run(runCtx) }()
+	e.clusterID = d.Manager().ClusterID()
+	e.api = testutil.NewAPI(e.t, "http://"+d.Addr(), "/kafka/v3", e.clusterID)
+	e.t.Cleanup(e.stopDaemon)
+}
+
+func (e *env) stopDaemon() {
+	if e.stop == nil {
+		return
+	}
+	e.stop()
+	if err := <-e.done; err != nil {
+		e.t.Errorf("daemon: %v", err)
+	}
+	e.stop = nil
+}
+
+// createLink creates a link to the source with extra configs.
+func (e *env) createLink(name string, configs map[string]string) {
+	e.t.Helper()
+	cs := []map[string]string{{"name": "bootstrap.servers", "value": e.src.ListenAddrs()[0]}}
+	for k, v := range configs {
+		cs = append(cs, map[string]string{"name": k, "value": v})
+	}
+	e.api.JSON(http.MethodPost, "/links?link_name="+name, map[string]any{"source_cluster_id": "source-cluster", "configs": cs}, http.StatusNoContent, nil)
+}
+
+func (e *env) createMirror(linkName, topic string) {
+	e.t.Helper()
+	e.api.JSON(http.MethodPost, "/links/"+linkName+"/mirrors", map[string]any{"source_topic_name": topic}, http.StatusNoContent, nil)
+}
+
+// waitCaughtUp waits until the mirror's end offsets equal the source's.
+func (e *env) waitCaughtUp(srcTopic, mirrorTopic string) {
+	e.t.Helper()
+	_, srcEnds := testutil.Offsets(e.t, e.srcCl, srcTopic)
+	testutil.WaitFor(e.t, 60*time.Second, mirrorTopic+" caught up", func() error {
+		_, ends := testutil.Offsets(e.t, e.dstCl, mirrorTopic)
+		for p, want := range srcEnds {
+			if ends[p] != want {
+				return fmt.Errorf("partition %d at %d, source at %d", p, ends[p], want)
+			}
+		}
+		return nil
+	})
+}
+
+// assertIdentical compares the source topic and its mirror record by record
+// and offset by offset, and their log start offsets.
+func (e *env) assertIdentical(srcTopic, mirrorTopic string) int {
+	e.t.Helper()
+	srcStarts, _ := testutil.Offsets(e.t, e.srcCl, srcTopic)
+	dstStarts, _ := testutil.Offsets(e.t, e.dstCl, mirrorTopic)
+	for p, s := range srcStarts {
+		if dstStarts[p] != s {
+			e.t.Fatalf("partition %d: source log start %d, mirror log start %d", p, s, dstStarts[p])
+		}
+	}
+	src := testutil.ReadAll(e.t, e.src.ListenAddrs(), srcTopic)
+	dst := testutil.ReadAll(e.t, e.dst.ListenAddrs(), mirrorTopic)
+	if diff := testutil.DiffRecords(src, dst); diff != "" {
+		e.t.Fatalf("mirror differs from source: %s", diff)
+	}
+	return testutil.Count(src)
+}
+
+// mirrorView is the part of KafkaMirrorData the tests read.
+type mirrorView struct {
+	LinkName         string `json:"link_name"`
+	MirrorTopicName  string `json:"mirror_topic_name"`
+	SourceTopicName  string `json:"source_topic_name"`
+	NumPartitions    int    `json:"num_partitions"`
+	MirrorStatus     string `json:"mirror_status"`
+	MirrorTopicError string `json:"mirror_topic_error"`
+	StateTimeMs      int64  `json:"state_time_ms"`
+	MirrorLags       []struct {
+		Partition             int   `json:"partition"`
+		Lag                   int64 `json:"lag"`
+		LastSourceFetchOffset int64 `json:"last_source_fetch_offset"`
+	} `json:"mirror_lags"`
+	TransitionErrors []struct {
+		ErrorCode    string `json:"error_code"`
+		ErrorMessage string `json:"error_message"`
+	} `json:"mirror_state_transition_errors"`
+}
+
+func (m mirrorView) totalLag() int64 {
+	var n int64
+	for _, l := range m.MirrorLags {
+		n += l.Lag
+	}
+	return n
+}
+
+type alterResults struct {
+	Data []struct {
+		MirrorTopicName string  `json:"mirror_topic_name"`
+		ErrorCode       *int    `json:"error_code"`
+		ErrorMessage    *string `json:"error_message"`
+		MirrorLags      []struct {
+			Partition             int   `json:"partition"`
+			Lag                   int64 `json:"lag"`
+			LastSourceFetchOffset int64 `json:"last_source_fetch_offset"`
+		} `json:"mirror_lags"`
+	} `json:"data"`
+}
+
+func (e *env) describe(linkName, topic string) mirrorView {
+	e.t.Helper()
+	var v mirrorView
+	e.api.JSON(http.MethodGet, "/links/"+linkName+"/mirrors/"+topic+"?include_state_transition_errors=true", nil, http.StatusOK, &v)
+	return v
+}
+
+func (e *env) waitStatus(linkName, topic, status string) mirrorView {
+	e.t.Helper()
+	var v mirrorView
+	testutil.WaitFor(e.t, 30*time.Second, topic+" "+status, func() error {
+		v = e.describe(linkName, topic)
+		if v.MirrorStatus != status {
+			return fmt.Errorf("status %s (%s %v)", v.MirrorStatus, v.MirrorTopicError, v.TransitionErrors)
+		}
+		return nil
+	})
+	return v
+}
+
+func (e *env) alter(linkName, op string, body any, query string) alterResults {
+	e.t.Helper()
+	var r alterResults
+	e.api.JSON(http.MethodPost, "/links/"+linkName+"/mirrors:"+op+query, body, http.StatusOK, &r)
+	return r
+}
+
+// produceMixed writes n records to topic through one producer per codec,
+// with keys, headers and explicit timestamps, and returns how many it wrote.
+func produceMixed(t *testing.T, addrs []string, topic string, perCodec int) int {
+	t.Helper()
+	codecs := []kgo.CompressionCodec{kgo.NoCompression(), kgo.GzipCompression(), kgo.SnappyCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()}
+	total := 0
+	for ci, c := range codecs {
+		p := testutil.Client(t, addrs, kgo.ProducerBatchCompression(c), kgo.ProducerLinger(2*time.Millisecond), kgo.DefaultProduceTopic(topic))
+		rs := make([]*kgo.Record, perCodec)
+		for i := range rs {
+			n := ci*perCodec + i
+			rs[i] = &kgo.Record{
+				Key:       []byte(fmt.Sprintf("key-%d", n%97)),
+				Value:     []byte(fmt.Sprintf("value %d codec %d %s", n, ci, string(make([]byte, n%50)))),
+				Headers:   []kgo.RecordHeader{{Key: "n", Value: []byte(fmt.Sprint(n))}, {Key: "codec", Value: []byte(fmt.Sprint(ci))}},
+				Timestamp: time.UnixMilli(1_700_000_000_000 + int64(n)*7),
+			}
+			if n%13 == 0 {
+				rs[i].Key = nil // some records without a key
+			}
+		}
+		if err := p.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		total += perCodec
+	}
+	return total
+}
