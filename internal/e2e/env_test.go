@@ -12,6 +12,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/daemon"
@@ -223,4 +225,26 @@ func produceMixed(t *testing.T, addrs []string, topic string, perCodec int) int 
 		total += perCodec
 	}
 	return total
+}
+
+func saslOpt(mech, user, pass string) kgo.Opt {
+	switch mech {
+	case "SCRAM-SHA-256":
+		return kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha256Mechanism())
+	case "SCRAM-SHA-512":
+		return kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism())
+	}
+	return kgo.SASL(plain.Auth{User: user, Pass: pass}.AsMechanism())
+}
+
+// produceWith writes n keyed records through cl.
+func produceWith(t *testing.T, cl *kgo.Client, topic string, n int) {
+	t.Helper()
+	rs := make([]*kgo.Record, n)
+	for i := range rs {
+		rs[i] = &kgo.Record{Topic: topic, Key: []byte(fmt.Sprint(i % 11)), Value: []byte(fmt.Sprintf("v%d", i))}
+	}
+	if err := cl.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
 }

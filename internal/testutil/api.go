@@ -25,6 +25,13 @@ func NewAPI(t testing.TB, root, prefix, clusterID string) *API {
 	return &API{t: t, Root: root, Base: root + prefix + "/clusters/" + clusterID, cl: &http.Client{Timeout: 60 * time.Second}}
 }
 
+// With returns a copy of a that reports to t, for use in subtests.
+func (a *API) With(t testing.TB) *API {
+	c := *a
+	c.t = t
+	return &c
+}
+
 // Do sends a request to Base+path with body (nil, a []byte or a value to
 // encode as JSON), validates the response against the spec and returns its
 // status and body.
