@@ -40,6 +40,9 @@ type Daemon struct {
 type Options struct {
 	// MetadataInterval overrides how often sources are probed (tests).
 	MetadataInterval time.Duration
+	// PromoteTimeout bounds a promote's wait for its mirrors to catch up;
+	// zero means one minute.
+	PromoteTimeout time.Duration
 }
 
 // New connects to the destination, loads the state and starts mirroring
@@ -80,6 +83,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		ClusterID:        clusterID,
 		Log:              log,
 		MetadataInterval: opt.MetadataInterval,
+		PromoteTimeout:   opt.PromoteTimeout,
 	})
 	if err != nil {
 		return nil, err

@@ -30,12 +30,20 @@ type env struct {
 	stop         context.CancelFunc
 	done         chan error
 	srcOpts      []kfake.Opt
+	// promoteTimeout is passed to the daemon; zero keeps its default.
+	promoteTimeout time.Duration
 }
 
 func newEnv(t *testing.T, srcOpts ...kfake.Opt) *env {
 	t.Helper()
-	e := &env{t: t, srcOpts: srcOpts}
-	e.src = testutil.NewCluster(t, append([]kfake.Opt{kfake.ClusterID("source-cluster")}, srcOpts...)...)
+	return newEnvWith(t, &env{srcOpts: srcOpts})
+}
+
+// newEnvWith starts an env configured by the fields set in e.
+func newEnvWith(t *testing.T, e *env) *env {
+	t.Helper()
+	e.t = t
+	e.src = testutil.NewCluster(t, append([]kfake.Opt{kfake.ClusterID("source-cluster")}, e.srcOpts...)...)
 	e.dst = testutil.NewCluster(t, kfake.ClusterID("destination-cluster"))
 	e.srcCl = testutil.Client(t, e.src.ListenAddrs())
 	e.dstCl = testutil.Client(t, e.dst.ListenAddrs())
@@ -57,7 +65,7 @@ func (e *env) startDaemon() {
 	cfg.HTTP = "127.0.0.1:0"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d, err := daemon.New(ctx, cfg, logger(), daemon.Options{MetadataInterval: 200 * time.Millisecond})
+	d, err := daemon.New(ctx, cfg, logger(), daemon.Options{MetadataInterval: 200 * time.Millisecond, PromoteTimeout: e.promoteTimeout})
 	if err != nil {
 		e.t.Fatalf("start daemon: %v", err)
 	}

@@ -3,9 +3,10 @@ package link
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"regexp"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
@@ -17,8 +18,16 @@ type Op string
 
 // Alter-mirrors operations, named as in the REST paths (mirrors:<op>).
 const (
-	OpPause  Op = "pause"
-	OpResume Op = "resume"
+	OpPause    Op = "pause"
+	OpResume   Op = "resume"
+	OpPromote  Op = "promote"
+	OpFailover Op = "failover"
+)
+
+// Per-topic error codes of alter results: HTTP-style, as Confluent's are.
+const (
+	codeRefused  = 400
+	codeNotFound = 404
 )
 
 // Selection picks the mirror topics an operation applies to: either Names
@@ -39,17 +48,21 @@ type AlterResult struct {
 	Lags         []mirror.Lag
 }
 
-// transition is what an operation does to one mirror: the new stored status,
-// or a refusal. unchanged is set when the mirror is already there.
-type transition struct {
-	to        Status
-	unchanged bool
-	refusal   string
+func (r *AlterResult) refuse(code int, format string, args ...any) {
+	r.ErrorCode = code
+	r.ErrorMessage = fmt.Sprintf(format, args...)
+}
+
+// linkState is what decide needs to know about the link.
+type linkState struct {
+	paused      bool
+	unavailable bool
 }
 
 // AlterMirrors applies op to the selected mirror topics of a link. Topics
 // that cannot take the operation get their own error in the result and are
-// left unchanged; the others change. With validateOnly nothing changes.
+// left unchanged; the others change. With validateOnly every check runs and
+// nothing changes.
 func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel Selection, validateOnly bool) ([]AlterResult, error) {
 	if sel.HasNames == sel.HasPattern {
 		return nil, errorf(ErrInvalid, "Give exactly one of mirror_topic_names and mirror_topic_name_pattern.")
@@ -67,10 +80,15 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
 	m.mu.RLock()
-	_, ok := m.links[linkName]
+	l, ok := m.links[linkName]
+	run := m.runs[linkName]
 	m.mu.RUnlock()
 	if !ok {
 		return nil, errorf(ErrLinkNotFound, "Cluster link '%s' does not exist.", linkName)
+	}
+	ls := linkState{paused: l.Configs.Paused()}
+	if run != nil {
+		ls.unavailable, _ = run.availability()
 	}
 
 	names := sel.Names
@@ -85,59 +103,77 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 	names = dedupe(names)
 	results := make([]AlterResult, len(names))
 	var unknown []string
-	var changed []string
+	accepted := map[string]transition{}
 	for i, name := range names {
 		results[i] = AlterResult{Topic: name, Lags: []mirror.Lag{}}
 		m.mu.RLock()
 		mir, ok := m.mirrors[name]
 		m.mu.RUnlock()
-		if !ok {
+		switch {
+		case !ok:
 			unknown = append(unknown, name)
-			continue
-		}
-		if mir.Link != linkName {
-			results[i].ErrorCode = http.StatusBadRequest
-			results[i].ErrorMessage = fmt.Sprintf("Topic '%s' is mirrored by cluster link '%s', not '%s'", name, mir.Link, linkName)
-			continue
-		}
-		tr := decide(op, mir)
-		if tr.refusal != "" {
-			results[i].ErrorCode = http.StatusBadRequest
-			results[i].ErrorMessage = tr.refusal
-			continue
-		}
-		if validateOnly || tr.unchanged {
-			continue
-		}
-		_, err := m.updateMirror(ctx, name, func(next *Mirror) error {
-			if next.Status == tr.to {
-				return errNoChange
+		case mir.Link != linkName:
+			results[i].refuse(codeRefused, "Topic '%s' is mirrored by cluster link '%s', not '%s'", name, mir.Link, linkName)
+		default:
+			tr := decide(op, mir, ls)
+			if tr.refusal != "" {
+				results[i].refuse(codeRefused, "%s", tr.refusal)
+			} else if !tr.unchanged {
+				accepted[name] = tr
 			}
-			next.Status = tr.to
-			next.StateTimeMs = m.nowMs()
-			return nil
-		})
-		if err != nil {
-			results[i].ErrorCode = http.StatusInternalServerError
-			results[i].ErrorMessage = fmt.Sprintf("Cannot record the new state of topic '%s': %v", name, err)
-			continue
 		}
-		changed = append(changed, name)
-	}
-	if len(changed) > 0 {
-		// Stops are synchronous: after this, a paused mirror gets nothing.
-		m.reconcile(linkName)
 	}
 	m.markUnknown(ctx, results, unknown)
 
-	m.mu.RLock()
-	run := m.runs[linkName]
-	m.mu.RUnlock()
+	failed := map[string]string{}
+	if op == OpPromote && len(accepted) > 0 {
+		// Promote needs the source: its end offsets are what the mirror
+		// must reach. An unreachable source refuses the promote.
+		ends, err := m.sourceEnds(ctx, run, topicsOf(accepted))
+		if err != nil {
+			for t := range accepted {
+				failed[t] = fmt.Sprintf("Topic '%s' cannot be promoted: the source cluster is not reachable (%v); use failover to stop the mirror regardless of its lag", t, err)
+			}
+			clear(accepted)
+		} else if !validateOnly {
+			for t, msg := range m.promote(ctx, linkName, run, accepted, ends) {
+				failed[t] = msg
+			}
+		}
+	} else if !validateOnly && len(accepted) > 0 {
+		switch op {
+		case OpFailover:
+			m.failover(ctx, linkName, run, topicsOf(accepted))
+		default:
+			for t, tr := range accepted {
+				if err := m.setStatus(ctx, t, tr.to); err != nil {
+					failed[t] = fmt.Sprintf("Cannot record the new state of topic '%s': %v", t, err)
+				}
+			}
+			m.reconcile(linkName)
+		}
+	}
+	m.fillLags(ctx, linkName, run, results, failed)
+	return results, nil
+}
+
+// fillLags puts the per-partition lags into the results: the lag left
+// behind for stopped mirrors, the current lag for the others.
+func (m *Manager) fillLags(ctx context.Context, linkName string, run *linkRun, results []AlterResult, failed map[string]string) {
+	var live []string
+	for i := range results {
+		if msg, ok := failed[results[i].Topic]; ok {
+			results[i].refuse(codeRefused, "%s", msg)
+		}
+		live = append(live, results[i].Topic)
+	}
 	if run != nil && run.runner != nil {
-		run.runner.RefreshLags(ctx, names...)
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		run.runner.RefreshLags(rctx, live...)
+		cancel()
 	}
 	for i := range results {
-		if results[i].ErrorCode != 0 && results[i].ErrorCode != http.StatusBadRequest {
+		if results[i].ErrorCode == codeNotFound {
 			continue
 		}
 		m.mu.RLock()
@@ -147,15 +183,23 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 			results[i].Lags = m.lags(mir)
 		}
 	}
-	return results, nil
 }
 
-// decide says what op does to mir.
-func decide(op Op, mir *Mirror) transition {
-	if mir.Status == StatusStopped {
+// transition is what an operation does to one mirror: the new stored
+// status, or a refusal. unchanged is set when the mirror is already there.
+type transition struct {
+	to        Status
+	unchanged bool
+	refusal   string
+}
+
+// decide says what op does to mir, following the contract's table of
+// allowed transitions.
+func decide(op Op, mir *Mirror, ls linkState) transition {
+	switch mir.Status {
+	case StatusStopped:
 		return transition{refusal: fmt.Sprintf("Topic '%s' has already stopped its mirror from '%s'", mir.Topic, mir.Link)}
-	}
-	if mir.Status == StatusPendingStopped {
+	case StatusPendingStopped:
 		return transition{refusal: fmt.Sprintf("Topic '%s' is already stopping its mirror from '%s'", mir.Topic, mir.Link)}
 	}
 	switch op {
@@ -165,8 +209,6 @@ func decide(op Op, mir *Mirror) transition {
 			return transition{to: StatusPaused, unchanged: true}
 		case StatusActive, StatusPendingMirror:
 			return transition{to: StatusPaused}
-		case StatusFailed:
-			return transition{refusal: fmt.Sprintf("Topic '%s' cannot be paused: its mirror has failed (%s)", mir.Topic, mir.TopicError)}
 		}
 	case OpResume:
 		switch mir.Status {
@@ -177,11 +219,266 @@ func decide(op Op, mir *Mirror) transition {
 				return transition{to: StatusPendingMirror}
 			}
 			return transition{to: StatusActive}
-		case StatusFailed:
-			return transition{refusal: fmt.Sprintf("Topic '%s' cannot be resumed: its mirror has failed (%s)", mir.Topic, mir.TopicError)}
 		}
+	case OpFailover:
+		// Failover stops whatever the state and the lag.
+		return transition{to: StatusStopped}
+	case OpPromote:
+		switch {
+		case mir.Status != StatusActive && mir.Status != StatusPaused:
+			return transition{refusal: fmt.Sprintf("Topic '%s' cannot be promoted in state %s; use failover", mir.Topic, mir.Status)}
+		case ls.paused:
+			return transition{refusal: fmt.Sprintf("Topic '%s' cannot be promoted while cluster link '%s' is paused (cluster.link.paused=true); resume the link or use failover", mir.Topic, mir.Link)}
+		case ls.unavailable:
+			return transition{refusal: fmt.Sprintf("Topic '%s' cannot be promoted: the source cluster of link '%s' is unavailable; use failover", mir.Topic, mir.Link)}
+		}
+		return transition{to: StatusStopped}
+	}
+	if mir.Status == StatusFailed {
+		return transition{refusal: fmt.Sprintf("Topic '%s' cannot take '%s': its mirror has failed (%s); only failover or deleting the topic remain", mir.Topic, op, mir.TopicError)}
 	}
 	return transition{refusal: fmt.Sprintf("Topic '%s' cannot take '%s' in state %s", mir.Topic, op, mir.Status)}
+}
+
+func (m *Manager) setStatus(ctx context.Context, topic string, to Status) error {
+	_, err := m.updateMirror(ctx, topic, func(next *Mirror) error {
+		if next.Status == to {
+			return errNoChange
+		}
+		next.Status = to
+		next.StateTimeMs = m.nowMs()
+		return nil
+	})
+	return err
+}
+
+// failover stops the mirrors at once, whatever their lag, and records what
+// was left behind.
+func (m *Manager) failover(ctx context.Context, linkName string, run *linkRun, topics []string) {
+	if run != nil && run.runner != nil {
+		for _, t := range topics {
+			run.runner.Stop(t)
+		}
+	}
+	m.stopMirrors(ctx, linkName, run, topics)
+	m.reconcile(linkName)
+}
+
+// stopMirrors records mirrors as STOPPED with their lags frozen. Their
+// copy must already be stopped.
+func (m *Manager) stopMirrors(ctx context.Context, linkName string, run *linkRun, topics []string) {
+	if run != nil && run.runner != nil {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		run.runner.RefreshLags(rctx, topics...)
+		cancel()
+	}
+	for _, t := range topics {
+		m.mu.RLock()
+		mir := m.mirrors[t]
+		m.mu.RUnlock()
+		if mir == nil {
+			continue
+		}
+		lags := m.lags(mir)
+		stop := make([]StopLag, len(lags))
+		ends := m.destEnds(ctx, t)
+		for i, l := range lags {
+			end := l.MirrorEnd
+			if e, ok := ends[l.Partition]; ok {
+				end = e // the destination's own figure is the truth
+			}
+			lag := int64(0)
+			if l.LastSourceFetchOffset > end {
+				lag = l.LastSourceFetchOffset - end
+			}
+			stop[i] = StopLag{Partition: l.Partition, Lag: lag, LastSourceFetchOffset: l.LastSourceFetchOffset, MirrorEnd: end}
+		}
+		_, err := m.updateMirror(ctx, t, func(next *Mirror) error {
+			next.Status = StatusStopped
+			next.PrevStatus = ""
+			next.StateTimeMs = m.nowMs()
+			next.StopLags = stop
+			return nil
+		})
+		if err != nil {
+			m.log.Error("record mirror stop", "topic", t, "err", err)
+		}
+		m.log.Info("mirror stopped", "link", linkName, "topic", t)
+	}
+}
+
+// promote moves the mirrors to PENDING_STOPPED, copies until each has
+// everything its source had at the moment its copy stops, and then marks it
+// STOPPED. A mirror that does not catch up within the promote timeout goes
+// back to its previous status. It returns the topics that failed, with why.
+func (m *Manager) promote(ctx context.Context, linkName string, run *linkRun, accepted map[string]transition, ends map[string]map[int32]int64) map[string]string {
+	failed := map[string]string{}
+	var started []string
+	for t := range accepted {
+		_, err := m.updateMirror(ctx, t, func(next *Mirror) error {
+			next.PrevStatus = next.Status
+			next.Status = StatusPendingStopped
+			next.StateTimeMs = m.nowMs()
+			return nil
+		})
+		if err != nil {
+			failed[t] = fmt.Sprintf("Cannot record the new state of topic '%s': %v", t, err)
+			continue
+		}
+		started = append(started, t)
+	}
+	m.reconcile(linkName) // PENDING_STOPPED mirrors copy, paused ones too
+	deadline := time.Now().Add(m.cfg.PromoteTimeout)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, t := range started {
+		m.mu.RLock()
+		src := m.mirrors[t].SourceTopic
+		m.mu.RUnlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.finishPromote(ctx, linkName, run, t, ends[src], deadline); err != nil {
+				mu.Lock()
+				failed[t] = err.Error()
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return failed
+}
+
+// finishPromote waits for one mirror to reach target, stops its copy, and
+// checks the source did not move meanwhile; if it did, it copies again.
+func (m *Manager) finishPromote(ctx context.Context, linkName string, run *linkRun, topic string, target map[int32]int64, deadline time.Time) error {
+	for {
+		lag, err := m.waitMirrorEnds(ctx, run, topic, target, deadline)
+		if err != nil {
+			m.revertPromote(ctx, linkName, topic)
+			return fmt.Errorf("Topic '%s' could not be promoted: its mirror did not catch up with the source within %v (lag %d); stop the producers on the source and try again, or use failover", topic, m.cfg.PromoteTimeout, lag)
+		}
+		run.runner.Stop(topic)
+		m.mu.RLock()
+		mir := m.mirrors[topic]
+		m.mu.RUnlock()
+		now, err := m.sourceEnds(ctx, run, []string{topic})
+		if err != nil {
+			m.revertPromote(ctx, linkName, topic)
+			return fmt.Errorf("Topic '%s' could not be promoted: the source cluster became unreachable (%v); use failover", topic, err)
+		}
+		moved := false
+		for _, l := range run.runner.Lags(topic) {
+			if now[mir.SourceTopic][l.Partition] > l.MirrorEnd {
+				moved = true
+			}
+		}
+		if !moved {
+			m.stopMirrors(ctx, linkName, run, []string{topic})
+			return nil
+		}
+		// Records arrived while the copy stopped: copy them too.
+		target = now[mir.SourceTopic]
+		m.reconcile(linkName)
+	}
+}
+
+// waitMirrorEnds waits until every partition of the mirror has reached the
+// target end offsets, or deadline. It returns the lag left on failure.
+func (m *Manager) waitMirrorEnds(ctx context.Context, run *linkRun, topic string, target map[int32]int64, deadline time.Time) (int64, error) {
+	for {
+		var lag int64
+		for _, l := range run.runner.Lags(topic) {
+			want := target[l.Partition]
+			if l.MirrorEnd < want {
+				lag += want - max(l.MirrorEnd, 0)
+			}
+		}
+		if lag == 0 {
+			return 0, nil
+		}
+		if time.Now().After(deadline) {
+			return lag, context.DeadlineExceeded
+		}
+		select {
+		case <-ctx.Done():
+			return lag, ctx.Err()
+		case <-time.After(20 * time.Millisecond): // polling the runner's figures
+		}
+	}
+}
+
+// revertPromote puts a mirror back where it was before a promote.
+func (m *Manager) revertPromote(ctx context.Context, linkName, topic string) {
+	// The request's context may be what ended; the revert must still land.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, err := m.updateMirror(rctx, topic, func(next *Mirror) error {
+		if next.Status != StatusPendingStopped {
+			return errNoChange
+		}
+		next.Status = next.PrevStatus
+		if next.Status == "" {
+			next.Status = StatusActive
+		}
+		next.PrevStatus = ""
+		next.StateTimeMs = m.nowMs()
+		return nil
+	})
+	if err != nil {
+		m.log.Error("revert promote", "topic", topic, "err", err)
+	}
+	m.reconcile(linkName)
+}
+
+// sourceEnds reads the source end offsets of the mirrors' source topics,
+// keyed by source topic.
+func (m *Manager) sourceEnds(ctx context.Context, run *linkRun, topics []string) (map[string]map[int32]int64, error) {
+	if run == nil || run.src == nil {
+		return nil, fmt.Errorf("the link has no usable source client")
+	}
+	var src []string
+	m.mu.RLock()
+	for _, t := range topics {
+		if mir, ok := m.mirrors[t]; ok {
+			src = append(src, mir.SourceTopic)
+		}
+	}
+	m.mu.RUnlock()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	listed, err := kadm.NewClient(run.src).ListEndOffsets(rctx, src...)
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[int32]int64{}
+	listed.Each(func(o kadm.ListedOffset) {
+		if out[o.Topic] == nil {
+			out[o.Topic] = map[int32]int64{}
+		}
+		out[o.Topic][o.Partition] = o.Offset
+	})
+	return out, nil
+}
+
+// destEnds reads the end offsets of a destination topic.
+func (m *Manager) destEnds(ctx context.Context, topic string) map[int32]int64 {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out := map[int32]int64{}
+	listed, err := kadm.NewClient(m.cfg.Dest).ListEndOffsets(rctx, topic)
+	if err != nil {
+		return out
+	}
+	listed.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil {
+			out[o.Partition] = o.Offset
+		}
+	})
+	return out
 }
 
 // markUnknown fills the results of names that are not mirror topics: a
@@ -203,13 +500,20 @@ func (m *Manager) markUnknown(ctx context.Context, results []AlterResult, unknow
 			continue
 		}
 		if exists[name] {
-			results[i].ErrorCode = http.StatusBadRequest
-			results[i].ErrorMessage = fmt.Sprintf("Topic '%s' is not mirrored", name)
+			results[i].refuse(codeRefused, "Topic '%s' is not mirrored", name)
 		} else {
-			results[i].ErrorCode = http.StatusNotFound
-			results[i].ErrorMessage = fmt.Sprintf("Topic '%s' not found", name)
+			results[i].refuse(codeNotFound, "Topic '%s' not found", name)
 		}
 	}
+}
+
+func topicsOf(m map[string]transition) []string {
+	out := make([]string, 0, len(m))
+	for t := range m {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func dedupe(names []string) []string {

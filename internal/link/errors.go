@@ -18,6 +18,8 @@ var (
 	ErrLinkInUse = errors.New("cluster link in use")
 	// ErrMirrorNotFound: no mirror topic of that name on the link.
 	ErrMirrorNotFound = errors.New("mirror topic not found")
+	// ErrTopicNotFound: the destination has no such topic.
+	ErrTopicNotFound = errors.New("topic not found")
 	// ErrTopicExists: the destination already has the topic.
 	ErrTopicExists = errors.New("topic already exists")
 	// ErrInvalid: the request is well-formed but not acceptable (bad

@@ -53,6 +53,9 @@ type Config struct {
 	Now func() time.Time
 	// MetadataInterval overrides how often sources are probed (tests).
 	MetadataInterval time.Duration
+	// PromoteTimeout bounds how long a promote waits for its mirrors to
+	// catch up; zero means one minute.
+	PromoteTimeout time.Duration
 }
 
 // Manager owns links and mirrors. It is safe for concurrent use.
@@ -62,6 +65,8 @@ type Manager struct {
 
 	opMu    sync.Mutex
 	writeMu sync.Mutex
+	// reconcileMu serializes calls into the runners' Set.
+	reconcileMu sync.Mutex
 
 	mu      sync.RWMutex
 	links   map[string]*Link
@@ -76,6 +81,9 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.PromoteTimeout <= 0 {
+		cfg.PromoteTimeout = time.Minute
 	}
 	m := &Manager{cfg: cfg, log: cfg.Log, runs: map[string]*linkRun{}}
 	kv, err := cfg.Store.Load(ctx)
@@ -94,6 +102,22 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 				return nil, err
 			}
 			delete(m.mirrors, topic)
+		}
+	}
+	for topic, mir := range m.mirrors {
+		if mir.Status == StatusPendingStopped {
+			// A promote was under way and never answered: undo it.
+			mir.Status, mir.PrevStatus = mir.PrevStatus, ""
+			if mir.Status == "" {
+				mir.Status = StatusActive
+			}
+			b, err := json.Marshal(mir)
+			if err == nil {
+				err = cfg.Store.Put(ctx, mirrorKey(mir.Link, topic), b)
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	for _, l := range m.links {
@@ -252,6 +276,8 @@ func (m *Manager) status(mir *Mirror) Status {
 
 // reconcile tells the link's runner which mirrors to copy.
 func (m *Manager) reconcile(linkName string) {
+	m.reconcileMu.Lock()
+	defer m.reconcileMu.Unlock()
 	m.mu.RLock()
 	l, ok := m.links[linkName]
 	run := m.runs[linkName]
@@ -262,7 +288,10 @@ func (m *Manager) reconcile(linkName string) {
 			if mir.Link != linkName || mir.Status == StatusStopped {
 				continue
 			}
-			copying := (mir.Status == StatusActive || mir.Status == StatusPendingMirror) && !paused
+			// A promote copies until it is done, even a paused mirror; a
+			// promote is refused while the link is paused.
+			copying := (mir.Status == StatusActive || mir.Status == StatusPendingMirror) && !paused ||
+				mir.Status == StatusPendingStopped
 			specs = append(specs, mirror.Spec{
 				Topic:         mir.Topic,
 				SourceTopic:   mir.SourceTopic,

@@ -303,8 +303,16 @@ func (m *Manager) view(mir *Mirror, withErrors bool) MirrorView {
 }
 
 // lags returns a mirror's lag per partition; a partition nothing is known
-// about reports lag 0 and last_source_fetch_offset -1.
+// about reports lag 0 and last_source_fetch_offset -1. A stopped mirror
+// reports the lag it had when it stopped.
 func (m *Manager) lags(mir *Mirror) []mirror.Lag {
+	if mir.Status == StatusStopped {
+		out := make([]mirror.Lag, len(mir.StopLags))
+		for i, l := range mir.StopLags {
+			out[i] = mirror.Lag{Partition: l.Partition, Lag: l.Lag, LastSourceFetchOffset: l.LastSourceFetchOffset, MirrorEnd: l.MirrorEnd}
+		}
+		return out
+	}
 	m.mu.RLock()
 	run := m.runs[mir.Link]
 	m.mu.RUnlock()

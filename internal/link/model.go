@@ -97,6 +97,22 @@ type Mirror struct {
 	// Align holds unfinished alignment targets by partition.
 	Align            map[int32]int64   `json:"align,omitempty"`
 	TransitionErrors []TransitionError `json:"transition_errors,omitempty"`
+	// PrevStatus is the status before a promote began (PENDING_STOPPED),
+	// restored if the promote does not complete.
+	PrevStatus Status `json:"prev_status,omitempty"`
+	// StopLags are the partitions' lags when the mirror stopped: what a
+	// failover left behind (all zero after a promote).
+	StopLags []StopLag `json:"stop_lags,omitempty"`
+}
+
+// StopLag is one partition's lag frozen when its mirror stopped.
+type StopLag struct {
+	Partition             int32 `json:"partition"`
+	Lag                   int64 `json:"lag"`
+	LastSourceFetchOffset int64 `json:"last_source_fetch_offset"`
+	// MirrorEnd is the mirror's log end offset at the stop: the point the
+	// mirror diverges from its source from then on.
+	MirrorEnd int64 `json:"mirror_end"`
 }
 
 func (m *Mirror) clone() *Mirror {
@@ -108,6 +124,7 @@ func (m *Mirror) clone() *Mirror {
 		}
 	}
 	c.TransitionErrors = append([]TransitionError(nil), m.TransitionErrors...)
+	c.StopLags = append([]StopLag(nil), m.StopLags...)
 	return &c
 }
 

@@ -170,13 +170,15 @@ func (r *Runner) probeSource(missing map[string]int) {
 			continue
 		}
 		delete(missing, t.spec.Topic)
-		var zero [16]byte
-		if t.spec.SourceTopicID != zero && tm.id != zero && tm.id != t.spec.SourceTopicID {
-			r.fail(t, ErrSourceTopicIDChanged, fmt.Sprintf("source topic '%s' was deleted and re-created", t.spec.SourceTopic))
-			continue
-		}
+		// Fewer partitions first: it is the more specific reason when a
+		// topic was re-created smaller (which also changes its id).
 		if int32(len(tm.leaders)) < t.spec.Partitions {
 			r.fail(t, ErrSourcePartitionsDecrease, fmt.Sprintf("source topic '%s' has %d partitions, the mirror has %d", t.spec.SourceTopic, len(tm.leaders), t.spec.Partitions))
+			continue
+		}
+		var zero [16]byte
+		if t.spec.SourceTopicID != zero && tm.id != zero && tm.id != t.spec.SourceTopicID {
+			r.fail(t, ErrSourceTopicIDChanged, fmt.Sprintf("source topic '%s' was deleted and re-created (its topic id changed)", t.spec.SourceTopic))
 			continue
 		}
 		r.assignLeaders(t, tm)

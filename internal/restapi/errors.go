@@ -42,6 +42,7 @@ var errorTable = []struct {
 	{link.ErrClusterNotFound, http.StatusNotFound, 404},
 	{link.ErrLinkNotFound, http.StatusNotFound, 404},
 	{link.ErrMirrorNotFound, http.StatusNotFound, 40403},
+	{link.ErrTopicNotFound, http.StatusNotFound, 40403},
 	{link.ErrConfigNotFound, http.StatusNotFound, 404},
 	{link.ErrLinkExists, http.StatusConflict, 40902},
 	{link.ErrTopicExists, http.StatusBadRequest, 40002},

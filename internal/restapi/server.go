@@ -79,7 +79,8 @@ func (s *Server) routes(p string) {
 	s.handle("GET "+l+"/mirrors", p, s.listMirrors)
 	s.handle("POST "+l+"/mirrors", p, s.createMirror)
 	s.handle("GET "+l+"/mirrors/{mirror_topic_name}", p, s.getMirror)
-	for _, op := range []link.Op{link.OpPause, link.OpResume} {
+	s.handle("DELETE "+c+"/topics/{topic_name}", p, s.deleteTopic)
+	for _, op := range []link.Op{link.OpPause, link.OpResume, link.OpPromote, link.OpFailover} {
 		s.handle("POST "+l+"/mirrors:"+string(op), p, s.alterMirrors(op))
 	}
 }

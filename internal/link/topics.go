@@ -1,0 +1,71 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// DeleteTopic deletes a destination topic. A mirror topic's copy is stopped
+// and its mirror forgotten first, so nothing writes to the topic while it
+// is deleted; this is how the Terraform provider deletes a mirror topic.
+func (m *Manager) DeleteTopic(ctx context.Context, topic string) error {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	m.mu.RLock()
+	mir, isMirror := m.mirrors[topic]
+	var run *linkRun
+	if isMirror {
+		run = m.runs[mir.Link]
+	}
+	m.mu.RUnlock()
+	adm := kadm.NewClient(m.cfg.Dest)
+	if !isMirror {
+		td, err := adm.ListTopics(ctx, topic)
+		if err != nil {
+			return fmt.Errorf("describe topic %q: %w", topic, err)
+		}
+		if d, ok := td[topic]; !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+			return errorf(ErrTopicNotFound, "This server does not host this topic-partition.")
+		}
+		if topic == m.cfg.Store.Topic() {
+			return errorf(ErrInvalid, "Topic '%s' holds Strait's state and cannot be deleted through Strait.", topic)
+		}
+	}
+	if isMirror {
+		if run != nil && run.runner != nil {
+			run.runner.Stop(topic)
+		}
+		m.writeMu.Lock()
+		err := m.cfg.Store.Delete(ctx, mirrorKey(mir.Link, topic))
+		if err == nil {
+			m.mu.Lock()
+			delete(m.mirrors, topic)
+			m.mu.Unlock()
+		}
+		m.writeMu.Unlock()
+		if err != nil {
+			m.reconcile(mir.Link)
+			return err
+		}
+		m.reconcile(mir.Link)
+	}
+	resp, err := adm.DeleteTopic(ctx, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		if isMirror {
+			return nil // the mirror is gone and so is the topic
+		}
+		return errorf(ErrTopicNotFound, "This server does not host this topic-partition.")
+	}
+	if err != nil {
+		return fmt.Errorf("delete topic %q: %w", topic, err)
+	}
+	m.log.Info("topic deleted", "topic", topic, "was_mirror", isMirror)
+	return nil
+}
