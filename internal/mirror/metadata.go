@@ -114,7 +114,7 @@ func (r *Runner) metadataLoop() {
 	defer r.wg.Done()
 	tick := time.NewTicker(r.cfg.MetadataInterval)
 	defer tick.Stop()
-	missing := map[string]int{}
+	missing := map[string]time.Time{}
 	for {
 		r.probeSource(missing)
 		select {
@@ -126,7 +126,7 @@ func (r *Runner) metadataLoop() {
 	}
 }
 
-func (r *Runner) probeSource(missing map[string]int) {
+func (r *Runner) probeSource(missing map[string]time.Time) {
 	r.mu.Lock()
 	var ts []*topicRun
 	for _, t := range r.topics {
@@ -160,10 +160,13 @@ func (r *Runner) probeSource(missing map[string]int) {
 		tm, ok := metas[t.spec.SourceTopic]
 		if !ok || tm.err != nil {
 			if !ok || tm.err == kerr.UnknownTopicOrPartition || tm.err == kerr.UnknownTopicID {
-				// Two probes in a row, so a cluster that is still loading
-				// its topics after a restart is not taken for a deletion.
-				missing[t.spec.Topic]++
-				if missing[t.spec.Topic] >= 2 {
+				// Missing for a while, so that a cluster still loading its
+				// topics after a restart is not taken for a deletion, and
+				// a topic re-created at once is reported as re-created.
+				first, seen := missing[t.spec.Topic]
+				if !seen {
+					missing[t.spec.Topic] = time.Now()
+				} else if time.Since(first) >= max(2*r.cfg.MetadataInterval, 2*time.Second) {
 					r.fail(t, ErrSourceTopicDeleted, fmt.Sprintf("source topic '%s' does not exist any more", t.spec.SourceTopic))
 				}
 			}

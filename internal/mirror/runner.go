@@ -147,7 +147,13 @@ type Runner struct {
 
 // topicRun is the runner's view of one mirror topic.
 type topicRun struct {
-	spec  Spec
+	// spec is the topic as first set. Its identity fields (Topic,
+	// SourceTopic, Partitions, SourceTopicID) never change; a partition
+	// count change makes a new topicRun. Read it without locks.
+	spec Spec
+	// desired is the latest Set for the topic, guarded by Runner.mu; a
+	// worker takes a copy when it starts.
+	desired Spec
 	parts []*part
 	// copying is true while workers run.
 	copying bool
@@ -218,7 +224,7 @@ func (r *Runner) Set(specs []Spec) {
 			t = r.newTopicRun(s, t)
 			r.topics[s.Topic] = t
 		}
-		t.spec = s
+		t.desired = s
 		if s.Copying && !t.copying && !t.failed.Load() {
 			r.startTopicLocked(t)
 		}
@@ -229,7 +235,7 @@ func (r *Runner) Set(specs []Spec) {
 // newTopicRun builds the run state of a topic, keeping the lag figures of
 // prev where partitions carry over.
 func (r *Runner) newTopicRun(s Spec, prev *topicRun) *topicRun {
-	t := &topicRun{spec: s, parts: make([]*part, s.Partitions), kick: &r.kick}
+	t := &topicRun{spec: s, desired: s, parts: make([]*part, s.Partitions), kick: &r.kick}
 	for i := range t.parts {
 		p := newPart(t, int32(i))
 		if prev != nil && i < len(prev.parts) {
@@ -245,13 +251,13 @@ func (r *Runner) startTopicLocked(t *topicRun) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	t.cancel = cancel
 	t.copying = true
-	if t.spec.Fresh {
+	if t.desired.Fresh {
 		t.startedLeft.Store(int32(len(t.parts)))
 	}
 	for _, p := range t.parts {
 		p.reset()
 		t.wg.Add(1)
-		w := &worker{r: r, t: t, p: p}
+		w := &worker{r: r, t: t, p: p, spec: t.desired}
 		go func() {
 			defer t.wg.Done()
 			w.run(ctx)

@@ -20,6 +20,9 @@ type worker struct {
 	r *Runner
 	t *topicRun
 	p *part
+	// spec is the topic's Spec when the worker started: its Fresh,
+	// StartOffset and Align fields are the worker's to read.
+	spec Spec
 
 	prod     batch.Producer
 	destEnd  int64 // mirror log end offset: the next offset to produce
@@ -38,7 +41,7 @@ func fatal(code, format string, args ...any) error {
 
 func (w *worker) run(ctx context.Context) {
 	w.align = -1
-	if a, ok := w.t.spec.Align[w.p.id]; ok {
+	if a, ok := w.spec.Align[w.p.id]; ok {
 		w.align = a
 	}
 	bo := newBackoff()
@@ -80,10 +83,18 @@ func (w *worker) setup(ctx context.Context) error {
 	}
 	w.destEnd = end
 	w.p.destEnd.Store(end)
+	// Fresh metadata: the topic may have been deleted and re-created
+	// under the same name since it was cached.
+	if _, err := w.r.destMeta.get(ctx, w.t.spec.Topic, true); err != nil {
+		return err
+	}
+	if _, err := w.r.srcMeta.get(ctx, w.t.spec.SourceTopic, true); err != nil {
+		return err
+	}
 	if err := w.newProducer(ctx); err != nil {
 		return err
 	}
-	if w.t.spec.Fresh && end == 0 && w.align < 0 {
+	if w.spec.Fresh && end == 0 && w.align < 0 {
 		target, err := w.startTarget(ctx)
 		if err != nil {
 			return err
@@ -106,7 +117,7 @@ func (w *worker) setup(ctx context.Context) error {
 }
 
 func (w *worker) markStarted() {
-	if w.startedC || !w.t.spec.Fresh {
+	if w.startedC || !w.spec.Fresh {
 		return
 	}
 	w.startedC = true
@@ -235,7 +246,7 @@ func (w *worker) startTarget(ctx context.Context) (int64, error) {
 	st := w.t.spec.SourceTopic
 	var offs kadm.ListedOffsets
 	var err error
-	switch spec := w.t.spec.StartOffset; spec {
+	switch spec := w.spec.StartOffset; spec {
 	case "", "earliest":
 		offs, err = adm.ListStartOffsets(ctx, st)
 	case "latest":
@@ -457,7 +468,7 @@ func (w *worker) produce(ctx context.Context, raw []byte, want int64, records in
 		if !retriable(err) || attempt >= 20 {
 			return err
 		}
-		refresh = isLeaderErr(err) || errors.Is(err, kerr.UnknownTopicOrPartition)
+		refresh = isLeaderErr(err) || errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.UnknownTopicID)
 		w.r.log.Debug("produce retry", "topic", w.t.spec.Topic, "partition", w.p.id, "err", err)
 		// A stop lets the attempt in flight finish (produceOnce ignores
 		// ctx) but does not retry: the next setup re-reads the mirror's
