@@ -313,20 +313,16 @@ func (m *Manager) DeleteLink(ctx context.Context, name string, force, validateOn
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
 	for _, mir := range mirrors {
-		if err := m.cfg.Store.Delete(ctx, mirrorKey(name, mir.Topic)); err != nil {
+		if err := m.deleteMirrorLocked(ctx, mir); err != nil {
 			m.restartRun(name)
 			return err
 		}
-		m.mu.Lock()
-		delete(m.mirrors, mir.Topic)
-		m.mu.Unlock()
 	}
-	if err := m.cfg.Store.Delete(ctx, linkKey(name)); err != nil {
+	if err := m.deleteLinkLocked(ctx, name); err != nil {
 		m.restartRun(name)
 		return err
 	}
 	m.mu.Lock()
-	delete(m.links, name)
 	delete(m.runs, name)
 	m.mu.Unlock()
 	m.log.Info("link deleted", "link", name, "force", force, "mirrors", len(mirrors))

@@ -24,6 +24,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -72,6 +73,12 @@ type Manager struct {
 	links   map[string]*Link
 	mirrors map[string]*Mirror // by mirror topic name
 	runs    map[string]*linkRun
+	// offsets holds, per state key, the offset of the record the memory
+	// reflects; guarded by writeMu.
+	offsets map[string]int64
+
+	stopFollow context.CancelFunc
+	followDone chan struct{}
 }
 
 // New loads the state from the store and starts mirroring.
@@ -86,40 +93,36 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg.PromoteTimeout = time.Minute
 	}
 	m := &Manager{cfg: cfg, log: cfg.Log, runs: map[string]*linkRun{}}
-	kv, err := cfg.Store.Load(ctx)
+	kv, next, err := cfg.Store.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	m.links, m.mirrors, err = decodeState(kv)
+	m.links, m.mirrors, m.offsets, err = decodeState(kv)
 	if err != nil {
 		return nil, err
 	}
-	// A crash during a forced link delete can leave mirrors of a link that
-	// is gone; finish that delete.
+	m.writeMu.Lock()
 	for topic, mir := range m.mirrors {
-		if _, ok := m.links[mir.Link]; !ok {
-			if err := cfg.Store.Delete(ctx, mirrorKey(mir.Link, topic)); err != nil {
-				return nil, err
-			}
-			delete(m.mirrors, topic)
-		}
-	}
-	for topic, mir := range m.mirrors {
-		if mir.Status == StatusPendingStopped {
+		switch {
+		case m.links[mir.Link] == nil:
+			// A crash during a forced link delete can leave mirrors of a
+			// link that is gone; finish that delete.
+			err = m.deleteMirrorLocked(ctx, mir)
+		case mir.Status == StatusPendingStopped:
 			// A promote was under way and never answered: undo it.
-			mir.Status, mir.PrevStatus = mir.PrevStatus, ""
-			if mir.Status == "" {
-				mir.Status = StatusActive
+			undo := mir.clone()
+			undo.Status, undo.PrevStatus = undo.PrevStatus, ""
+			if undo.Status == "" {
+				undo.Status = StatusActive
 			}
-			b, err := json.Marshal(mir)
-			if err == nil {
-				err = cfg.Store.Put(ctx, mirrorKey(mir.Link, topic), b)
-			}
-			if err != nil {
-				return nil, err
-			}
+			err = m.putMirrorLocked(ctx, undo)
+		}
+		if err != nil {
+			m.writeMu.Unlock()
+			return nil, fmt.Errorf("repair mirror %s: %w", topic, err)
 		}
 	}
+	m.writeMu.Unlock()
 	for _, l := range m.links {
 		m.runs[l.Name] = m.startRun(l)
 	}
@@ -136,11 +139,19 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		m.reconcile(name)
 	}
 	m.log.Info("state loaded", "links", len(m.links), "mirrors", len(m.mirrors))
+	fctx, cancel := context.WithCancel(context.Background())
+	m.stopFollow = cancel
+	m.followDone = make(chan struct{})
+	go m.follow(fctx, next)
 	return m, nil
 }
 
 // Close stops all mirroring.
 func (m *Manager) Close() {
+	if m.stopFollow != nil {
+		m.stopFollow()
+		<-m.followDone
+	}
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
 	m.mu.Lock()
@@ -310,18 +321,37 @@ func (m *Manager) reconcile(linkName string) {
 	}
 }
 
-// putMirror durably stores mir and then makes it current in memory.
+// putMirrorLocked durably stores mir and then makes it current in memory.
 // Callers hold writeMu.
 func (m *Manager) putMirrorLocked(ctx context.Context, mir *Mirror) error {
 	b, err := json.Marshal(mir)
 	if err != nil {
 		return err
 	}
-	if err := m.cfg.Store.Put(ctx, mirrorKey(mir.Link, mir.Topic), b); err != nil {
+	key := mirrorKey(mir.Link, mir.Topic)
+	off, err := m.cfg.Store.Put(ctx, key, b)
+	if err != nil {
 		return err
 	}
+	m.offsets[key] = off
 	m.mu.Lock()
 	m.mirrors[mir.Topic] = mir
+	m.mu.Unlock()
+	return nil
+}
+
+// deleteMirrorLocked durably forgets a mirror. Callers hold writeMu.
+func (m *Manager) deleteMirrorLocked(ctx context.Context, mir *Mirror) error {
+	key := mirrorKey(mir.Link, mir.Topic)
+	off, err := m.cfg.Store.Delete(ctx, key)
+	if err != nil {
+		return err
+	}
+	m.offsets[key] = off
+	m.mu.Lock()
+	if cur, ok := m.mirrors[mir.Topic]; ok && cur.Link == mir.Link {
+		delete(m.mirrors, mir.Topic)
+	}
 	m.mu.Unlock()
 	return nil
 }
@@ -357,11 +387,26 @@ func (m *Manager) putLinkLocked(ctx context.Context, l *Link) error {
 	if err != nil {
 		return err
 	}
-	if err := m.cfg.Store.Put(ctx, linkKey(l.Name), b); err != nil {
+	off, err := m.cfg.Store.Put(ctx, linkKey(l.Name), b)
+	if err != nil {
 		return err
 	}
+	m.offsets[linkKey(l.Name)] = off
 	m.mu.Lock()
 	m.links[l.Name] = l
+	m.mu.Unlock()
+	return nil
+}
+
+// deleteLinkLocked durably forgets a link. Callers hold writeMu.
+func (m *Manager) deleteLinkLocked(ctx context.Context, name string) error {
+	off, err := m.cfg.Store.Delete(ctx, linkKey(name))
+	if err != nil {
+		return err
+	}
+	m.offsets[linkKey(name)] = off
+	m.mu.Lock()
+	delete(m.links, name)
 	m.mu.Unlock()
 	return nil
 }

@@ -155,10 +155,8 @@ func (m *Manager) CreateMirror(ctx context.Context, linkName string, req CreateM
 	if err := createTopic(ctx, m.cfg.Dest, name, src.partitions, rf, mirrorTopicConfigs(src.configs, overrides)); err != nil {
 		// Take the record back: the mirror never existed.
 		m.writeMu.Lock()
-		if derr := m.cfg.Store.Delete(ctx, mirrorKey(linkName, name)); derr == nil {
-			m.mu.Lock()
-			delete(m.mirrors, name)
-			m.mu.Unlock()
+		if derr := m.deleteMirrorLocked(ctx, mir); derr != nil {
+			m.log.Error("take back mirror record", "topic", name, "err", derr)
 		}
 		m.writeMu.Unlock()
 		return topicError(name, err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/strait-dev/strait/internal/linkconfig"
+	"github.com/strait-dev/strait/internal/store"
 )
 
 // Status is a mirror topic's status, as the REST API names it.
@@ -155,28 +156,49 @@ func linkKey(name string) string { return linkKeyPrefix + name }
 
 func mirrorKey(linkName, topic string) string { return mirrorKeyPrefix + linkName + "/" + topic }
 
-// decodeState turns the store's records into links and mirrors.
-func decodeState(kv map[string][]byte) (map[string]*Link, map[string]*Mirror, error) {
+// decodeState turns the store's records into links and mirrors, and the
+// offsets of the records they come from.
+func decodeState(kv map[string]store.Entry) (map[string]*Link, map[string]*Mirror, map[string]int64, error) {
 	links := map[string]*Link{}
 	mirrors := map[string]*Mirror{}
-	for k, v := range kv {
-		switch {
-		case strings.HasPrefix(k, linkKeyPrefix):
-			var l Link
-			if err := json.Unmarshal(v, &l); err != nil {
-				return nil, nil, fmt.Errorf("state record %q: %w", k, err)
-			}
-			if l.Configs == nil {
-				l.Configs = linkconfig.Set{}
-			}
-			links[l.Name] = &l
-		case strings.HasPrefix(k, mirrorKeyPrefix):
-			var m Mirror
-			if err := json.Unmarshal(v, &m); err != nil {
-				return nil, nil, fmt.Errorf("state record %q: %w", k, err)
-			}
-			mirrors[m.Topic] = &m
+	offsets := map[string]int64{}
+	for k, e := range kv {
+		offsets[k] = e.Offset
+		if e.Value == nil {
+			continue // deleted
+		}
+		l, m, err := decodeRecord(k, e.Value)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if l != nil {
+			links[l.Name] = l
+		}
+		if m != nil {
+			mirrors[m.Topic] = m
 		}
 	}
-	return links, mirrors, nil
+	return links, mirrors, offsets, nil
+}
+
+// decodeRecord decodes one state record into a link or a mirror.
+func decodeRecord(key string, value []byte) (*Link, *Mirror, error) {
+	switch {
+	case strings.HasPrefix(key, linkKeyPrefix):
+		var l Link
+		if err := json.Unmarshal(value, &l); err != nil {
+			return nil, nil, fmt.Errorf("state record %q: %w", key, err)
+		}
+		if l.Configs == nil {
+			l.Configs = linkconfig.Set{}
+		}
+		return &l, nil, nil
+	case strings.HasPrefix(key, mirrorKeyPrefix):
+		var m Mirror
+		if err := json.Unmarshal(value, &m); err != nil {
+			return nil, nil, fmt.Errorf("state record %q: %w", key, err)
+		}
+		return nil, &m, nil
+	}
+	return nil, nil, nil // a record of a later version: ignored
 }

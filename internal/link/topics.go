@@ -40,12 +40,7 @@ func (m *Manager) DeleteTopic(ctx context.Context, topic string) error {
 			run.runner.Stop(topic)
 		}
 		m.writeMu.Lock()
-		err := m.cfg.Store.Delete(ctx, mirrorKey(mir.Link, topic))
-		if err == nil {
-			m.mu.Lock()
-			delete(m.mirrors, topic)
-			m.mu.Unlock()
-		}
+		err := m.deleteMirrorLocked(ctx, mir)
 		m.writeMu.Unlock()
 		if err != nil {
 			m.reconcile(mir.Link)

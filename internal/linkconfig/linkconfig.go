@@ -281,6 +281,9 @@ func validBootstrap(v string) error {
 		if !hostPort.MatchString(h) {
 			return fmt.Errorf("'%s' is not host:port", h)
 		}
+		if port, _ := strconv.Atoi(h[strings.LastIndex(h, ":")+1:]); port < 1 || port > 65535 {
+			return fmt.Errorf("'%s' has a port outside 1-65535", h)
+		}
 		n++
 	}
 	if n == 0 {

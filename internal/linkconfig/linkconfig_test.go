@@ -162,10 +162,8 @@ func TestCheck(t *testing.T) {
 		{BootstrapServers, "SASL_SSL://", false, wantInvalid, ""},
 		{BootstrapServers, "::1:9092", false, wantInvalid, ""},
 		{BootstrapServers, "h1:9092,bad", false, wantInvalid, ""},
-		{BootstrapServers, "h:99999", false, wantInvalid,
-			"linkconfig.validBootstrap accepts port 99999 (the hostPort regexp allows any 1-5 digits, no 0-65535 range check)"},
-		{BootstrapServers, "h:65536", false, wantInvalid,
-			"linkconfig.validBootstrap accepts port 65536 (no 0-65535 range check)"},
+		{BootstrapServers, "h:99999", false, wantInvalid, ""},
+		{BootstrapServers, "h:65536", false, wantInvalid, ""},
 
 		// Prefix.
 		{ClusterLinkPrefix, "a", true, wantOK, ""},
@@ -370,10 +368,8 @@ func TestParseJAAS(t *testing.T) {
 		{name: "surrounding and repeated whitespace", in: "  " + PlainLoginModule + `   required   username="u"    password="p"  ;  `, want: JAAS{PlainLoginModule, "u", "p"}},
 		{name: "spaces around equals", in: PlainLoginModule + ` required username = "u" password= "p";`, want: JAAS{PlainLoginModule, "u", "p"}},
 		{name: "newline between quoted options", in: PlainLoginModule + " required username=\"u\"\n  password=\"p\";", want: JAAS{PlainLoginModule, "u", "p"}},
-		{name: "newline after control flag", in: PlainLoginModule + " required\n  username=\"u\"\n  password=\"p\";", want: JAAS{PlainLoginModule, "u", "p"},
-			bug: `linkconfig.ParseJAAS splits the control flag from the options with strings.Cut(rest, " "), so "required\n  username=..." (any whitespace other than a space after the flag, which Kafka's JAAS parser accepts) fails with "control flag must be 'required'"`},
-		{name: "tab between bare options", in: PlainLoginModule + " required username=u\tpassword=p;", want: JAAS{PlainLoginModule, "u", "p"},
-			bug: `linkconfig.parseJAASOptions ends a bare value at the next space only (strings.Cut(rest, " ")), so "username=u\tpassword=p" reads username "u\tpassword=p" and no password`},
+		{name: "newline after control flag", in: PlainLoginModule + " required\n  username=\"u\"\n  password=\"p\";", want: JAAS{PlainLoginModule, "u", "p"}},
+		{name: "tab between bare options", in: PlainLoginModule + " required username=u\tpassword=p;", want: JAAS{PlainLoginModule, "u", "p"}},
 
 		{name: "missing password", in: PlainLoginModule + ` required username="u";`, wantErr: "password"},
 		{name: "missing username", in: PlainLoginModule + ` required password="p";`, wantErr: "username"},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/strait-dev/strait/internal/kafkaclient"
 )
@@ -44,7 +45,7 @@ func ParseJAAS(v string) (JAAS, error) {
 		return j, fmt.Errorf("login module '%s' is not supported (use %s or %s)", j.Module, PlainLoginModule, ScramLoginModule)
 	}
 	rest := strings.TrimSpace(s[len(j.Module):])
-	flag, rest, _ := strings.Cut(rest, " ")
+	flag, rest := cutSpace(rest)
 	if flag != "required" {
 		return j, errors.New("control flag must be 'required'")
 	}
@@ -71,7 +72,7 @@ func parseJAASOptions(s string) (map[string]string, error) {
 		if !ok || key == "" || strings.ContainsAny(key, " \t\"") {
 			return nil, errors.New("options must be key=value pairs")
 		}
-		rest = strings.TrimLeft(rest, " \t")
+		rest = strings.TrimLeftFunc(rest, unicode.IsSpace)
 		var val string
 		if strings.HasPrefix(rest, `"`) {
 			var b strings.Builder
@@ -93,10 +94,20 @@ func parseJAASOptions(s string) (map[string]string, error) {
 			}
 			val, s = b.String(), rest[i+1:]
 		} else {
-			val, s, _ = strings.Cut(rest, " ")
+			val, s = cutSpace(rest)
 		}
 		out[key] = val
 	}
+}
+
+// cutSpace splits s at its first run of whitespace (space, tab, newline:
+// JAAS lines are often written over several lines).
+func cutSpace(s string) (string, string) {
+	i := strings.IndexFunc(s, unicode.IsSpace)
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], strings.TrimLeftFunc(s[i:], unicode.IsSpace)
 }
 
 // SASLSettings is what a client needs to authenticate with SASL.

@@ -154,7 +154,7 @@ type topicRun struct {
 	// desired is the latest Set for the topic, guarded by Runner.mu; a
 	// worker takes a copy when it starts.
 	desired Spec
-	parts []*part
+	parts   []*part
 	// copying is true while workers run.
 	copying bool
 	failed  atomic.Bool

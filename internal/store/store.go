@@ -4,7 +4,11 @@
 // The store is a durable key/value map: Put and Delete return only once the
 // destination acknowledged the record with acks=all, so a caller that
 // answers a request after Put never acknowledges a change that a crash
-// could lose. Load replays the topic into a map at start.
+// could lose. Load replays the topic into a map at start and Follow tails it
+// afterwards, so changes written by someone else (another Strait managing
+// the other side of a bidirectional link) are seen too. Every entry carries
+// its offset: a reader applies a record only if it is newer than what it
+// holds for that key.
 package store
 
 import (
@@ -22,6 +26,16 @@ import (
 // DefaultTopic is the state topic's name unless configured otherwise. The
 // leading underscores mark it internal: it is never offered for mirroring.
 const DefaultTopic = "__strait_state"
+
+// ErrNoStateTopic is returned when a remote cluster has no state topic: no
+// Strait manages it.
+var ErrNoStateTopic = errors.New("no Strait state topic on the cluster")
+
+// Entry is a key's latest record. A nil Value means the key was deleted.
+type Entry struct {
+	Value  []byte
+	Offset int64
+}
 
 // Store is the state topic. It is safe for concurrent use; writes are
 // applied in the order Put and Delete are called.
@@ -75,51 +89,117 @@ func (s *Store) ensureTopic(ctx context.Context) error {
 	return nil
 }
 
-// Put durably stores value under key.
-func (s *Store) Put(ctx context.Context, key string, value []byte) error {
+// Put durably stores value under key and returns the record's offset.
+func (s *Store) Put(ctx context.Context, key string, value []byte) (int64, error) {
 	if value == nil {
 		value = []byte{} // a nil value would be a tombstone
 	}
 	return s.write(ctx, key, value)
 }
 
-// Delete durably removes key (a tombstone record).
-func (s *Store) Delete(ctx context.Context, key string) error {
+// Delete durably removes key (a tombstone record) and returns its offset.
+func (s *Store) Delete(ctx context.Context, key string) (int64, error) {
 	return s.write(ctx, key, nil)
 }
 
-func (s *Store) write(ctx context.Context, key string, value []byte) error {
+func (s *Store) write(ctx context.Context, key string, value []byte) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec := &kgo.Record{Key: []byte(key), Value: value, Partition: 0}
 	if err := s.prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		return fmt.Errorf("write state %q: %w", key, err)
+		return 0, fmt.Errorf("write state %q: %w", key, err)
+	}
+	return rec.Offset, nil
+}
+
+// Load reads the whole state topic. It returns every key's latest record
+// (deleted keys included, with a nil Value) and the offset to Follow from.
+func (s *Store) Load(ctx context.Context) (map[string]Entry, int64, error) {
+	return load(ctx, s.prod, s.base, s.topic)
+}
+
+// Follow calls fn for every record from offset from on, in order, until ctx
+// ends. fn runs on Follow's goroutine.
+func (s *Store) Follow(ctx context.Context, from int64, fn func(key string, e Entry)) error {
+	cons, err := kgo.NewClient(append(append([]kgo.Opt{}, s.base...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: {0: kgo.NewOffset().At(from)}}),
+		kgo.FetchMaxWait(500*time.Millisecond),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer cons.Close()
+	for {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			fn(string(r.Key), Entry{Value: r.Value, Offset: r.Offset})
+		})
+	}
+}
+
+// Close releases the store's client.
+func (s *Store) Close() { s.prod.Close() }
+
+// Remote is the state topic of another cluster, reached with a client for
+// that cluster: the other side of a bidirectional link.
+type Remote struct {
+	cl    *kgo.Client
+	topic string
+}
+
+// NewRemote returns the state topic named topic on the cluster cl reaches.
+func NewRemote(cl *kgo.Client, topic string) *Remote {
+	if topic == "" {
+		topic = DefaultTopic
+	}
+	return &Remote{cl: cl, topic: topic}
+}
+
+// Load reads the remote state topic; ErrNoStateTopic if there is none.
+func (r *Remote) Load(ctx context.Context) (map[string]Entry, error) {
+	out, _, err := load(ctx, r.cl, r.cl.Opts(), r.topic)
+	return out, err
+}
+
+// Put writes value under key to the remote state topic, durably.
+func (r *Remote) Put(ctx context.Context, key string, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	rec := &kgo.Record{Topic: r.topic, Key: []byte(key), Value: value}
+	if err := r.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return fmt.Errorf("write remote state %q: %w", key, err)
 	}
 	return nil
 }
 
-// Load reads the whole state topic and returns the latest value of every
-// key that is not deleted.
-func (s *Store) Load(ctx context.Context) (map[string][]byte, error) {
-	adm := kadm.NewClient(s.prod)
-	ends, err := adm.ListEndOffsets(ctx, s.topic)
+// load reads topic from its start to its current end with a consumer built
+// from opts; adm is any client of that cluster.
+func load(ctx context.Context, adm *kgo.Client, opts []kgo.Opt, topic string) (map[string]Entry, int64, error) {
+	ends, err := kadm.NewClient(adm).ListEndOffsets(ctx, topic)
 	if err != nil {
-		return nil, fmt.Errorf("list state topic end: %w", err)
+		return nil, 0, fmt.Errorf("list state topic end: %w", err)
 	}
-	end, ok := ends.Lookup(s.topic, 0)
-	if !ok || end.Err != nil {
-		return nil, fmt.Errorf("list state topic end: %v", end.Err)
+	end, ok := ends.Lookup(topic, 0)
+	if !ok || errors.Is(end.Err, kerr.UnknownTopicOrPartition) {
+		return nil, 0, ErrNoStateTopic
 	}
-	out := map[string][]byte{}
+	if end.Err != nil {
+		return nil, 0, fmt.Errorf("list state topic end: %w", end.Err)
+	}
+	out := map[string]Entry{}
 	if end.Offset == 0 {
-		return out, nil
+		return out, 0, nil
 	}
-	cons, err := kgo.NewClient(append(append([]kgo.Opt{}, s.base...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: {0: kgo.NewOffset().AtStart()}}),
+	cons, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchMaxWait(200*time.Millisecond),
 	)...)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer cons.Close()
 	for {
@@ -130,10 +210,10 @@ func (s *Store) Load(ctx context.Context) (map[string][]byte, error) {
 		idle := pctx.Err() != nil && fs.NumRecords() == 0
 		cancel()
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if idle {
-			return out, nil
+			return out, end.Offset, nil
 		}
 		var ferr error
 		fs.EachError(func(_ string, _ int32, err error) {
@@ -142,24 +222,17 @@ func (s *Store) Load(ctx context.Context) (map[string][]byte, error) {
 			}
 		})
 		if ferr != nil && !kerr.IsRetriable(ferr) {
-			return nil, fmt.Errorf("read state topic: %w", ferr)
+			return nil, 0, fmt.Errorf("read state topic: %w", ferr)
 		}
 		done := false
 		fs.EachRecord(func(r *kgo.Record) {
-			if r.Value == nil {
-				delete(out, string(r.Key))
-			} else {
-				out[string(r.Key)] = r.Value
-			}
+			out[string(r.Key)] = Entry{Value: r.Value, Offset: r.Offset}
 			if r.Offset >= end.Offset-1 {
 				done = true
 			}
 		})
 		if done {
-			return out, nil
+			return out, end.Offset, nil
 		}
 	}
 }
-
-// Close releases the store's client.
-func (s *Store) Close() { s.prod.Close() }
