@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -256,3 +257,5 @@ func produceWith(t *testing.T, cl *kgo.Client, topic string, n int) {
 		t.Fatalf("produce: %v", err)
 	}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -104,7 +104,7 @@ func TestPromoteRefusedWhenSourceDown(t *testing.T) {
 	e.src.Close()
 	r := e.alter("l1", "promote", names("p"), "")
 	code, msg := resultErr(t, r, 0)
-	if code != 400 || !strings.Contains(msg, "cannot be promoted") {
+	if code != 400 || !strings.Contains(msg, "source cluster is not reachable") {
 		t.Fatalf("promote with the source down: %d %q", code, msg)
 	}
 	if v := e.describe("l1", "p"); v.MirrorStatus != "ACTIVE" {

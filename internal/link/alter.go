@@ -22,7 +22,25 @@ const (
 	OpResume   Op = "resume"
 	OpPromote  Op = "promote"
 	OpFailover Op = "failover"
+	// OpReverseStart and OpReversePause swap a mirror's direction on a
+	// bidirectional link once everything is copied.
+	OpReverseStart Op = "reverse-and-start-mirror"
+	OpReversePause Op = "reverse-and-pause-mirror"
+	// OpTruncateRestore turns the old primary back into a mirror of the
+	// new one after a failover.
+	OpTruncateRestore Op = "truncate-and-restore"
 )
+
+// Ops lists every alter-mirrors operation.
+var Ops = []Op{OpPause, OpResume, OpPromote, OpFailover, OpReverseStart, OpReversePause, OpTruncateRestore}
+
+// AlterOptions are the query options of an alter-mirrors request.
+type AlterOptions struct {
+	ValidateOnly bool
+	// IncludePartitionTruncation asks truncate-and-restore for per
+	// partition figures.
+	IncludePartitionTruncation bool
+}
 
 // Per-topic error codes of alter results: HTTP-style, as Confluent's are.
 const (
@@ -46,6 +64,18 @@ type AlterResult struct {
 	ErrorCode    int
 	ErrorMessage string
 	Lags         []mirror.Lag
+	// MessagesTruncated is set by truncate-and-restore.
+	MessagesTruncated *int64
+	// Truncation is set by truncate-and-restore when asked for.
+	Truncation []PartitionTruncation
+}
+
+// PartitionTruncation is what truncate-and-restore removed from one
+// partition.
+type PartitionTruncation struct {
+	Partition         int32
+	OffsetTruncatedTo int64
+	MessagesTruncated int64
 }
 
 func (r *AlterResult) refuse(code int, format string, args ...any) {
@@ -55,15 +85,18 @@ func (r *AlterResult) refuse(code int, format string, args ...any) {
 
 // linkState is what decide needs to know about the link.
 type linkState struct {
-	paused      bool
-	unavailable bool
+	paused        bool
+	unavailable   bool
+	bidirectional bool
+	prefixed      bool
 }
 
 // AlterMirrors applies op to the selected mirror topics of a link. Topics
 // that cannot take the operation get their own error in the result and are
 // left unchanged; the others change. With validateOnly every check runs and
 // nothing changes.
-func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel Selection, validateOnly bool) ([]AlterResult, error) {
+func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel Selection, opt AlterOptions) ([]AlterResult, error) {
+	validateOnly := opt.ValidateOnly
 	if sel.HasNames == sel.HasPattern {
 		return nil, errorf(ErrInvalid, "Give exactly one of mirror_topic_names and mirror_topic_name_pattern.")
 	}
@@ -86,11 +119,14 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 	if !ok {
 		return nil, errorf(ErrLinkNotFound, "Cluster link '%s' does not exist.", linkName)
 	}
-	ls := linkState{paused: l.Configs.Paused()}
+	ls := linkState{paused: l.Configs.Paused(), bidirectional: l.Configs.Bidirectional(), prefixed: l.Configs.Prefix() != ""}
 	if run != nil {
 		ls.unavailable, _ = run.availability()
 	}
 
+	if op == OpTruncateRestore {
+		return m.truncateAndRestore(ctx, l, run, sel, re, opt)
+	}
 	names := sel.Names
 	if re != nil {
 		names = nil
@@ -126,17 +162,38 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 	m.markUnknown(ctx, results, unknown)
 
 	failed := map[string]string{}
-	if op == OpPromote && len(accepted) > 0 {
-		// Promote needs the source: its end offsets are what the mirror
-		// must reach. An unreachable source refuses the promote.
+	reverse := op == OpReverseStart || op == OpReversePause
+	var remote *remoteSide
+	if reverse && len(accepted) > 0 {
+		var err error
+		if remote, err = m.checkReverse(ctx, l, run, accepted); err != nil {
+			for t := range accepted {
+				failed[t] = fmt.Sprintf("Topic '%s' cannot be reversed: %v", t, err)
+			}
+			clear(accepted)
+		}
+		for t, msg := range remote.refusals() {
+			failed[t] = msg
+			delete(accepted, t)
+		}
+	}
+	if (op == OpPromote || reverse) && len(accepted) > 0 {
+		// Promote and reverse need the source: its end offsets are what
+		// the mirror must reach. An unreachable source refuses them.
 		ends, err := m.sourceEnds(ctx, run, topicsOf(accepted))
 		if err != nil {
 			for t := range accepted {
-				failed[t] = fmt.Sprintf("Topic '%s' cannot be promoted: the source cluster is not reachable (%v); use failover to stop the mirror regardless of its lag", t, err)
+				failed[t] = fmt.Sprintf("Topic '%s' cannot take '%s': the source cluster is not reachable (%v); use failover to stop the mirror regardless of its lag", t, op, err)
 			}
 			clear(accepted)
 		} else if !validateOnly {
-			for t, msg := range m.promote(ctx, linkName, run, accepted, ends) {
+			var complete func(context.Context, string) error
+			if reverse {
+				complete = func(ctx context.Context, t string) error {
+					return m.completeReverse(ctx, linkName, remote, t, op == OpReversePause)
+				}
+			}
+			for t, msg := range m.promote(ctx, linkName, run, accepted, ends, complete) {
 				failed[t] = msg
 			}
 		}
@@ -223,6 +280,14 @@ func decide(op Op, mir *Mirror, ls linkState) transition {
 	case OpFailover:
 		// Failover stops whatever the state and the lag.
 		return transition{to: StatusStopped}
+	case OpReverseStart, OpReversePause:
+		switch {
+		case !ls.bidirectional:
+			return transition{refusal: fmt.Sprintf("Topic '%s' cannot be reversed: cluster link '%s' is not bidirectional (link.mode=BIDIRECTIONAL)", mir.Topic, mir.Link)}
+		case ls.prefixed:
+			return transition{refusal: fmt.Sprintf("Topic '%s' cannot be reversed: cluster link '%s' has a cluster.link.prefix", mir.Topic, mir.Link)}
+		}
+		fallthrough
 	case OpPromote:
 		switch {
 		case mir.Status != StatusActive && mir.Status != StatusPaused:
@@ -231,6 +296,9 @@ func decide(op Op, mir *Mirror, ls linkState) transition {
 			return transition{refusal: fmt.Sprintf("Topic '%s' cannot be promoted while cluster link '%s' is paused (cluster.link.paused=true); resume the link or use failover", mir.Topic, mir.Link)}
 		case ls.unavailable:
 			return transition{refusal: fmt.Sprintf("Topic '%s' cannot be promoted: the source cluster of link '%s' is unavailable; use failover", mir.Topic, mir.Link)}
+		}
+		if op != OpPromote {
+			return transition{to: StatusPendingSynchronize}
 		}
 		return transition{to: StatusStopped}
 	}
@@ -311,13 +379,17 @@ func (m *Manager) stopMirrors(ctx context.Context, linkName string, run *linkRun
 // everything its source had at the moment its copy stops, and then marks it
 // STOPPED. A mirror that does not catch up within the promote timeout goes
 // back to its previous status. It returns the topics that failed, with why.
-func (m *Manager) promote(ctx context.Context, linkName string, run *linkRun, accepted map[string]transition, ends map[string]map[int32]int64) map[string]string {
+func (m *Manager) promote(ctx context.Context, linkName string, run *linkRun, accepted map[string]transition, ends map[string]map[int32]int64, complete func(context.Context, string) error) map[string]string {
 	failed := map[string]string{}
 	var started []string
-	for t := range accepted {
+	for t, tr := range accepted {
+		pending := StatusPendingStopped
+		if tr.to == StatusPendingSynchronize {
+			pending = StatusPendingSynchronize
+		}
 		_, err := m.updateMirror(ctx, t, func(next *Mirror) error {
 			next.PrevStatus = next.Status
-			next.Status = StatusPendingStopped
+			next.Status = pending
 			next.StateTimeMs = m.nowMs()
 			return nil
 		})
@@ -338,7 +410,7 @@ func (m *Manager) promote(ctx context.Context, linkName string, run *linkRun, ac
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := m.finishPromote(ctx, linkName, run, t, ends[src], deadline); err != nil {
+			if err := m.finishPromote(ctx, linkName, run, t, ends[src], deadline, complete); err != nil {
 				mu.Lock()
 				failed[t] = err.Error()
 				mu.Unlock()
@@ -351,12 +423,12 @@ func (m *Manager) promote(ctx context.Context, linkName string, run *linkRun, ac
 
 // finishPromote waits for one mirror to reach target, stops its copy, and
 // checks the source did not move meanwhile; if it did, it copies again.
-func (m *Manager) finishPromote(ctx context.Context, linkName string, run *linkRun, topic string, target map[int32]int64, deadline time.Time) error {
+func (m *Manager) finishPromote(ctx context.Context, linkName string, run *linkRun, topic string, target map[int32]int64, deadline time.Time, complete func(context.Context, string) error) error {
 	for {
 		lag, err := m.waitMirrorEnds(ctx, run, topic, target, deadline)
 		if err != nil {
 			m.revertPromote(ctx, linkName, topic)
-			return fmt.Errorf("Topic '%s' could not be promoted: its mirror did not catch up with the source within %v (lag %d); stop the producers on the source and try again, or use failover", topic, m.cfg.PromoteTimeout, lag)
+			return fmt.Errorf("Topic '%s' could not be stopped: its mirror did not catch up with the source within %v (lag %d); stop the producers on the source and try again, or use failover", topic, m.cfg.PromoteTimeout, lag)
 		}
 		run.runner.Stop(topic)
 		m.mu.RLock()
@@ -374,6 +446,13 @@ func (m *Manager) finishPromote(ctx context.Context, linkName string, run *linkR
 			}
 		}
 		if !moved {
+			if complete != nil {
+				if err := complete(ctx, topic); err != nil {
+					m.revertPromote(ctx, linkName, topic)
+					return fmt.Errorf("Topic '%s' could not be reversed: %v", topic, err)
+				}
+				return nil
+			}
 			m.stopMirrors(ctx, linkName, run, []string{topic})
 			return nil
 		}
@@ -414,7 +493,7 @@ func (m *Manager) revertPromote(ctx context.Context, linkName, topic string) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	_, err := m.updateMirror(rctx, topic, func(next *Mirror) error {
-		if next.Status != StatusPendingStopped {
+		if next.Status != StatusPendingStopped && next.Status != StatusPendingSynchronize {
 			return errNoChange
 		}
 		next.Status = next.PrevStatus

@@ -2,6 +2,8 @@ package link
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"sort"
@@ -16,10 +18,13 @@ import (
 
 // LinkView is a link as the API reports it.
 type LinkView struct {
-	Name            string
-	ClusterLinkID   string
-	LinkID          string
+	Name          string
+	ClusterLinkID string
+	LinkID        string
+	// SourceClusterID is the remote cluster: the source, or for a
+	// bidirectional link the other side.
 	SourceClusterID string
+	Bidirectional   bool
 	TopicNames      []string
 	// State is ACTIVE, PAUSED, UNAVAILABLE or FAILED.
 	State string
@@ -55,10 +60,14 @@ type TaskError struct {
 type CreateLinkRequest struct {
 	Name            string
 	SourceClusterID string
-	// DestinationClusterID and RemoteClusterID are accepted only to refuse
-	// the link modes that need them with a clear message.
+	// RemoteClusterID is the expected remote id of a BIDIRECTIONAL link.
+	RemoteClusterID string
+	// ClusterLinkID is the expected link id when creating the second side
+	// of a bidirectional link.
+	ClusterLinkID string
+	// DestinationClusterID is accepted only to refuse source-initiated
+	// links with a clear message.
 	DestinationClusterID string
-	RemoteClusterID      string
 	Configs              []ConfigValue
 	ValidateOnly         bool
 	ValidateLink         bool
@@ -113,6 +122,7 @@ func (m *Manager) Link(name string, withTasks bool) (LinkView, error) {
 		ClusterLinkID:   l.ClusterLinkID(),
 		LinkID:          l.UUID(),
 		SourceClusterID: l.SourceClusterID,
+		Bidirectional:   l.Configs.Bidirectional(),
 		TopicNames:      []string{},
 		State:           "ACTIVE",
 		Error:           "NO_ERROR",
@@ -199,8 +209,8 @@ func (m *Manager) CreateLink(ctx context.Context, req CreateLinkRequest) error {
 	if err := validLinkName(req.Name); err != nil {
 		return err
 	}
-	if req.DestinationClusterID != "" || req.RemoteClusterID != "" {
-		return errorf(ErrInvalid, "Only destination-initiated links (link.mode=DESTINATION with source_cluster_id) are supported.")
+	if req.DestinationClusterID != "" {
+		return errorf(ErrInvalid, "Source-initiated links (link.mode=SOURCE with destination_cluster_id) are not supported: create the link on the destination with source_cluster_id.")
 	}
 	set := linkconfig.Set{}
 	for _, c := range req.Configs {
@@ -215,8 +225,17 @@ func (m *Manager) CreateLink(ctx context.Context, req CreateLinkRequest) error {
 	if err := linkconfig.CheckSet(set); err != nil {
 		return errorf(ErrInvalid, "%s", capitalize(err.Error()))
 	}
-	if !req.ValidateLink && req.SourceClusterID == "" {
-		return errorf(ErrInvalid, "source_cluster_id is required when validate_link is false.")
+	expected, idField := req.SourceClusterID, "source_cluster_id"
+	if set.Bidirectional() {
+		if req.SourceClusterID != "" {
+			return errorf(ErrInvalid, "A BIDIRECTIONAL link takes remote_cluster_id, not source_cluster_id.")
+		}
+		expected, idField = req.RemoteClusterID, "remote_cluster_id"
+	} else if req.RemoteClusterID != "" {
+		return errorf(ErrInvalid, "remote_cluster_id is for link.mode=BIDIRECTIONAL; this link is %s and takes source_cluster_id.", set.Get(linkconfig.LinkMode))
+	}
+	if !req.ValidateLink && expected == "" {
+		return errorf(ErrInvalid, "%s is required when validate_link is false.", idField)
 	}
 
 	m.opMu.Lock()
@@ -227,7 +246,7 @@ func (m *Manager) CreateLink(ctx context.Context, req CreateLinkRequest) error {
 	if exists {
 		return errorf(ErrLinkExists, "Cluster link '%s' already exists.", req.Name)
 	}
-	srcID := req.SourceClusterID
+	srcID := expected
 	if req.ValidateLink {
 		id, err := m.sourceClusterID(ctx, set)
 		if err != nil {
@@ -241,12 +260,16 @@ func (m *Manager) CreateLink(ctx context.Context, req CreateLinkRequest) error {
 	if srcID == m.cfg.ClusterID {
 		return errorf(ErrInvalid, "Requested cluster ID matches local cluster ID '%s' - cannot create cluster link to self.", srcID)
 	}
+	id, err := m.bidirectionalLinkID(ctx, req, set)
+	if err != nil {
+		return err
+	}
 	if req.ValidateOnly {
 		return nil
 	}
-	l := &Link{Name: req.Name, ID: newLinkID(), SourceClusterID: srcID, Configs: set, CreatedMs: m.nowMs()}
+	l := &Link{Name: req.Name, ID: id, SourceClusterID: srcID, Configs: set, CreatedMs: m.nowMs()}
 	m.writeMu.Lock()
-	err := m.putLinkLocked(ctx, l)
+	err = m.putLinkLocked(ctx, l)
 	m.writeMu.Unlock()
 	if err != nil {
 		return err
@@ -257,6 +280,60 @@ func (m *Manager) CreateLink(ctx context.Context, req CreateLinkRequest) error {
 	m.mu.Unlock()
 	m.log.Info("link created", "link", l.Name, "source_cluster_id", srcID)
 	return nil
+}
+
+// bidirectionalLinkID returns the id of a new link: the one the other side
+// of a bidirectional link already has, so both sides share it as
+// Confluent's do, or a new one. A given cluster_link_id must match.
+func (m *Manager) bidirectionalLinkID(ctx context.Context, req CreateLinkRequest, set linkconfig.Set) (string, error) {
+	if !set.Bidirectional() || !req.ValidateLink {
+		if req.ClusterLinkID != "" {
+			return linkIDFromClusterLinkID(req.ClusterLinkID)
+		}
+		return newLinkID(), nil
+	}
+	cs, err := set.Client()
+	if err != nil {
+		return "", errorf(ErrInvalid, "%s", capitalize(err.Error()))
+	}
+	cl, err := kafkaclient.New(cs, nil)
+	if err != nil {
+		return "", errorf(ErrInvalid, "%s", capitalize(err.Error()))
+	}
+	defer cl.Close()
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	remote, _, err := m.remoteState(rctx, cl, set)
+	var remoteID string
+	if err == nil {
+		if rl := remote.links[req.Name]; rl != nil && rl.Configs.Bidirectional() {
+			remoteID = rl.ID
+		}
+	}
+	if req.ClusterLinkID != "" {
+		want, err := linkIDFromClusterLinkID(req.ClusterLinkID)
+		if err != nil {
+			return "", err
+		}
+		if remoteID != "" && want != remoteID {
+			return "", errorf(ErrInvalid, "Expected cluster link ID '%s' does not match the remote link's '%s'.", req.ClusterLinkID, (&Link{ID: remoteID}).ClusterLinkID())
+		}
+		return want, nil
+	}
+	if remoteID != "" {
+		return remoteID, nil
+	}
+	return newLinkID(), nil
+}
+
+// linkIDFromClusterLinkID decodes a cluster_link_id (URL-safe base64 of 16
+// bytes) into the stored hex form.
+func linkIDFromClusterLinkID(s string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 16 {
+		return "", errorf(ErrInvalid, "Invalid cluster_link_id '%s': expected 22 characters of URL-safe base64.", s)
+	}
+	return hex.EncodeToString(b), nil
 }
 
 // sourceClusterID connects to the source described by set and returns its

@@ -109,7 +109,9 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 			// link that is gone; finish that delete.
 			err = m.deleteMirrorLocked(ctx, mir)
 		case mir.Status == StatusPendingStopped:
-			// A promote was under way and never answered: undo it.
+			// A promote was under way and never answered: undo it. (A
+			// reverse, PENDING_SYNCHRONIZE, is settled once the remote
+			// can be asked: see settleReverses.)
 			undo := mir.clone()
 			undo.Status, undo.PrevStatus = undo.PrevStatus, ""
 			if undo.Status == "" {
@@ -132,6 +134,16 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 			// a crash between the two leaves a mirror without a topic.
 			if err := m.ensureMirrorTopic(ctx, mir); err != nil {
 				m.log.Warn("create mirror topic", "topic", mir.Topic, "err", err)
+			}
+		}
+	}
+	m.settleReverses(ctx)
+	for _, mir := range m.mirrors {
+		if mir.Status == StatusPendingSetupForRestore {
+			// The restore was recorded; replacing the topic may not have
+			// happened or finished.
+			if err := m.replaceTopic(ctx, mir); err != nil {
+				m.log.Error("resume truncate-and-restore", "topic", mir.Topic, "err", err)
 			}
 		}
 	}
@@ -301,8 +313,8 @@ func (m *Manager) reconcile(linkName string) {
 			}
 			// A promote copies until it is done, even a paused mirror; a
 			// promote is refused while the link is paused.
-			copying := (mir.Status == StatusActive || mir.Status == StatusPendingMirror) && !paused ||
-				mir.Status == StatusPendingStopped
+			copying := (mir.Status == StatusActive || mir.Status == StatusPendingMirror || mir.Status == StatusPendingRestore) && !paused ||
+				mir.Status == StatusPendingStopped || mir.Status == StatusPendingSynchronize
 			specs = append(specs, mirror.Spec{
 				Topic:         mir.Topic,
 				SourceTopic:   mir.SourceTopic,
@@ -482,7 +494,7 @@ func (h *hooks) Started(topic string) {
 			return errNoChange
 		}
 		mir.Fresh = false
-		if mir.Status == StatusPendingMirror {
+		if mir.Status == StatusPendingMirror || mir.Status == StatusPendingRestore {
 			mir.Status = StatusActive
 			mir.StateTimeMs = h.m.nowMs()
 		}

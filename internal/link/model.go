@@ -26,13 +26,20 @@ const (
 	StatusFailed            Status = "FAILED"
 	StatusPendingStopped    Status = "PENDING_STOPPED"
 	StatusStopped           Status = "STOPPED"
+	// StatusPendingSynchronize: a reverse is copying the last records
+	// before it swaps the direction.
+	StatusPendingSynchronize Status = "PENDING_SYNCHRONIZE"
+	// StatusPendingSetupForRestore and StatusPendingRestore: a
+	// truncate-and-restore is replacing the topic, then copying it.
+	StatusPendingSetupForRestore Status = "PENDING_SETUP_FOR_RESTORE"
+	StatusPendingRestore         Status = "PENDING_RESTORE"
 )
 
 // Statuses lists every status a client may filter on.
 var Statuses = []Status{
 	StatusActive, StatusFailed, StatusLinkFailed, StatusLinkPaused, StatusPaused,
 	StatusPendingStopped, StatusSourceUnavailable, StatusStopped, StatusPendingMirror,
-	"PENDING_SYNCHRONIZE", "PENDING_SETUP_FOR_RESTORE", "PENDING_RESTORE",
+	StatusPendingSynchronize, StatusPendingSetupForRestore, StatusPendingRestore,
 }
 
 // TopicErrorNone is the mirror_topic_error of a healthy mirror.

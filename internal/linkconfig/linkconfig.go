@@ -52,6 +52,15 @@ const (
 	AutoCreateFilters        = "auto.create.mirror.topics.filters"
 	TopicConfigSyncMs        = "topic.config.sync.ms"
 	TopicConfigSyncInclude   = "topic.config.sync.include"
+	// RemoteStateTopic is Strait's own: the state topic of the Strait
+	// managing the other side of a bidirectional link.
+	RemoteStateTopic = "strait.remote.state.topic"
+)
+
+// Link modes.
+const (
+	ModeDestination   = "DESTINATION"
+	ModeBidirectional = "BIDIRECTIONAL"
 )
 
 // Def describes one link config.
@@ -83,7 +92,8 @@ func def(d Def) { catalog[d.Name] = d }
 
 func init() {
 	def(Def{Name: BootstrapServers, Validate: validBootstrap})
-	def(Def{Name: LinkMode, Default: "DESTINATION", CreateOnly: true, Validate: oneOf("DESTINATION")})
+	def(Def{Name: LinkMode, Default: ModeDestination, CreateOnly: true, Validate: oneOf(ModeDestination, ModeBidirectional)})
+	def(Def{Name: RemoteStateTopic, Default: "__strait_state", Validate: validTopic})
 	def(Def{Name: ConnectionMode, Default: "OUTBOUND", CreateOnly: true, Validate: oneOf("OUTBOUND")})
 	def(Def{Name: SecurityProtocol, Default: "PLAINTEXT", Validate: oneOf("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")})
 	def(Def{Name: SASLMechanism, Default: "GSSAPI", Validate: oneOf("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")})
@@ -222,6 +232,10 @@ func (s Set) Bootstrap() []string {
 // Paused reports whether the whole link is paused.
 func (s Set) Paused() bool { return s.Bool(ClusterLinkPaused) }
 
+// Bidirectional reports whether the link is one side of a bidirectional
+// link.
+func (s Set) Bidirectional() bool { return s.Get(LinkMode) == ModeBidirectional }
+
 // Prefix is the link's mirror topic prefix, "" for none.
 func (s Set) Prefix() string { return s.Get(ClusterLinkPrefix) }
 
@@ -288,6 +302,15 @@ func validBootstrap(v string) error {
 	}
 	if n == 0 {
 		return errors.New("must list at least one host:port")
+	}
+	return nil
+}
+
+var topicChars = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
+func validTopic(v string) error {
+	if !topicChars.MatchString(v) || v == "." || v == ".." {
+		return errors.New("must be a topic name: 1 to 249 characters of [a-zA-Z0-9._-]")
 	}
 	return nil
 }

@@ -21,7 +21,11 @@ func (s *Server) linkData(r *http.Request, c *call, v link.LinkView) linkData {
 	}
 	if v.SourceClusterID != "" {
 		id := v.SourceClusterID
-		d.SourceClusterID = &id
+		if v.Bidirectional {
+			d.RemoteClusterID = &id
+		} else {
+			d.SourceClusterID = &id
+		}
 	}
 	for _, cc := range v.Categories {
 		d.CategoryCounts = append(d.CategoryCounts, linkCategory{StateCategory: cc.Category, Count: cc.Count})
@@ -93,6 +97,7 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request, _ *call) err
 		SourceClusterID:      body.SourceClusterID,
 		DestinationClusterID: body.DestinationClusterID,
 		RemoteClusterID:      body.RemoteClusterID,
+		ClusterLinkID:        body.ClusterLinkID,
 		ValidateOnly:         validateOnly,
 		ValidateLink:         validateLink,
 	}

@@ -113,8 +113,12 @@ func (s *Server) alterMirrors(op link.Op) handlerFunc {
 		if err := s.checkCluster(r); err != nil {
 			return err
 		}
-		validateOnly, err := boolParam(r, "validate_only", false)
-		if err != nil {
+		var opt link.AlterOptions
+		var err error
+		if opt.ValidateOnly, err = boolParam(r, "validate_only", false); err != nil {
+			return err
+		}
+		if opt.IncludePartitionTruncation, err = boolParam(r, "include_partition_level_truncation_data", false); err != nil {
 			return err
 		}
 		var body alterMirrorsRequest
@@ -129,7 +133,7 @@ func (s *Server) alterMirrors(op link.Op) handlerFunc {
 			sel.Pattern = *body.MirrorTopicNamePattern
 		}
 		name := r.PathValue("link_name")
-		results, err := s.m.AlterMirrors(r.Context(), name, op, sel, validateOnly)
+		results, err := s.m.AlterMirrors(r.Context(), name, op, sel, opt)
 		if err != nil {
 			return err
 		}
@@ -146,6 +150,10 @@ func (s *Server) alterMirrors(op link.Op) handlerFunc {
 			if res.ErrorCode != 0 {
 				code, msg := res.ErrorCode, res.ErrorMessage
 				ar.ErrorCode, ar.ErrorMessage = &code, &msg
+			}
+			ar.MessagesTruncated = res.MessagesTruncated
+			for _, pt := range res.Truncation {
+				ar.PartitionLevelTruncationData = append(ar.PartitionLevelTruncationData, truncationData{PartitionID: pt.Partition, OffsetTruncatedTo: pt.OffsetTruncatedTo, MessagesTruncated: pt.MessagesTruncated})
 			}
 			out.Data = append(out.Data, ar)
 		}

@@ -80,7 +80,7 @@ func (s *Server) routes(p string) {
 	s.handle("POST "+l+"/mirrors", p, s.createMirror)
 	s.handle("GET "+l+"/mirrors/{mirror_topic_name}", p, s.getMirror)
 	s.handle("DELETE "+c+"/topics/{topic_name}", p, s.deleteTopic)
-	for _, op := range []link.Op{link.OpPause, link.OpResume, link.OpPromote, link.OpFailover} {
+	for _, op := range link.Ops {
 		s.handle("POST "+l+"/mirrors:"+string(op), p, s.alterMirrors(op))
 	}
 }
