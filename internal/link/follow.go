@@ -12,7 +12,7 @@ import (
 // bidirectional link (a reversed mirror), or by another instance. A record
 // is applied only if it is newer than the one the memory reflects.
 func (m *Manager) follow(ctx context.Context, from int64) {
-	defer close(m.followDone)
+	defer m.bg.Done()
 	for ctx.Err() == nil {
 		err := m.cfg.Store.Follow(ctx, from, func(key string, e store.Entry) {
 			from = e.Offset + 1

@@ -77,8 +77,10 @@ type Manager struct {
 	// reflects; guarded by writeMu.
 	offsets map[string]int64
 
-	stopFollow context.CancelFunc
-	followDone chan struct{}
+	// stopBG ends the background goroutines (state follower, restore
+	// loop); bg waits for them.
+	stopBG context.CancelFunc
+	bg     sync.WaitGroup
 }
 
 // New loads the state from the store and starts mirroring.
@@ -138,31 +140,25 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		}
 	}
 	m.settleReverses(ctx)
-	for _, mir := range m.mirrors {
-		if mir.Status == StatusPendingSetupForRestore {
-			// The restore was recorded; replacing the topic may not have
-			// happened or finished.
-			if err := m.replaceTopic(ctx, mir); err != nil {
-				m.log.Error("resume truncate-and-restore", "topic", mir.Topic, "err", err)
-			}
-		}
-	}
 	for name := range m.links {
 		m.reconcile(name)
 	}
 	m.log.Info("state loaded", "links", len(m.links), "mirrors", len(m.mirrors))
-	fctx, cancel := context.WithCancel(context.Background())
-	m.stopFollow = cancel
-	m.followDone = make(chan struct{})
-	go m.follow(fctx, next)
+	bctx, cancel := context.WithCancel(context.Background())
+	m.stopBG = cancel
+	m.bg.Add(2)
+	go m.follow(bctx, next)
+	// A restore recorded before a crash, or whose topic could not be
+	// replaced, is finished here.
+	go m.restoreLoop(bctx, 2*time.Second)
 	return m, nil
 }
 
 // Close stops all mirroring.
 func (m *Manager) Close() {
-	if m.stopFollow != nil {
-		m.stopFollow()
-		<-m.followDone
+	if m.stopBG != nil {
+		m.stopBG()
+		m.bg.Wait()
 	}
 	m.opMu.Lock()
 	defer m.opMu.Unlock()

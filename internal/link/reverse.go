@@ -232,10 +232,50 @@ func (m *Manager) startRestore(ctx context.Context, linkName string, mir *Mirror
 		return err
 	}
 	if err := m.replaceTopic(ctx, mir); err != nil {
-		return err
+		// Committed: the restore loop tries again, and the mirror shows
+		// PENDING_SETUP_FOR_RESTORE with the error meanwhile.
+		m.noteRestoreError(ctx, mir.Topic, err)
+		return nil
 	}
 	m.reconcile(linkName)
 	return nil
+}
+
+// noteRestoreError records a failed attempt to replace a restoring topic.
+func (m *Manager) noteRestoreError(ctx context.Context, topic string, err error) {
+	m.log.Warn("truncate-and-restore: replacing the topic failed, will retry", "topic", topic, "err", err)
+	_, uerr := m.updateMirror(ctx, topic, func(next *Mirror) error {
+		next.addTransitionError("ILLEGAL_STATE", fmt.Sprintf("replacing topic '%s' for truncate-and-restore failed: %v", topic, err), m.nowMs())
+		return nil
+	})
+	if uerr != nil {
+		m.log.Error("record restore error", "topic", topic, "err", uerr)
+	}
+}
+
+// restoreLoop finishes restores whose topic could not be replaced yet
+// (after an error, or a crash), every interval until ctx ends.
+func (m *Manager) restoreLoop(ctx context.Context, interval time.Duration) {
+	defer m.bg.Done()
+	for {
+		for _, mir := range m.mirrorsOf("") {
+			if mir.Status != StatusPendingSetupForRestore || ctx.Err() != nil {
+				continue
+			}
+			if err := m.replaceTopic(ctx, mir); err != nil {
+				if ctx.Err() == nil {
+					m.noteRestoreError(ctx, mir.Topic, err)
+				}
+				continue
+			}
+			m.reconcile(mir.Link)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
 }
 
 // replaceTopic deletes and re-creates a restoring mirror's topic, empty,
