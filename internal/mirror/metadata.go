@@ -228,18 +228,19 @@ func (r *Runner) lagLoop() {
 		case <-tick.C:
 		}
 		r.mu.Lock()
-		var ts []*topicRun
+		var idle, copying []*topicRun
 		for _, t := range r.topics {
-			if !t.copying {
-				ts = append(ts, t)
+			if t.copying {
+				copying = append(copying, t)
+			} else {
+				idle = append(idle, t)
 			}
 		}
 		r.mu.Unlock()
-		if len(ts) > 0 {
-			ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
-			r.refreshLags(ctx, ts)
-			cancel()
-		}
+		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+		r.refreshLags(ctx, idle)
+		r.checkForeignWrites(ctx, copying)
+		cancel()
 	}
 }
 
@@ -274,6 +275,49 @@ func (r *Runner) refreshLags(ctx context.Context, ts []*topicRun) {
 					p.destEnd.Store(o.Offset)
 				}
 			}
+		}
+	}
+}
+
+// checkForeignWrites compares the destination end offset of idle copying
+// partitions with what their workers produced. A partition whose worker
+// has no produce out and finished none while the end was read must end
+// exactly where the worker's last produce ended; more means someone else
+// wrote to the mirror topic. (A busy partition is checked by its own
+// produces: each must land on the source's offset.)
+func (r *Runner) checkForeignWrites(ctx context.Context, ts []*topicRun) {
+	if len(ts) == 0 {
+		return
+	}
+	type snap struct {
+		p        *part
+		produced uint64
+	}
+	var snaps []snap
+	var names []string
+	for _, t := range ts {
+		names = append(names, t.spec.Topic)
+		for _, p := range t.parts {
+			if p.inflight.Load() == 0 && p.destEnd.Load() >= 0 {
+				snaps = append(snaps, snap{p, p.produced.Load()})
+			}
+		}
+	}
+	if len(snaps) == 0 {
+		return
+	}
+	ends, err := kadm.NewClient(r.cfg.Dest).ListEndOffsets(ctx, names...)
+	if err != nil {
+		return
+	}
+	for _, s := range snaps {
+		p := s.p
+		o, ok := ends.Lookup(p.t.spec.Topic, p.id)
+		if !ok || o.Err != nil || p.inflight.Load() != 0 || p.produced.Load() != s.produced {
+			continue
+		}
+		if want := p.destEnd.Load(); want >= 0 && o.Offset > want {
+			r.fail(p.t, ErrIllegalState, fmt.Sprintf("partition %d: the mirror topic ends at %d but Strait copied up to %d; something other than Strait wrote to the mirror topic", p.id, o.Offset, want))
 		}
 	}
 }

@@ -32,6 +32,11 @@ type part struct {
 
 	srcHW   atomic.Int64 // source high watermark last seen, -1 unknown
 	destEnd atomic.Int64 // mirror log end offset, -1 unknown
+	// inflight counts produce requests out; produced counts the ones
+	// done. Together they tell an idle partition, whose end offset on the
+	// destination must be exactly destEnd.
+	inflight atomic.Int32
+	produced atomic.Uint64
 
 	mu sync.Mutex
 	// ready is set when the fetcher may fetch the partition.

@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strait-dev/strait/internal/batch"
@@ -89,6 +91,9 @@ func (w *worker) setup(ctx context.Context) error {
 		return err
 	}
 	if _, err := w.r.srcMeta.get(ctx, w.t.spec.SourceTopic, true); err != nil {
+		return err
+	}
+	if err := w.verifyTail(ctx, start, end); err != nil {
 		return err
 	}
 	if err := w.newProducer(ctx); err != nil {
@@ -230,7 +235,7 @@ func (w *worker) outOfRange(ctx context.Context) error {
 	}
 	switch {
 	case w.destEnd > srcEnd:
-		return fatal(ErrUnexpectedTruncation, "partition %d: the mirror ends at %d but the source ends at %d", w.p.id, w.destEnd, srcEnd)
+		return fatal(ErrUnexpectedTruncation, "partition %d: the mirror ends at %d but the source ends at %d: the source lost records (an unclean leader election?) or something other than Strait wrote to the mirror topic", w.p.id, w.destEnd, srcEnd)
 	case w.destEnd < srcStart:
 		w.r.log.Info("aligning mirror partition to the source log start", "topic", w.t.spec.Topic, "partition", w.p.id, "from", w.destEnd, "to", srcStart)
 		return w.beginAlign(ctx, srcStart)
@@ -335,10 +340,22 @@ func (w *worker) clearAlign(ctx context.Context) error {
 // batchBaseAt finds the base offset and timestamp of the source batch that
 // holds offset o; with no batch there (o is the source end), o itself.
 func (w *worker) batchBaseAt(ctx context.Context, o int64) (int64, int64, error) {
-	st := w.t.spec.SourceTopic
-	leader, id, err := w.r.srcMeta.leader(ctx, st, w.p.id, false)
+	b, ok, err := fetchBatchAt(ctx, w.r.cfg.Source, &w.r.srcMeta, w.t.spec.SourceTopic, w.p.id, o)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, fmt.Errorf("fetch source at %d: %w", o, err)
+	}
+	if !ok {
+		return o, time.Now().UnixMilli(), nil
+	}
+	return min(b.BaseOffset, o), b.BaseTimestamp, nil
+}
+
+// fetchBatchAt fetches the first complete batch at or around offset o of a
+// partition, ok false when there is none.
+func fetchBatchAt(ctx context.Context, cl *kgo.Client, meta *metaCache, topic string, partition int32, o int64) (batch.Batch, bool, error) {
+	leader, id, err := meta.leader(ctx, topic, partition, false)
+	if err != nil {
+		return batch.Batch{}, false, err
 	}
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
@@ -347,38 +364,61 @@ func (w *worker) batchBaseAt(ctx context.Context, o int64) (int64, int64, error)
 	req.MaxBytes = 1 << 20
 	req.SessionEpoch = -1
 	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic, rt.TopicID = st, id
+	rt.Topic, rt.TopicID = topic, id
 	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = w.p.id, o, 1<<20
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = partition, o, 1<<20
 	rp.CurrentLeaderEpoch, rp.LastFetchedEpoch, rp.LogStartOffset = -1, -1, -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, w.r.cfg.Source.Broker(int(leader)))
+	resp, err := req.RequestWith(ctx, cl.Broker(int(leader)))
 	if err != nil {
-		return 0, 0, err
+		return batch.Batch{}, false, err
 	}
 	for _, t := range resp.Topics {
 		for _, p := range t.Partitions {
-			if p.Partition != w.p.id {
+			if p.Partition != partition {
 				continue
 			}
 			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
 				if isLeaderErr(err) {
-					w.r.srcMeta.leader(ctx, st, w.p.id, true) //nolint:errcheck // refresh only
+					meta.leader(ctx, topic, partition, true) //nolint:errcheck // refresh only
 				}
-				return 0, 0, fmt.Errorf("fetch source at %d: %w", o, err)
+				return batch.Batch{}, false, err
 			}
-			if len(p.RecordBatches) >= batch.HeaderSize {
-				h, err := batch.ParseHeader(p.RecordBatches)
-				if err != nil {
-					return 0, 0, err
-				}
-				return min(h.BaseOffset, o), h.BaseTimestamp, nil
+			bs, err := batch.Split(p.RecordBatches)
+			if err != nil || len(bs) == 0 {
+				return batch.Batch{}, false, err
 			}
-			return o, time.Now().UnixMilli(), nil
+			return bs[0], true, nil
 		}
 	}
-	return 0, 0, errors.New("fetch response without the partition")
+	return batch.Batch{}, false, errors.New("fetch response without the partition")
+}
+
+// verifyTail checks, when a worker starts on a mirror that already has
+// data, that the mirror's last batch holds the same records as the source
+// batch at the same offsets. The mirror's end is the copy cursor, so a
+// record appended by someone else while no worker was running would
+// otherwise shift the copy silently.
+func (w *worker) verifyTail(ctx context.Context, start, end int64) error {
+	if end <= start || w.align >= 0 {
+		return nil // empty, or the tail is alignment filler
+	}
+	d, ok, err := fetchBatchAt(ctx, w.r.cfg.Dest, &w.r.destMeta, w.t.spec.Topic, w.p.id, end-1)
+	if err != nil || !ok {
+		return err
+	}
+	s, ok, err := fetchBatchAt(ctx, w.r.cfg.Source, &w.r.srcMeta, w.t.spec.SourceTopic, w.p.id, end-1)
+	if errors.Is(err, kerr.OffsetOutOfRange) || (err == nil && !ok) {
+		return nil // the source no longer has (or not yet) those offsets
+	}
+	if err != nil {
+		return err
+	}
+	if d.BaseOffset != s.BaseOffset || d.LastOffsetDelta != s.LastOffsetDelta || !bytes.Equal(d.Raw[batch.HeaderSize:], s.Raw[batch.HeaderSize:]) {
+		return fatal(ErrIllegalState, "partition %d: the mirror's last batch (offsets %d-%d) is not the source's (%d-%d); something other than Strait wrote to the mirror topic", w.p.id, d.BaseOffset, d.LastOffset(), s.BaseOffset, s.LastOffset())
+	}
+	return nil
 }
 
 // pad produces filler records until the mirror ends at upTo.
@@ -450,6 +490,8 @@ func (w *worker) produce(ctx context.Context, raw []byte, want int64, records in
 	batch.Rewrite(raw, w.prod, false)
 	bo := newBackoff()
 	refresh := false
+	w.p.inflight.Add(1)
+	defer w.p.inflight.Add(-1)
 	for attempt := 0; ; attempt++ {
 		base, err := w.produceOnce(raw, refresh)
 		if err == nil {
@@ -458,6 +500,7 @@ func (w *worker) produce(ctx context.Context, raw []byte, want int64, records in
 			}
 			w.destEnd = want + int64(records)
 			w.p.destEnd.Store(w.destEnd)
+			w.p.produced.Add(1)
 			w.prod.Sequence = nextSequence(w.prod.Sequence, records)
 			return nil
 		}
