@@ -37,5 +37,7 @@ address and directory loses nothing.`,
 	cmd.Flags().StringVar(&o.DataDir, "data-dir", "", "persist the cluster in this directory")
 	cmd.Flags().StringVar(&o.ClusterID, "cluster-id", "", "cluster id (default: chosen by kfake)")
 	cmd.Flags().IntVar(&o.Brokers, "brokers", 1, "number of brokers, on consecutive ports")
+	cmd.Flags().BoolVar(&o.AutoCreateTopics, "auto-create-topics", true, "create topics on first use, like auto.create.topics.enable")
+	cmd.Flags().IntVar(&o.DefaultPartitions, "default-partitions", 1, "partitions of auto-created topics")
 	return cmd
 }

@@ -84,6 +84,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Log:              log,
 		MetadataInterval: opt.MetadataInterval,
 		PromoteTimeout:   opt.PromoteTimeout,
+		Principal:        principal(cfg),
 	})
 	if err != nil {
 		return nil, err
@@ -128,6 +129,14 @@ func waitClusterID(ctx context.Context, cl *kgo.Client, log *slog.Logger) (strin
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// principal is how the destination's authorizer names Strait.
+func principal(cfg config.Config) string {
+	if cfg.DestinationSASLUsername != "" {
+		return "User:" + cfg.DestinationSASLUsername
+	}
+	return "User:ANONYMOUS"
 }
 
 // Addr is the REST API's listen address.

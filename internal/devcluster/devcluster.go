@@ -22,6 +22,12 @@ type Options struct {
 	DataDir string
 	// ClusterID names the cluster; empty lets kfake choose.
 	ClusterID string
+	// AutoCreateTopics creates a topic when a client first produces to or
+	// asks for it, as Kafka's auto.create.topics.enable does.
+	AutoCreateTopics bool
+	// DefaultPartitions is the partition count of auto-created topics; 0
+	// means 1.
+	DefaultPartitions int
 	// Extra options passed to kfake.
 	Extra []kfake.Opt
 }
@@ -56,6 +62,12 @@ func Start(o Options) (*kfake.Cluster, error) {
 	}
 	if o.ClusterID != "" {
 		opts = append(opts, kfake.ClusterID(o.ClusterID))
+	}
+	if o.AutoCreateTopics {
+		opts = append(opts, kfake.AllowAutoTopicCreation())
+	}
+	if o.DefaultPartitions > 0 {
+		opts = append(opts, kfake.DefaultNumPartitions(o.DefaultPartitions))
 	}
 	opts = append(opts, o.Extra...)
 	return kfake.NewCluster(opts...)

@@ -370,6 +370,12 @@ func (m *Manager) stopMirrors(ctx context.Context, linkName string, run *linkRun
 		})
 		if err != nil {
 			m.log.Error("record mirror stop", "topic", t, "err", err)
+			continue
+		}
+		// The topic takes writes now; if lifting fails here, the
+		// maintenance loop lifts the denials later.
+		if err := m.unprotect(ctx, t); err != nil {
+			m.log.Warn("lift write protection", "topic", t, "err", err)
 		}
 		m.log.Info("mirror stopped", "link", linkName, "topic", t)
 	}

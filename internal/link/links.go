@@ -387,6 +387,12 @@ func (m *Manager) DeleteLink(ctx context.Context, name string, force, validateOn
 	if run != nil {
 		run.close()
 	}
+	for _, mir := range mirrors {
+		if err := m.liftDenials(ctx, mir.Topic, mir.WriteDenials); err != nil {
+			m.restartRun(name)
+			return err
+		}
+	}
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
 	for _, mir := range mirrors {

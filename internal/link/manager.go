@@ -57,6 +57,9 @@ type Config struct {
 	// PromoteTimeout bounds how long a promote waits for its mirrors to
 	// catch up; zero means one minute.
 	PromoteTimeout time.Duration
+	// Principal is Strait's own principal on the destination, e.g.
+	// User:strait; write protection never denies it.
+	Principal string
 }
 
 // Manager owns links and mirrors. It is safe for concurrent use.
@@ -148,9 +151,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	m.stopBG = cancel
 	m.bg.Add(2)
 	go m.follow(bctx, next)
-	// A restore recorded before a crash, or whose topic could not be
-	// replaced, is finished here.
-	go m.restoreLoop(bctx, 2*time.Second)
+	go m.maintenanceLoop(bctx, 2*time.Second)
 	return m, nil
 }
 

@@ -162,6 +162,11 @@ func (m *Manager) CreateMirror(ctx context.Context, linkName string, req CreateM
 		return topicError(name, err)
 	}
 	m.reconcile(linkName)
+	if m.protectionWanted(mir) {
+		if err := m.protect(ctx, name); err != nil {
+			m.log.Warn("mirror write protection", "topic", name, "err", err)
+		}
+	}
 	m.log.Info("mirror created", "link", linkName, "topic", name, "source_topic", req.SourceTopic, "partitions", src.partitions, "status", mir.Status)
 	return nil
 }

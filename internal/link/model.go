@@ -111,6 +111,15 @@ type Mirror struct {
 	// StopLags are the partitions' lags when the mirror stopped: what a
 	// failover left behind (all zero after a promote).
 	StopLags []StopLag `json:"stop_lags,omitempty"`
+	// WriteDenials are the DENY WRITE ACLs Strait created on the topic,
+	// recorded before they are created and removed when the mirror stops.
+	WriteDenials []WriteDenial `json:"write_denials,omitempty"`
+}
+
+// WriteDenial is one DENY WRITE ACL on a mirror topic.
+type WriteDenial struct {
+	Principal string `json:"principal"`
+	Host      string `json:"host"`
 }
 
 // StopLag is one partition's lag frozen when its mirror stopped.
@@ -133,6 +142,7 @@ func (m *Mirror) clone() *Mirror {
 	}
 	c.TransitionErrors = append([]TransitionError(nil), m.TransitionErrors...)
 	c.StopLags = append([]StopLag(nil), m.StopLags...)
+	c.WriteDenials = append([]WriteDenial(nil), m.WriteDenials...)
 	return &c
 }
 

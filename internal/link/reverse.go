@@ -83,6 +83,11 @@ func (m *Manager) completeReverse(ctx context.Context, linkName string, rs *remo
 		TopicError:    TopicErrorNone,
 		StartOffset:   "earliest",
 	}
+	// The local record goes with the reverse, so its write denials must
+	// go first.
+	if err := m.liftDenials(ctx, topic, mir.WriteDenials); err != nil {
+		return err
+	}
 	if err := putRemoteMirror(ctx, rs.r, remote); err != nil {
 		return err
 	}
@@ -253,28 +258,20 @@ func (m *Manager) noteRestoreError(ctx context.Context, topic string, err error)
 	}
 }
 
-// restoreLoop finishes restores whose topic could not be replaced yet
-// (after an error, or a crash), every interval until ctx ends.
-func (m *Manager) restoreLoop(ctx context.Context, interval time.Duration) {
-	defer m.bg.Done()
-	for {
-		for _, mir := range m.mirrorsOf("") {
-			if mir.Status != StatusPendingSetupForRestore || ctx.Err() != nil {
-				continue
-			}
-			if err := m.replaceTopic(ctx, mir); err != nil {
-				if ctx.Err() == nil {
-					m.noteRestoreError(ctx, mir.Topic, err)
-				}
-				continue
-			}
-			m.reconcile(mir.Link)
+// finishRestores finishes restores whose topic could not be replaced yet
+// (after an error, or a crash).
+func (m *Manager) finishRestores(ctx context.Context) {
+	for _, mir := range m.mirrorsOf("") {
+		if mir.Status != StatusPendingSetupForRestore || ctx.Err() != nil {
+			continue
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
+		if err := m.replaceTopic(ctx, mir); err != nil {
+			if ctx.Err() == nil {
+				m.noteRestoreError(ctx, mir.Topic, err)
+			}
+			continue
 		}
+		m.reconcile(mir.Link)
 	}
 }
 

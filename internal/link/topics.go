@@ -39,6 +39,11 @@ func (m *Manager) DeleteTopic(ctx context.Context, topic string) error {
 		if run != nil && run.runner != nil {
 			run.runner.Stop(topic)
 		}
+		// ACLs outlive topics: lift the denials while they are known.
+		if err := m.liftDenials(ctx, topic, mir.WriteDenials); err != nil {
+			m.reconcile(mir.Link)
+			return err
+		}
 		m.writeMu.Lock()
 		err := m.deleteMirrorLocked(ctx, mir)
 		m.writeMu.Unlock()

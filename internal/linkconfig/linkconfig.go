@@ -55,6 +55,10 @@ const (
 	// RemoteStateTopic is Strait's own: the state topic of the Strait
 	// managing the other side of a bidirectional link.
 	RemoteStateTopic = "strait.remote.state.topic"
+	// MirrorWriteProtection is Strait's own: deny WRITE on mirror topics,
+	// with ACLs, to the principals the destination allows to write them,
+	// while they are mirrors.
+	MirrorWriteProtection = "strait.mirror.write.protection.enable"
 )
 
 // Link modes.
@@ -94,6 +98,7 @@ func init() {
 	def(Def{Name: BootstrapServers, Validate: validBootstrap})
 	def(Def{Name: LinkMode, Default: ModeDestination, CreateOnly: true, Validate: oneOf(ModeDestination, ModeBidirectional)})
 	def(Def{Name: RemoteStateTopic, Default: "__strait_state", Validate: validTopic})
+	def(Def{Name: MirrorWriteProtection, Default: "false", Validate: validBool})
 	def(Def{Name: ConnectionMode, Default: "OUTBOUND", CreateOnly: true, Validate: oneOf("OUTBOUND")})
 	def(Def{Name: SecurityProtocol, Default: "PLAINTEXT", Validate: oneOf("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")})
 	def(Def{Name: SASLMechanism, Default: "GSSAPI", Validate: oneOf("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")})
