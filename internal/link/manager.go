@@ -491,7 +491,9 @@ func (h *hooks) Started(topic string) {
 			return errNoChange
 		}
 		mir.Fresh = false
-		if mir.Status == StatusPendingMirror || mir.Status == StatusPendingRestore {
+		// A restore stays PENDING_RESTORE until it has copied everything
+		// (finishRestores).
+		if mir.Status == StatusPendingMirror {
 			mir.Status = StatusActive
 			mir.StateTimeMs = h.m.nowMs()
 		}

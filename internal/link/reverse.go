@@ -259,9 +259,17 @@ func (m *Manager) noteRestoreError(ctx context.Context, topic string, err error)
 }
 
 // finishRestores finishes restores whose topic could not be replaced yet
-// (after an error, or a crash).
+// (after an error, or a crash), and marks ACTIVE those that have copied
+// everything the remote had.
 func (m *Manager) finishRestores(ctx context.Context) {
 	for _, mir := range m.mirrorsOf("") {
+		if mir.Status == StatusPendingRestore && !mir.Fresh && m.caughtUp(mir) {
+			// The copy has reached the remote's end once: restored.
+			if err := m.setStatus(ctx, mir.Topic, StatusActive); err != nil {
+				m.log.Error("finish restore", "topic", mir.Topic, "err", err)
+			}
+			continue
+		}
 		if mir.Status != StatusPendingSetupForRestore || ctx.Err() != nil {
 			continue
 		}
@@ -340,4 +348,15 @@ func (m *Manager) settleReverses(ctx context.Context) {
 			m.log.Error("settle interrupted reverse", "topic", topic, "err", err)
 		}
 	}
+}
+
+// caughtUp reports whether every partition of a mirror has copied up to
+// the source end last seen.
+func (m *Manager) caughtUp(mir *Mirror) bool {
+	for _, l := range m.lags(mir) {
+		if l.LastSourceFetchOffset < 0 || l.MirrorEnd < l.LastSourceFetchOffset {
+			return false
+		}
+	}
+	return true
 }
