@@ -193,7 +193,7 @@ func (r *Runner) probeSource(missing map[string]time.Time) {
 func (r *Runner) assignLeaders(t *topicRun, tm topicMeta) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !t.copying {
+	if !t.copying.Load() {
 		return
 	}
 	for _, p := range t.parts {
@@ -230,7 +230,7 @@ func (r *Runner) lagLoop() {
 		r.mu.Lock()
 		var idle, copying []*topicRun
 		for _, t := range r.topics {
-			if t.copying {
+			if t.copying.Load() {
 				copying = append(copying, t)
 			} else {
 				idle = append(idle, t)
@@ -264,15 +264,23 @@ func (r *Runner) refreshLags(ctx context.Context, ts []*topicRun) {
 			}
 		}
 	}
+	// The workers own destEnd while copying: a value read before a worker
+	// started must not overwrite the worker's, hence the compare-and-swap.
+	before := make(map[*part]int64)
+	for _, t := range ts {
+		for _, p := range t.parts {
+			before[p] = p.destEnd.Load()
+		}
+	}
 	dstEnds, err := kadm.NewClient(r.cfg.Dest).ListEndOffsets(ctx, dst...)
 	if err == nil {
 		for _, t := range ts {
-			if t.copying {
-				continue // the workers own destEnd while copying
+			if t.copying.Load() {
+				continue
 			}
 			for _, p := range t.parts {
 				if o, ok := dstEnds.Lookup(t.spec.Topic, p.id); ok && o.Err == nil {
-					p.destEnd.Store(o.Offset)
+					p.destEnd.CompareAndSwap(before[p], o.Offset)
 				}
 			}
 		}

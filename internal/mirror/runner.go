@@ -3,7 +3,6 @@ package mirror
 import (
 	"context"
 	"log/slog"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -155,8 +154,9 @@ type topicRun struct {
 	// worker takes a copy when it starts.
 	desired Spec
 	parts   []*part
-	// copying is true while workers run.
-	copying bool
+	// copying is true while workers run; written under Runner.mu, read
+	// anywhere.
+	copying atomic.Bool
 	failed  atomic.Bool
 	// startedLeft counts fresh partitions still setting up.
 	startedLeft atomic.Int32
@@ -207,7 +207,7 @@ func (r *Runner) Set(specs []Spec) {
 			delete(r.topics, name)
 			continue
 		}
-		if t.copying && (!s.Copying || s.Partitions != t.spec.Partitions) {
+		if t.copying.Load() && (!s.Copying || s.Partitions != t.spec.Partitions) {
 			stop = append(stop, t)
 		}
 	}
@@ -225,7 +225,7 @@ func (r *Runner) Set(specs []Spec) {
 			r.topics[s.Topic] = t
 		}
 		t.desired = s
-		if s.Copying && !t.copying && !t.failed.Load() {
+		if s.Copying && !t.copying.Load() && !t.failed.Load() {
 			r.startTopicLocked(t)
 		}
 	}
@@ -250,7 +250,7 @@ func (r *Runner) newTopicRun(s Spec, prev *topicRun) *topicRun {
 func (r *Runner) startTopicLocked(t *topicRun) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	t.cancel = cancel
-	t.copying = true
+	t.copying.Store(true)
 	if t.desired.Fresh {
 		t.startedLeft.Store(int32(len(t.parts)))
 	}
@@ -277,7 +277,7 @@ func (r *Runner) stopTopic(t *topicRun) {
 		f.removeTopic(t)
 	}
 	cancel := t.cancel
-	t.copying = false
+	t.copying.Store(false)
 	r.mu.Unlock()
 	if cancel != nil {
 		cancel()
@@ -291,7 +291,7 @@ func (r *Runner) Stop(topic string) {
 	r.mu.Lock()
 	t, ok := r.topics[topic]
 	r.mu.Unlock()
-	if ok && t.copying {
+	if ok && t.copying.Load() {
 		r.stopTopic(t)
 	}
 }
@@ -369,20 +369,6 @@ func (r *Runner) kickMeta() {
 	case r.metaKick <- struct{}{}:
 	default:
 	}
-}
-
-// copyingTopics returns the topics with running workers, sorted by name.
-func (r *Runner) copyingTopics() []*topicRun {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []*topicRun
-	for _, t := range r.topics {
-		if t.copying {
-			out = append(out, t)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].spec.Topic < out[j].spec.Topic })
-	return out
 }
 
 // broadcast is a level-free wake-up: Wait returns a channel that is closed
