@@ -112,12 +112,9 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 	}
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
-	m.mu.RLock()
-	l, ok := m.links[linkName]
-	run := m.runs[linkName]
-	m.mu.RUnlock()
-	if !ok {
-		return nil, errorf(ErrLinkNotFound, "Cluster link '%s' does not exist.", linkName)
+	l, run, err := m.linkAndRun(linkName)
+	if err != nil {
+		return nil, err
 	}
 	ls := linkState{paused: l.Configs.Paused(), bidirectional: l.Configs.Bidirectional(), prefixed: l.Configs.Prefix() != ""}
 	if run != nil {

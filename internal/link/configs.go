@@ -82,7 +82,7 @@ func (m *Manager) getLink(name string) (*Link, error) {
 	defer m.mu.RUnlock()
 	l, ok := m.links[name]
 	if !ok {
-		return nil, errorf(ErrLinkNotFound, "Cluster link '%s' does not exist.", name)
+		return nil, linkNotFound(name)
 	}
 	return l, nil
 }

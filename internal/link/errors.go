@@ -42,3 +42,8 @@ func (e *Error) Unwrap() error { return e.Kind }
 func errorf(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
+
+// linkNotFound is the error for an unknown link name.
+func linkNotFound(name string) error {
+	return errorf(ErrLinkNotFound, "Cluster link '%s' does not exist.", name)
+}

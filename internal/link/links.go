@@ -115,7 +115,7 @@ func (m *Manager) Link(name string, withTasks bool) (LinkView, error) {
 	run := m.runs[name]
 	m.mu.RUnlock()
 	if !ok {
-		return LinkView{}, errorf(ErrLinkNotFound, "Cluster link '%s' does not exist.", name)
+		return LinkView{}, linkNotFound(name)
 	}
 	v := LinkView{
 		Name:            l.Name,
@@ -369,7 +369,7 @@ func (m *Manager) DeleteLink(ctx context.Context, name string, force, validateOn
 	run := m.runs[name]
 	m.mu.RUnlock()
 	if !ok {
-		return errorf(ErrLinkNotFound, "Cluster link '%s' does not exist.", name)
+		return linkNotFound(name)
 	}
 	mirrors := m.mirrorsOf(name)
 	var live []string

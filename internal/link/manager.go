@@ -155,6 +155,17 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	return m, nil
 }
 
+// linkAndRun returns a link and its running part, or ErrLinkNotFound.
+func (m *Manager) linkAndRun(name string) (*Link, *linkRun, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	l, ok := m.links[name]
+	if !ok {
+		return nil, nil, linkNotFound(name)
+	}
+	return l, m.runs[name], nil
+}
+
 // Close stops all mirroring.
 func (m *Manager) Close() {
 	if m.stopBG != nil {

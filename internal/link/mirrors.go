@@ -60,12 +60,9 @@ var lockedConfigs = []string{"compression.type", "message.timestamp.type", "mess
 func (m *Manager) CreateMirror(ctx context.Context, linkName string, req CreateMirrorRequest) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
-	m.mu.RLock()
-	l, ok := m.links[linkName]
-	run := m.runs[linkName]
-	m.mu.RUnlock()
-	if !ok {
-		return errorf(ErrLinkNotFound, "Cluster link '%s' does not exist.", linkName)
+	l, run, err := m.linkAndRun(linkName)
+	if err != nil {
+		return err
 	}
 	if req.SourceTopic == "" {
 		return errorf(ErrInvalid, "source_topic_name is required.")
@@ -247,7 +244,7 @@ func (m *Manager) Mirrors(linkName string, status string) ([]MirrorView, error) 
 		_, ok := m.links[linkName]
 		m.mu.RUnlock()
 		if !ok {
-			return nil, errorf(ErrLinkNotFound, "Cluster link '%s' does not exist.", linkName)
+			return nil, linkNotFound(linkName)
 		}
 	}
 	if status != "" && !slices.Contains(Statuses, Status(status)) {
@@ -276,7 +273,7 @@ func (m *Manager) lookupMirror(linkName, topic string) (*Mirror, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if _, ok := m.links[linkName]; !ok {
-		return nil, errorf(ErrLinkNotFound, "Cluster link '%s' does not exist.", linkName)
+		return nil, linkNotFound(linkName)
 	}
 	mir, ok := m.mirrors[topic]
 	if !ok || mir.Link != linkName {

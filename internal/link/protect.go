@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -107,21 +108,7 @@ func (m *Manager) protect(ctx context.Context, topic string) error {
 	m.mu.RLock()
 	mir = m.mirrors[topic]
 	m.mu.RUnlock()
-	for _, w := range mir.WriteDenials {
-		res, err := adm.CreateACLs(ctx, kadm.NewACLs().Topics(topic).ResourcePatternType(kadm.ACLPatternLiteral).
-			Deny(w.Principal).DenyHosts(w.Host).Operations(kadm.OpWrite))
-		if err == nil {
-			for _, r := range res {
-				if r.Err != nil {
-					err = r.Err
-				}
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("create DENY WRITE for %s: %w", w.Principal, err)
-		}
-	}
-	return nil
+	return m.applyDenials(ctx, topic, mir.WriteDenials, true)
 }
 
 // errWildcardWrite is the transition error code for an unblockable ALLOW.
@@ -155,19 +142,33 @@ func (m *Manager) unprotect(ctx context.Context, topic string) error {
 }
 
 func (m *Manager) liftDenials(ctx context.Context, topic string, ws []WriteDenial) error {
+	return m.applyDenials(ctx, topic, ws, false)
+}
+
+// applyDenials creates (or deletes) one DENY WRITE ACL per denial.
+func (m *Manager) applyDenials(ctx context.Context, topic string, ws []WriteDenial, create bool) error {
 	adm := kadm.NewClient(m.cfg.Dest)
 	for _, w := range ws {
-		res, err := adm.DeleteACLs(ctx, kadm.NewACLs().Topics(topic).ResourcePatternType(kadm.ACLPatternLiteral).
-			Deny(w.Principal).DenyHosts(w.Host).Operations(kadm.OpWrite))
-		if err == nil {
-			for _, r := range res {
-				if r.Err != nil {
-					err = r.Err
+		b := kadm.NewACLs().Topics(topic).ResourcePatternType(kadm.ACLPatternLiteral).
+			Deny(w.Principal).DenyHosts(w.Host).Operations(kadm.OpWrite)
+		var err error
+		if create {
+			var res kadm.CreateACLsResults
+			if res, err = adm.CreateACLs(ctx, b); err == nil {
+				for _, r := range res {
+					err = errors.Join(err, r.Err)
+				}
+			}
+		} else {
+			var res kadm.DeleteACLsResults
+			if res, err = adm.DeleteACLs(ctx, b); err == nil {
+				for _, r := range res {
+					err = errors.Join(err, r.Err)
 				}
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("delete DENY WRITE for %s: %w", w.Principal, err)
+			return fmt.Errorf("DENY WRITE for %s on %s (create %v): %w", w.Principal, topic, create, err)
 		}
 	}
 	return nil
