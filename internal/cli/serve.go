@@ -61,34 +61,11 @@ YAML file given with --config, then defaults.`,
 	}
 	def := config.Defaults()
 	for _, f := range serveFlags {
-		p := new(string)
-		defVal := ""
-		if v := fieldDefault(def, f.key); v != "" {
-			defVal = v
-		}
-		cmd.Flags().StringVar(p, f.flag, defVal, f.usage)
+		cmd.Flags().String(f.flag, def.Get(f.key), f.usage)
 	}
 	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file")
 	cmd.Flags().BoolVar(&checkOnly, "check-config", false, "validate the configuration and exit")
 	return cmd
-}
-
-func fieldDefault(c config.Config, key string) string {
-	probe := c
-	var v string
-	// Set on a copy and read back through Validate-free accessors: the
-	// defaults are few, list them directly.
-	switch key {
-	case "http":
-		v = probe.HTTP
-	case "state_topic":
-		v = probe.StateTopic
-	case "log_level":
-		v = probe.LogLevel
-	case "log_format":
-		v = probe.LogFormat
-	}
-	return v
 }
 
 // loadConfig applies defaults, then the file, then the environment, then

@@ -99,6 +99,14 @@ func (c *Config) Set(key, value string) error {
 	return nil
 }
 
+// Get returns one setting by its YAML key, "" for an unknown key.
+func (c *Config) Get(key string) string {
+	if p := c.field(key); p != nil {
+		return *p
+	}
+	return ""
+}
+
 func (c *Config) field(key string) *string {
 	switch key {
 	case "destination_bootstrap":
