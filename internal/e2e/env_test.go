@@ -259,3 +259,26 @@ func produceWith(t *testing.T, cl *kgo.Client, topic string, n int) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// failMirror creates topic on the source and a mirror of it, then makes
+// the mirror FAIL the way it must when someone else writes to it: a record
+// written to the mirror topic, then a new source record that can no longer
+// land on its offset.
+func (e *env) failMirror(linkName, topic string) mirrorView {
+	e.t.Helper()
+	testutil.CreateTopic(e.t, e.srcCl, topic, 1, nil)
+	produceWith(e.t, e.srcCl, topic, 5)
+	e.createMirror(linkName, topic)
+	e.waitCaughtUp(topic, topic)
+	e.waitStatus(linkName, topic, "ACTIVE")
+	w := testutil.Client(e.t, e.dst.ListenAddrs())
+	if err := w.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Value: []byte("foreign")}).FirstErr(); err != nil {
+		e.t.Fatalf("foreign write: %v", err)
+	}
+	produceWith(e.t, e.srcCl, topic, 1)
+	v := e.waitStatus(linkName, topic, "FAILED")
+	if v.MirrorTopicError != "ILLEGAL_STATE" || len(v.TransitionErrors) == 0 {
+		e.t.Fatalf("failed mirror reports %s %+v", v.MirrorTopicError, v.TransitionErrors)
+	}
+	return v
+}

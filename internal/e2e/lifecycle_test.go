@@ -208,13 +208,10 @@ func TestFailoverReportsLagLeftBehind(t *testing.T) {
 // SOURCE_UNAVAILABLE, where promote is refused.
 func TestFailoverOfFailedAndUnavailable(t *testing.T) {
 	e := newEnv(t)
-	compact := "compact"
-	testutil.CreateTopic(t, e.srcCl, "table", 1, map[string]*string{"cleanup.policy": &compact})
 	testutil.CreateTopic(t, e.srcCl, "plain", 1, nil)
 	e.createLink("l1", map[string]string{"availability.check.ms": "200", "availability.check.consecutive.failure.threshold": "2", "request.timeout.ms": "1000"})
-	e.createMirror("l1", "table")
+	e.failMirror("l1", "table")
 	e.createMirror("l1", "plain")
-	e.waitStatus("l1", "table", "FAILED")
 	r := e.alter("l1", "promote", names("table"), "")
 	if code, _ := resultErr(t, r, 0); code != 400 {
 		t.Fatalf("promote of a failed mirror was not refused")
@@ -434,13 +431,12 @@ func TestSourceOutageAndRecovery(t *testing.T) {
 // state and its details came back.
 func TestStatesSurviveRestart(t *testing.T) {
 	e := newEnv(t)
-	compact := "compact"
 	for _, topic := range []string{"active", "paused", "stopped"} {
 		testutil.CreateTopic(t, e.srcCl, topic, 1, nil)
 	}
-	testutil.CreateTopic(t, e.srcCl, "failed", 1, map[string]*string{"cleanup.policy": &compact})
 	e.createLink("l1", nil)
-	for _, topic := range []string{"active", "paused", "stopped", "failed"} {
+	e.failMirror("l1", "failed")
+	for _, topic := range []string{"active", "paused", "stopped"} {
 		e.createMirror("l1", topic)
 	}
 	e.waitStatus("l1", "active", "ACTIVE")

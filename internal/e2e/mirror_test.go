@@ -132,20 +132,16 @@ func TestMirrorStartLatest(t *testing.T) {
 	}
 }
 
-// TestUnsupportedSourceFails checks that a compacted source goes FAILED
-// with a clear error instead of being copied differently.
-func TestUnsupportedSourceFails(t *testing.T) {
+// TestFailedMirrorRefusesResume: a FAILED mirror takes no pause or resume,
+// only failover or deletion.
+func TestFailedMirrorRefusesResume(t *testing.T) {
 	e := newEnv(t)
-	compact := "compact"
-	testutil.CreateTopic(t, e.srcCl, "table", 1, map[string]*string{"cleanup.policy": &compact})
 	e.createLink("l1", nil)
-	e.createMirror("l1", "table")
-	v := e.waitStatus("l1", "table", "FAILED")
-	if v.MirrorTopicError != "UNSUPPORTED_MESSAGE_FORMAT" || len(v.TransitionErrors) == 0 {
-		t.Fatalf("failed mirror reports %s %v", v.MirrorTopicError, v.TransitionErrors)
-	}
-	r := e.alter("l1", "resume", map[string]any{"mirror_topic_names": []string{"table"}}, "")
-	if r.Data[0].ErrorCode == nil || *r.Data[0].ErrorCode != http.StatusBadRequest {
-		t.Fatalf("resume of a failed mirror: %+v", r.Data[0])
+	e.failMirror("l1", "table")
+	for _, op := range []string{"resume", "pause", "promote"} {
+		r := e.alter("l1", op, map[string]any{"mirror_topic_names": []string{"table"}}, "")
+		if r.Data[0].ErrorCode == nil || *r.Data[0].ErrorCode != http.StatusBadRequest {
+			t.Fatalf("%s of a failed mirror: %+v", op, r.Data[0])
+		}
 	}
 }

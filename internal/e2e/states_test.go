@@ -168,15 +168,8 @@ func reachStopped(t *testing.T) mirrorView {
 
 func reachFailed(t *testing.T) mirrorView {
 	e := newEnv(t)
-	compact := "compact"
-	testutil.CreateTopic(t, e.srcCl, "fai", 1, map[string]*string{"cleanup.policy": &compact})
 	e.createLink("l1", nil)
-	e.createMirror("l1", "fai")
-	v := e.waitStatus("l1", "fai", "FAILED")
-	if v.MirrorTopicError != "UNSUPPORTED_MESSAGE_FORMAT" || len(v.TransitionErrors) == 0 || v.TransitionErrors[0].ErrorCode != "UNSUPPORTED_MESSAGE_FORMAT" {
-		t.Fatalf("mirror of a compacted topic: %s %+v", v.MirrorTopicError, v.TransitionErrors)
-	}
-	return v
+	return e.failMirror("l1", "fai")
 }
 
 // linkState is the part of KafkaLinkData these tests read.

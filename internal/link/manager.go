@@ -332,6 +332,7 @@ func (m *Manager) reconcile(linkName string) {
 				Fresh:         mir.Fresh,
 				StartOffset:   mir.StartOffset,
 				Align:         mir.Align,
+				Compacted:     mir.Compacted,
 			})
 		}
 	}

@@ -133,11 +133,7 @@ func (m *Manager) CreateMirror(ctx context.Context, linkName string, req CreateM
 		TopicError:    TopicErrorNone,
 		Fresh:         true,
 		StartOffset:   l.Configs.Get(linkconfig.MirrorStartOffsetSpec),
-	}
-	if src.unsupported != "" {
-		mir.Status = StatusFailed
-		mir.TopicError = mirror.ErrUnsupportedFormat
-		mir.addTransitionError(mirror.ErrUnsupportedFormat, src.unsupported, now)
+		Compacted:     src.compacted,
 	}
 	m.writeMu.Lock()
 	err = m.putMirrorLocked(ctx, mir)
@@ -185,8 +181,7 @@ type sourceTopic struct {
 	partitions int32
 	id         [16]byte
 	configs    map[string]string
-	// unsupported says why the topic cannot be mirrored faithfully yet.
-	unsupported string
+	compacted  bool
 }
 
 func (m *Manager) describeSourceTopic(ctx context.Context, run *linkRun, linkName, topic string) (sourceTopic, error) {
@@ -224,15 +219,14 @@ func (m *Manager) describeSourceTopic(ctx context.Context, run *linkRun, linkNam
 			if c.Source == 1 /* DYNAMIC_TOPIC_CONFIG */ || c.Key == "max.message.bytes" {
 				st.configs[c.Key] = *c.Value
 			}
-			switch {
-			case c.Key == "cleanup.policy" && strings.Contains(*c.Value, "compact"):
-				st.unsupported = fmt.Sprintf("source topic '%s' is compacted (cleanup.policy=%s); compacted sources are not supported yet", topic, *c.Value)
-			case c.Key == "message.timestamp.type" && *c.Value == "LogAppendTime":
-				st.unsupported = fmt.Sprintf("source topic '%s' uses LogAppendTime timestamps; such sources are not supported yet", topic)
+			if c.Key == "cleanup.policy" {
+				// A compacted mirror is compacted too; the mirror keeps
+				// every offset with keyed filler records.
+				st.configs[c.Key] = *c.Value
+				st.compacted = strings.Contains(*c.Value, "compact")
 			}
 		}
 	}
-	delete(st.configs, "cleanup.policy")
 	return st, nil
 }
 

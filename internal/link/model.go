@@ -102,6 +102,8 @@ type Mirror struct {
 	// offset spec applies only then.
 	Fresh       bool   `json:"fresh"`
 	StartOffset string `json:"start_offset"`
+	// Compacted is set when the mirror topic is compacted.
+	Compacted bool `json:"compacted,omitempty"`
 	// Align holds unfinished alignment targets by partition.
 	Align            map[int32]int64   `json:"align,omitempty"`
 	TransitionErrors []TransitionError `json:"transition_errors,omitempty"`

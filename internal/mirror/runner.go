@@ -45,6 +45,9 @@ type Spec struct {
 	// Align holds alignment targets saved by Hooks.SaveAlign and not yet
 	// finished, by partition.
 	Align map[int32]int64
+	// Compacted is set for a mirror topic with cleanup.policy=compact: its
+	// filler records need a key.
+	Compacted bool
 }
 
 // Hooks is how a runner reports to its owner. Calls may come from any

@@ -176,14 +176,20 @@ func (w *worker) copyChunk(ctx context.Context, c chunk) error {
 			return fatal(ErrIllegalState, "partition %d: source batch %d-%d straddles the mirror end %d", w.p.id, b.BaseOffset, b.LastOffset(), w.destEnd)
 		}
 		if b.BaseOffset > w.destEnd {
-			if w.align < 0 || b.BaseOffset > w.align {
-				return fatal(ErrUnsupportedFormat, "partition %d: source offsets jump from %d to %d (compacted or truncated log); such sources are not supported yet", w.p.id, w.destEnd, b.BaseOffset)
+			// Offsets the source no longer has: compaction removed whole
+			// batches, or an alignment is under way.
+			if !w.spec.Compacted && (w.align < 0 || b.BaseOffset > w.align) {
+				return fatal(ErrIllegalState, "partition %d: source offsets jump from %d to %d in a topic that is not compacted", w.p.id, w.destEnd, b.BaseOffset)
 			}
 			if err := w.pad(ctx, b.BaseOffset, b.BaseTimestamp); err != nil {
 				return err
 			}
 		}
-		if err := w.produce(ctx, b.Raw, b.BaseOffset, b.RecordCount); err != nil {
+		raw, records, err := reencode(b)
+		if err != nil {
+			return fatal(ErrUnsupportedFormat, "partition %d: %v", w.p.id, err)
+		}
+		if err := w.produce(ctx, raw, b.BaseOffset, records); err != nil {
 			return err
 		}
 		if w.align >= 0 && w.destEnd >= w.align {
@@ -195,21 +201,42 @@ func (w *worker) copyChunk(ctx context.Context, c chunk) error {
 	return nil
 }
 
-// checkCopyable refuses batches that raw passthrough would copy wrongly.
+// checkCopyable refuses batches that cannot be copied faithfully.
 func checkCopyable(b *batch.Batch) error {
 	switch {
 	case b.Magic != 2:
 		return fatal(ErrUnsupportedFormat, "source batch at offset %d has message format v%d; only v2 is supported", b.BaseOffset, b.Magic)
 	case b.Control() || b.Transactional():
 		return fatal(ErrUnsupportedFormat, "source batch at offset %d is transactional; transactional sources are not supported yet", b.BaseOffset)
-	case b.LogAppendTime():
-		return fatal(ErrUnsupportedFormat, "source batch at offset %d has LogAppendTime timestamps; such sources are not supported yet", b.BaseOffset)
-	case !b.Dense():
-		return fatal(ErrUnsupportedFormat, "source batch at offset %d was compacted (offset gaps inside the batch); compacted sources are not supported yet", b.BaseOffset)
 	case !batch.CheckCRC(b.Raw):
 		return fatal(ErrIllegalState, "source batch at offset %d fails its CRC", b.BaseOffset)
 	}
 	return nil
+}
+
+// reencode returns the bytes to produce for a source batch and how many
+// records they hold: the batch itself, or, for a compacted batch (offset
+// gaps inside) or a LogAppendTime one, a re-encoded copy with the same
+// offsets, records, timestamps and codec.
+func reencode(b *batch.Batch) ([]byte, int32, error) {
+	raw, n := b.Raw, b.RecordCount
+	if !b.Dense() {
+		var err error
+		if raw, _, err = batch.Densify(b); err != nil {
+			return nil, 0, err
+		}
+		n = b.LastOffsetDelta + 1
+	}
+	if b.LogAppendTime() {
+		bs, err := batch.Split(raw)
+		if err != nil || len(bs) != 1 {
+			return nil, 0, fmt.Errorf("re-encoded batch at %d: %v", b.BaseOffset, err)
+		}
+		if raw, err = batch.StampLogAppendTime(&bs[0]); err != nil {
+			return nil, 0, err
+		}
+	}
+	return raw, n, nil
 }
 
 // handleFetchError reacts to a partition error from the source.
@@ -290,10 +317,16 @@ func (w *worker) beginAlign(ctx context.Context, target int64) error {
 // start offset if known, -1 otherwise.
 func (w *worker) continueAlign(ctx context.Context, destStart int64) error {
 	if w.destEnd >= w.align {
+		var err error
 		if destStart >= w.align {
-			return w.clearAlign(ctx)
+			err = w.clearAlign(ctx)
+		} else {
+			err = w.finishAlign(ctx)
 		}
-		return w.finishAlign(ctx)
+		if err == nil {
+			w.p.arm(w.destEnd)
+		}
+		return err
 	}
 	base, ts, err := w.batchBaseAt(ctx, w.align)
 	if err != nil {
@@ -305,7 +338,13 @@ func (w *worker) continueAlign(ctx context.Context, destStart int64) error {
 		}
 	}
 	if w.destEnd >= w.align {
-		return w.finishAlign(ctx)
+		// The padding reached the target (a batch starts right there,
+		// or the source is empty above it): copy on from the end.
+		if err := w.finishAlign(ctx); err != nil {
+			return err
+		}
+		w.p.arm(w.destEnd)
+		return nil
 	}
 	// Fetch at the target, not at the mirror's end: the source has nothing
 	// below its log start. The batch holding the target starts at the
@@ -320,13 +359,44 @@ func (w *worker) finishAlign(ctx context.Context) error {
 	offs := kadm.Offsets{}
 	offs.Add(kadm.Offset{Topic: w.t.spec.Topic, Partition: w.p.id, At: w.align})
 	resp, err := adm.DeleteRecords(ctx, offs)
+	if err == nil {
+		err = resp.Error()
+	}
+	if errors.Is(err, kerr.PolicyViolation) && w.spec.Compacted {
+		// DeleteRecords needs cleanup.policy to include delete: add it
+		// for the call.
+		err = withDeletePolicy(ctx, adm, w.t.spec.Topic, func() error {
+			resp, err := adm.DeleteRecords(ctx, offs)
+			if err == nil {
+				err = resp.Error()
+			}
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("delete filler below %d: %w", w.align, err)
 	}
-	if err := resp.Error(); err != nil {
-		return fmt.Errorf("delete filler below %d: %w", w.align, err)
-	}
 	return w.clearAlign(ctx)
+}
+
+// withDeletePolicy runs fn with cleanup.policy=compact,delete on a
+// compacted topic, and sets compact back after.
+func withDeletePolicy(ctx context.Context, adm *kadm.Client, topic string, fn func() error) error {
+	set := func(v string) error {
+		resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: kadm.StringPtr(v)}}, topic)
+		if err == nil {
+			_, err = resp.On(topic, nil)
+		}
+		return err
+	}
+	if err := set("compact,delete"); err != nil {
+		return err
+	}
+	ferr := fn()
+	if err := set("compact"); err != nil && ferr == nil {
+		ferr = err
+	}
+	return ferr
 }
 
 func (w *worker) clearAlign(ctx context.Context) error {
@@ -421,11 +491,20 @@ func (w *worker) verifyTail(ctx context.Context, start, end int64) error {
 	return nil
 }
 
-// pad produces filler records until the mirror ends at upTo.
+// pad produces filler records until the mirror ends at upTo: null
+// records, or on a compacted mirror (which refuses null keys) tombstones
+// under the filler key.
 func (w *worker) pad(ctx context.Context, upTo, ts int64) error {
 	for w.destEnd < upTo {
-		n := min(upTo-w.destEnd, batch.MaxFillerRecords)
-		raw := batch.Filler(int32(n), ts)
+		var raw []byte
+		var n int64
+		if w.spec.Compacted {
+			n = min(upTo-w.destEnd, batch.MaxKeyedFillerRecords)
+			raw = batch.FillerKeyed(int32(n), ts)
+		} else {
+			n = min(upTo-w.destEnd, batch.MaxFillerRecords)
+			raw = batch.Filler(int32(n), ts)
+		}
 		if err := w.produce(ctx, raw, w.destEnd, int32(n)); err != nil {
 			return err
 		}
