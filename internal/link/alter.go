@@ -330,8 +330,10 @@ func (m *Manager) failover(ctx context.Context, linkName string, run *linkRun, t
 }
 
 // stopMirrors records mirrors as STOPPED with their lags frozen. Their
-// copy must already be stopped.
+// copy must already be stopped. Source transactions still open are aborted
+// on the mirror first (see mirror.Runner.AbortOpenTransactions).
 func (m *Manager) stopMirrors(ctx context.Context, linkName string, run *linkRun, topics []string) {
+	m.abortOpenTransactions(ctx, run, topics)
 	if run != nil && run.runner != nil {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		run.runner.RefreshLags(rctx, topics...)
@@ -375,6 +377,27 @@ func (m *Manager) stopMirrors(ctx context.Context, linkName string, run *linkRun
 			m.log.Warn("lift write protection", "topic", t, "err", err)
 		}
 		m.log.Info("mirror stopped", "link", linkName, "topic", t)
+	}
+}
+
+// abortOpenTransactions aborts, on stopped mirrors, the destination
+// transactions of source transactions that had not ended.
+func (m *Manager) abortOpenTransactions(ctx context.Context, run *linkRun, topics []string) {
+	if run == nil || run.runner == nil {
+		return
+	}
+	for _, t := range topics {
+		m.mu.RLock()
+		mir := m.mirrors[t]
+		m.mu.RUnlock()
+		if mir == nil {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := run.runner.AbortOpenTransactions(rctx, t, mir.Partitions); err != nil {
+			m.log.Warn("abort open transactions of a stopped mirror", "topic", t, "err", err)
+		}
+		cancel()
 	}
 }
 

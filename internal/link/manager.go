@@ -253,6 +253,7 @@ func (m *Manager) startRun(l *Link) *linkRun {
 		PartitionMaxBytes: int32(l.Configs.Int(linkconfig.ReplicaFetchMaxBytes)),
 		FetchMaxWait:      l.Configs.Duration(linkconfig.ReplicaFetchWaitMaxMs),
 		MetadataInterval:  interval,
+		TxnIDPrefix:       "strait/" + l.Name,
 	})
 	return run
 }

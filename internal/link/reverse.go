@@ -83,6 +83,10 @@ func (m *Manager) completeReverse(ctx context.Context, linkName string, rs *remo
 		TopicError:    TopicErrorNone,
 		StartOffset:   "earliest",
 	}
+	m.mu.RLock()
+	run := m.runs[linkName]
+	m.mu.RUnlock()
+	m.abortOpenTransactions(ctx, run, []string{topic})
 	// The local record goes with the reverse, so its write denials must
 	// go first.
 	if err := m.liftDenials(ctx, topic, mir.WriteDenials); err != nil {

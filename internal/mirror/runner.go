@@ -87,6 +87,9 @@ type Config struct {
 	MetadataInterval time.Duration
 	// ProduceTimeout bounds one produce request.
 	ProduceTimeout time.Duration
+	// TxnIDPrefix starts the transactional ids of replayed source
+	// transactions; one per link. Default "strait".
+	TxnIDPrefix string
 }
 
 func (c *Config) defaults() {
@@ -110,6 +113,9 @@ func (c *Config) defaults() {
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.TxnIDPrefix == "" {
+		c.TxnIDPrefix = "strait"
 	}
 }
 

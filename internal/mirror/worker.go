@@ -26,7 +26,10 @@ type worker struct {
 	// StartOffset and Align fields are the worker's to read.
 	spec Spec
 
-	prod     batch.Producer
+	prod batch.Producer
+	// txns holds the replaying producers of source transactions, by source
+	// producer id.
+	txns     map[int64]*txnProducer
 	destEnd  int64 // mirror log end offset: the next offset to produce
 	align    int64 // pending alignment target, -1 for none
 	startedC bool  // Started was counted for this partition
@@ -79,6 +82,8 @@ func (w *worker) run(ctx context.Context) {
 // setup reads the mirror's end, gets a producer id, finishes or starts an
 // alignment, and arms the fetcher at the mirror's end.
 func (w *worker) setup(ctx context.Context) error {
+	// Open transactions are found again on the destination (resumeTxn).
+	w.txns = map[int64]*txnProducer{}
 	start, end, err := w.destOffsets(ctx)
 	if err != nil {
 		return err
@@ -185,11 +190,22 @@ func (w *worker) copyChunk(ctx context.Context, c chunk) error {
 				return err
 			}
 		}
+		if b.Control() {
+			if err := w.copyControl(ctx, b); err != nil {
+				return err
+			}
+			continue
+		}
 		raw, records, err := reencode(b)
 		if err != nil {
 			return fatal(ErrUnsupportedFormat, "partition %d: %v", w.p.id, err)
 		}
-		if err := w.produce(ctx, raw, b.BaseOffset, records); err != nil {
+		if b.Transactional() {
+			err = w.copyTxnBatch(ctx, raw, b, records)
+		} else {
+			err = w.produce(ctx, raw, b.BaseOffset, records)
+		}
+		if err != nil {
 			return err
 		}
 		if w.align >= 0 && w.destEnd >= w.align {
@@ -206,8 +222,6 @@ func checkCopyable(b *batch.Batch) error {
 	switch {
 	case b.Magic != 2:
 		return fatal(ErrUnsupportedFormat, "source batch at offset %d has message format v%d; only v2 is supported", b.BaseOffset, b.Magic)
-	case b.Control() || b.Transactional():
-		return fatal(ErrUnsupportedFormat, "source batch at offset %d is transactional; transactional sources are not supported yet", b.BaseOffset)
 	case !batch.CheckCRC(b.Raw):
 		return fatal(ErrIllegalState, "source batch at offset %d fails its CRC", b.BaseOffset)
 	}
@@ -566,13 +580,19 @@ func (w *worker) newProducer(ctx context.Context) error {
 // landed at want. Retriable errors are retried with the same sequence
 // number, which the broker de-duplicates.
 func (w *worker) produce(ctx context.Context, raw []byte, want int64, records int32) error {
-	batch.Rewrite(raw, w.prod, false)
+	return w.produceWith(ctx, raw, want, records, &w.prod, nil)
+}
+
+// produceWith is produce with a given producer, inside the transaction
+// txnID when that is not nil.
+func (w *worker) produceWith(ctx context.Context, raw []byte, want int64, records int32, prod *batch.Producer, txnID *string) error {
+	batch.Rewrite(raw, *prod, txnID != nil)
 	bo := newBackoff()
 	refresh := false
 	w.p.inflight.Add(1)
 	defer w.p.inflight.Add(-1)
 	for attempt := 0; ; attempt++ {
-		base, err := w.produceOnce(raw, refresh)
+		base, err := w.produceOnce(raw, refresh, txnID)
 		if err == nil {
 			if base != want {
 				return fatal(ErrIllegalState, "partition %d: the destination put source offset %d at offset %d; something other than Strait wrote to the mirror topic", w.p.id, want, base)
@@ -580,8 +600,11 @@ func (w *worker) produce(ctx context.Context, raw []byte, want int64, records in
 			w.destEnd = want + int64(records)
 			w.p.destEnd.Store(w.destEnd)
 			w.p.produced.Add(1)
-			w.prod.Sequence = nextSequence(w.prod.Sequence, records)
+			prod.Sequence = nextSequence(prod.Sequence, records)
 			return nil
+		}
+		if txnID != nil && (errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidTxnState)) {
+			return fatal(ErrIllegalState, "partition %d: destination transaction %s is gone (%v): it was aborted or fenced on the destination, for example after transaction.max.timeout.ms", w.p.id, *txnID, err)
 		}
 		var fe *errFatal
 		if errors.As(err, &fe) {
@@ -624,7 +647,7 @@ func retriable(err error) bool {
 // produceOnce sends one produce request with one batch. It deliberately does
 // not take the worker's context: once a stop is requested the in-flight
 // batch is still seen through, so nothing lands after the stop returns.
-func (w *worker) produceOnce(raw []byte, refresh bool) (int64, error) {
+func (w *worker) produceOnce(raw []byte, refresh bool, txnID *string) (int64, error) {
 	ctx, cancel := context.WithTimeout(w.r.ctx, w.r.cfg.ProduceTimeout)
 	defer cancel()
 	leader, id, err := w.r.destMeta.leader(ctx, w.t.spec.Topic, w.p.id, refresh)
@@ -632,6 +655,7 @@ func (w *worker) produceOnce(raw []byte, refresh bool) (int64, error) {
 		return 0, err
 	}
 	req := kmsg.NewPtrProduceRequest()
+	req.TransactionID = txnID
 	req.Acks = -1
 	req.TimeoutMillis = int32(w.r.cfg.ProduceTimeout / time.Millisecond)
 	rt := kmsg.NewProduceRequestTopic()
