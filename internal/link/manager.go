@@ -554,6 +554,27 @@ func (h *hooks) SaveAlign(ctx context.Context, topic string, partition int32, ta
 	return err
 }
 
+func (h *hooks) PartitionsGrew(topic string, partitions int32) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.m.growMirror(ctx, h.link, topic, partitions); err != nil {
+		h.m.log.Warn("follow source partition growth", "topic", topic, "partitions", partitions, "err", err)
+	}
+}
+
+func (h *hooks) Skipped(topic string, partition int32, from, to int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := h.m.updateMirror(ctx, topic, func(mir *Mirror) error {
+		mir.SkippedOffsets += to - from
+		mir.addTransitionError("SOURCE_RECORDS_EXPIRED", fmt.Sprintf("partition %d: the source deleted offsets %d to %d (retention or DeleteRecords) before they were copied; the mirror continues from %d (%d offsets lost to the mirror so far)", partition, from, to-1, to, mir.SkippedOffsets), h.m.nowMs())
+		return nil
+	})
+	if err != nil {
+		h.m.log.Error("record skipped offsets", "topic", topic, "err", err)
+	}
+}
+
 func (h *hooks) SourceReachable(err error) {
 	r := h.run
 	r.mu.Lock()
@@ -575,6 +596,39 @@ func (h *hooks) SourceReachable(err error) {
 		r.unavailable = true
 		h.m.log.Warn("source cluster unavailable", "link", h.link, "err", err)
 	}
+}
+
+// growMirror adds partitions to a mirror topic whose source grew, then
+// records the new count, so the copy of the new partitions begins.
+func (m *Manager) growMirror(ctx context.Context, linkName, topic string, partitions int32) error {
+	m.mu.RLock()
+	mir := m.mirrors[topic]
+	m.mu.RUnlock()
+	if mir == nil || mir.Link != linkName || mir.Partitions >= partitions {
+		return nil
+	}
+	adm := kadm.NewClient(m.cfg.Dest)
+	resp, err := adm.UpdatePartitions(ctx, int(partitions), topic)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil && !errors.Is(err, kerr.InvalidPartitions) {
+		return err
+	}
+	// INVALID_PARTITIONS: the destination has them already (a crash after
+	// adding them and before recording the count).
+	if _, err := m.updateMirror(ctx, topic, func(next *Mirror) error {
+		if next.Partitions >= partitions {
+			return errNoChange
+		}
+		next.Partitions = partitions
+		return nil
+	}); err != nil {
+		return err
+	}
+	m.log.Info("mirror follows source partitions", "topic", topic, "partitions", partitions)
+	m.reconcile(linkName)
+	return nil
 }
 
 // mirrorTopicConfigs returns the configs a mirror topic needs so the

@@ -27,6 +27,9 @@ type MirrorView struct {
 	StateTimeMs      int64
 	Lags             []mirror.Lag
 	TransitionErrors []TransitionError
+	// SkippedOffsets counts source offsets lost to the mirror (retention
+	// deleted them before they were copied).
+	SkippedOffsets int64
 }
 
 // CreateMirrorRequest is what creating a mirror topic takes.
@@ -278,14 +281,15 @@ func (m *Manager) lookupMirror(linkName, topic string) (*Mirror, error) {
 
 func (m *Manager) view(mir *Mirror, withErrors bool) MirrorView {
 	v := MirrorView{
-		Link:        mir.Link,
-		Topic:       mir.Topic,
-		SourceTopic: mir.SourceTopic,
-		Partitions:  mir.Partitions,
-		Status:      m.status(mir),
-		TopicError:  mir.TopicError,
-		StateTimeMs: mir.StateTimeMs,
-		Lags:        m.lags(mir),
+		Link:           mir.Link,
+		Topic:          mir.Topic,
+		SourceTopic:    mir.SourceTopic,
+		Partitions:     mir.Partitions,
+		Status:         m.status(mir),
+		TopicError:     mir.TopicError,
+		StateTimeMs:    mir.StateTimeMs,
+		Lags:           m.lags(mir),
+		SkippedOffsets: mir.SkippedOffsets,
 	}
 	if v.TopicError == "" {
 		v.TopicError = TopicErrorNone

@@ -104,6 +104,9 @@ type Mirror struct {
 	StartOffset string `json:"start_offset"`
 	// Compacted is set when the mirror topic is compacted.
 	Compacted bool `json:"compacted,omitempty"`
+	// SkippedOffsets counts the source offsets deleted by the source's
+	// retention before they could be copied.
+	SkippedOffsets int64 `json:"skipped_offsets,omitempty"`
 	// Align holds unfinished alignment targets by partition.
 	Align            map[int32]int64   `json:"align,omitempty"`
 	TransitionErrors []TransitionError `json:"transition_errors,omitempty"`

@@ -15,6 +15,9 @@ var (
 	partitionsDesc = prometheus.NewDesc("strait_mirror_partitions",
 		"Mirror partitions by link and mirror status.",
 		[]string{"link", "status"}, nil)
+	skippedDesc = prometheus.NewDesc("strait_mirror_skipped_offsets_total",
+		"Source offsets the source deleted (retention) before they could be copied.",
+		[]string{"link", "topic"}, nil)
 	linkUpDesc = prometheus.NewDesc("strait_link_available",
 		"1 when the link's source cluster is reachable and the link is not failed.",
 		[]string{"link"}, nil)
@@ -32,6 +35,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagDesc
 	ch <- partitionsDesc
 	ch <- linkUpDesc
+	ch <- skippedDesc
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -54,6 +58,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			lag += l.Lag
 		}
 		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(lag), v.Link, v.Topic)
+		ch <- prometheus.MustNewConstMetric(skippedDesc, prometheus.CounterValue, float64(v.SkippedOffsets), v.Link, v.Topic)
 		counts[key{v.Link, string(v.Status)}] += int(v.Partitions)
 	}
 	for k, n := range counts {

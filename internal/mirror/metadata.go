@@ -184,6 +184,9 @@ func (r *Runner) probeSource(missing map[string]time.Time) {
 			r.fail(t, ErrSourceTopicIDChanged, fmt.Sprintf("source topic '%s' was deleted and re-created (its topic id changed)", t.spec.SourceTopic))
 			continue
 		}
+		if n := int32(len(tm.leaders)); n > t.spec.Partitions {
+			r.cfg.Hooks.PartitionsGrew(t.spec.Topic, n)
+		}
 		r.assignLeaders(t, tm)
 	}
 }

@@ -65,6 +65,14 @@ type Hooks interface {
 	SaveAlign(ctx context.Context, topic string, partition int32, target int64) error
 	// SourceReachable reports the outcome of each source metadata probe.
 	SourceReachable(err error)
+	// PartitionsGrew reports a source topic that now has more partitions
+	// than its mirror. The owner adds them to the mirror topic and Sets the
+	// new count; the new partitions are copied from their start.
+	PartitionsGrew(topic string, partitions int32)
+	// Skipped reports offsets [from, to) of a partition that the source
+	// deleted (retention) before they were copied: the mirror was aligned
+	// past them, and they are lost to it.
+	Skipped(topic string, partition int32, from, to int64)
 }
 
 // Config configures a Runner.

@@ -36,7 +36,9 @@ func (h *hooks) SaveAlign(_ context.Context, topic string, p int32, target int64
 	h.mu.Unlock()
 	return nil
 }
-func (h *hooks) SourceReachable(error) {}
+func (h *hooks) SourceReachable(error)               {}
+func (h *hooks) PartitionsGrew(string, int32)        {}
+func (h *hooks) Skipped(string, int32, int64, int64) {}
 
 func produce(t *testing.T, cl *kgo.Client, topic string, n int, codec kgo.CompressionCodec) {
 	t.Helper()

@@ -278,7 +278,10 @@ func (w *worker) outOfRange(ctx context.Context) error {
 	case w.destEnd > srcEnd:
 		return fatal(ErrUnexpectedTruncation, "partition %d: the mirror ends at %d but the source ends at %d: the source lost records (an unclean leader election?) or something other than Strait wrote to the mirror topic", w.p.id, w.destEnd, srcEnd)
 	case w.destEnd < srcStart:
-		w.r.log.Info("aligning mirror partition to the source log start", "topic", w.t.spec.Topic, "partition", w.p.id, "from", w.destEnd, "to", srcStart)
+		w.r.log.Warn("the source deleted records before they were copied; aligning the mirror to the source log start", "topic", w.t.spec.Topic, "partition", w.p.id, "from", w.destEnd, "to", srcStart)
+		if w.destEnd > 0 || !w.spec.Fresh {
+			w.r.cfg.Hooks.Skipped(w.t.spec.Topic, w.p.id, w.destEnd, srcStart)
+		}
 		return w.beginAlign(ctx, srcStart)
 	default:
 		w.p.arm(w.destEnd) // the source moved; try again
