@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -125,7 +126,7 @@ func (b *Batch) Records() ([]Record, error) {
 	if b.Magic != 2 || len(b.Raw) < HeaderSize {
 		return nil, errors.New("not a v2 batch")
 	}
-	data, err := decompressor.Decompress(b.Raw[HeaderSize:], kgo.CompressionCodecType(b.Codec()))
+	data, err := decompressor.Decompress(b.Raw[HeaderSize:], codecTypeOf(b.Codec()))
 	if err != nil {
 		return nil, fmt.Errorf("decompress %d batch: %w", b.Codec(), err)
 	}
@@ -139,18 +140,21 @@ func encode(h *Header, attrs int16, records []Record, codec Codec) ([]byte, erro
 	for _, r := range records {
 		plain = AppendRecord(plain, r)
 	}
+	return encodePlain(h, attrs, plain, int32(len(records)), codec)
+}
+
+// encodePlain is encode for records already encoded, n of them.
+func encodePlain(h *Header, attrs int16, plain []byte, n int32, codec Codec) ([]byte, error) {
 	body := plain
 	if codec != CodecNone {
-		c, err := kgo.DefaultCompressor(codecOf(codec))
+		c, err := compressorFor(codec)
 		if err != nil {
 			return nil, err
 		}
 		var buf bytes.Buffer
 		out, used := c.Compress(&buf, plain)
-		if Codec(used) != codec {
-			codec = Codec(used) // the compressor may fall back to none
-		}
-		body = append([]byte(nil), out...)
+		codec = Codec(used) // the compressor may fall back to none
+		body = out
 	}
 	attrs = attrs&^AttrCompressionMask | int16(codec)
 	raw := make([]byte, HeaderSize+len(body))
@@ -165,11 +169,29 @@ func encode(h *Header, attrs int16, records []Record, codec Codec) ([]byte, erro
 	binary.BigEndian.PutUint64(raw[offProducerID:], uint64(h.ProducerID))
 	binary.BigEndian.PutUint16(raw[offProducerEpoch:], uint16(h.ProducerEpoch))
 	binary.BigEndian.PutUint32(raw[offBaseSequence:], uint32(h.BaseSequence))
-	binary.BigEndian.PutUint32(raw[offRecordCount:], uint32(len(records)))
+	binary.BigEndian.PutUint32(raw[offRecordCount:], uint32(n))
 	copy(raw[HeaderSize:], body)
 	binary.BigEndian.PutUint32(raw[offCRC:], crc32.Checksum(raw[offAttributes:], crcTable))
 	return raw, nil
 }
+
+// compressors holds one kgo compressor per codec; they are safe for
+// concurrent use and pool their buffers.
+var compressors sync.Map // Codec -> kgo.Compressor
+
+func compressorFor(c Codec) (kgo.Compressor, error) {
+	if v, ok := compressors.Load(c); ok {
+		return v.(kgo.Compressor), nil
+	}
+	comp, err := kgo.DefaultCompressor(codecOf(c))
+	if err != nil {
+		return nil, err
+	}
+	v, _ := compressors.LoadOrStore(c, comp)
+	return v.(kgo.Compressor), nil
+}
+
+func codecTypeOf(c Codec) kgo.CompressionCodecType { return kgo.CompressionCodecType(c) }
 
 func codecOf(c Codec) kgo.CompressionCodec {
 	switch c {

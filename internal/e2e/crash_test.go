@@ -163,7 +163,7 @@ func TestCrashResumesWithoutGapOrDuplicate(t *testing.T) {
 			_, srcEnds := testutil.Offsets(t, srcCl, "crash")
 			_, ends := testutil.Offsets(t, dstCl, "crash")
 			n, want := sum(ends), sum(srcEnds)
-			if n <= killedAt || n >= want-1000 {
+			if n <= killedAt || n >= want {
 				return fmt.Errorf("mirror holds %d of %d (last kill at %d)", n, want, killedAt)
 			}
 			killedAt = n

@@ -166,7 +166,7 @@ func (w *worker) copyLoop(ctx context.Context) error {
 
 // copyChunk produces the batches of one fetch, in order.
 func (w *worker) copyChunk(ctx context.Context, c chunk) error {
-	for i := range c.batches {
+	for i := 0; i < len(c.batches); i++ {
 		b := &c.batches[i]
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -196,6 +196,13 @@ func (w *worker) copyChunk(ctx context.Context, c chunk) error {
 			}
 			continue
 		}
+		if n := mergeRun(c.batches[i:]); n > 1 {
+			if err := w.copyMerged(ctx, c.batches[i:i+n]); err != nil {
+				return err
+			}
+			i += n - 1
+			continue
+		}
 		raw, records, err := reencode(b)
 		if err != nil {
 			return fatal(ErrUnsupportedFormat, "partition %d: %v", w.p.id, err)
@@ -215,6 +222,44 @@ func (w *worker) copyChunk(ctx context.Context, c chunk) error {
 		}
 	}
 	return nil
+}
+
+// Merging small batches (see batch.Merge): a batch smaller than
+// mergeBelow is merged with the small batches that follow it, up to
+// mergeUpTo bytes. Larger batches are copied as they are.
+const (
+	mergeBelow = 16 << 10
+	mergeUpTo  = 512 << 10
+)
+
+// mergeRun returns how many batches from the start of bs can be merged
+// into one: small, plain, contiguous batches of one codec.
+func mergeRun(bs []batch.Batch) int {
+	first := &bs[0]
+	if len(first.Raw) >= mergeBelow || !batch.Mergeable(first) {
+		return 1
+	}
+	size := len(first.Raw)
+	n := 1
+	for n < len(bs) {
+		b := &bs[n]
+		if len(b.Raw) >= mergeBelow || size+len(b.Raw) > mergeUpTo || !batch.Mergeable(b) ||
+			b.Codec() != first.Codec() || b.BaseOffset != bs[n-1].NextOffset() || !batch.CheckCRC(b.Raw) {
+			break
+		}
+		size += len(b.Raw)
+		n++
+	}
+	return n
+}
+
+// copyMerged produces a run of small batches as one batch.
+func (w *worker) copyMerged(ctx context.Context, bs []batch.Batch) error {
+	raw, records, err := batch.Merge(bs)
+	if err != nil {
+		return fatal(ErrUnsupportedFormat, "partition %d: %v", w.p.id, err)
+	}
+	return w.produce(ctx, raw, bs[0].BaseOffset, records)
 }
 
 // checkCopyable refuses batches that cannot be copied faithfully.
