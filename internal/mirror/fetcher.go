@@ -73,12 +73,15 @@ type fetchPos struct {
 
 // snapshot lists the partitions that can take more data now.
 func (f *fetcher) snapshot() []fetchPos {
+	if f.r.buffered.Load() >= int64(f.r.cfg.BufferBytes) {
+		return nil // the link's buffer is full: wait for the workers
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]fetchPos, 0, len(f.parts))
 	for p := range f.parts {
 		p.mu.Lock()
-		if p.ready && p.queued < f.r.cfg.BufferBytes {
+		if p.ready && p.queued < f.r.cfg.PartitionBufferBytes {
 			out = append(out, fetchPos{p: p, offset: p.fetchOffset, gen: p.gen})
 		}
 		p.mu.Unlock()
@@ -145,7 +148,8 @@ func (f *fetcher) fetchOnce(ctx context.Context, pos []fetchPos) error {
 	req.ReplicaID = -1
 	req.MaxWaitMillis = int32(cfg.FetchMaxWait / time.Millisecond)
 	req.MinBytes = 1
-	req.MaxBytes = cfg.FetchMaxBytes
+	// Never ask for more than the link's buffer has room for.
+	req.MaxBytes = int32(min(int64(cfg.FetchMaxBytes), max(int64(cfg.BufferBytes)-f.r.buffered.Load(), 1<<20)))
 	req.IsolationLevel = 0 // read_uncommitted: transactions are copied as written
 	req.SessionID = 0
 	req.SessionEpoch = -1 // no fetch session: every request is full
@@ -245,6 +249,7 @@ func (f *fetcher) deliver(fp fetchPos, rp *kmsg.FetchResponseTopicPartition) {
 		}
 		p.queue = append(p.queue, chunk{gen: p.gen, batches: batches, bytes: n})
 		p.queued += n
+		p.t.buffered.Add(int64(n))
 		p.fetchOffset = batches[len(batches)-1].NextOffset()
 	default:
 		p.mu.Unlock()

@@ -47,8 +47,11 @@ type part struct {
 	fetchOffset int64
 	// gen changes whenever the cursor is reset; fetched data carrying an
 	// older gen is dropped.
-	gen    uint64
-	queue  []chunk
+	gen   uint64
+	queue []chunk
+	// queued counts the bytes of the chunks in queue and of those the
+	// worker took and has not finished; the runner's total is their sum
+	// over partitions.
 	queued int
 	events []fetchEvent
 	notify chan struct{}
@@ -67,7 +70,7 @@ func (p *part) reset() {
 	p.mu.Lock()
 	p.ready, p.stopped = false, false
 	p.gen++
-	p.queue, p.queued, p.events = nil, 0, nil
+	p.dropLocked()
 	p.mu.Unlock()
 }
 
@@ -76,7 +79,7 @@ func (p *part) stop() {
 	p.mu.Lock()
 	p.ready, p.stopped = false, true
 	p.gen++
-	p.queue, p.queued, p.events = nil, 0, nil
+	p.dropLocked()
 	p.mu.Unlock()
 	p.wake()
 }
@@ -88,7 +91,7 @@ func (p *part) arm(offset int64) {
 	if !p.stopped {
 		p.gen++
 		p.fetchOffset = offset
-		p.queue, p.queued, p.events = nil, 0, nil
+		p.dropLocked()
 		p.ready = true
 	}
 	p.mu.Unlock()
@@ -100,7 +103,7 @@ func (p *part) disarm() {
 	p.mu.Lock()
 	p.ready = false
 	p.gen++
-	p.queue, p.queued, p.events = nil, 0, nil
+	p.dropLocked()
 	p.mu.Unlock()
 }
 
@@ -109,6 +112,18 @@ func (p *part) wake() {
 	case p.notify <- struct{}{}:
 	default:
 	}
+}
+
+// dropLocked discards the queued chunks and events (not the ones the worker
+// holds: consumed accounts for those). Callers hold p.mu.
+func (p *part) dropLocked() {
+	n := 0
+	for _, c := range p.queue {
+		n += c.bytes
+	}
+	p.queued -= n
+	p.t.buffered.Add(-int64(n))
+	p.queue, p.events = nil, nil
 }
 
 // take removes and returns everything queued for the worker.
@@ -124,10 +139,8 @@ func (p *part) take() ([]chunk, []fetchEvent) {
 func (p *part) consumed(n int) {
 	p.mu.Lock()
 	p.queued -= n
-	if p.queued < 0 {
-		p.queued = 0
-	}
 	p.mu.Unlock()
+	p.t.buffered.Add(-int64(n))
 	p.t.kickFetchers()
 }
 

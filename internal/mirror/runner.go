@@ -88,8 +88,12 @@ type Config struct {
 	PartitionMaxBytes int32
 	// FetchMaxWait is how long a broker may hold an empty fetch.
 	FetchMaxWait time.Duration
-	// BufferBytes caps the fetched bytes queued per partition.
+	// BufferBytes caps the fetched bytes queued for all the link's
+	// partitions together: the link's memory bound. Default 64 MiB.
 	BufferBytes int
+	// PartitionBufferBytes caps the fetched bytes queued per partition.
+	// Default 4 MiB.
+	PartitionBufferBytes int
 	// MetadataInterval is how often the source is probed for leaders, topic
 	// ids and partition counts.
 	MetadataInterval time.Duration
@@ -111,7 +115,10 @@ func (c *Config) defaults() {
 		c.FetchMaxWait = 500 * time.Millisecond
 	}
 	if c.BufferBytes <= 0 {
-		c.BufferBytes = 8 << 20
+		c.BufferBytes = 64 << 20
+	}
+	if c.PartitionBufferBytes <= 0 {
+		c.PartitionBufferBytes = 4 << 20
 	}
 	if c.MetadataInterval <= 0 {
 		c.MetadataInterval = 5 * time.Second
@@ -155,6 +162,7 @@ type Runner struct {
 	fetchers map[int32]*fetcher
 
 	kick     broadcast // wakes fetchers: partitions became fetchable
+	buffered atomic.Int64
 	metaKick chan struct{}
 
 	srcMeta  metaCache
@@ -180,6 +188,9 @@ type topicRun struct {
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
 	kick        *broadcast
+	// buffered is the link's total of queued fetched bytes (shared by
+	// every topicRun of the runner).
+	buffered *atomic.Int64
 }
 
 // kickFetchers wakes the fetchers: a partition of t can take data again.
@@ -252,7 +263,7 @@ func (r *Runner) Set(specs []Spec) {
 // newTopicRun builds the run state of a topic, keeping the lag figures of
 // prev where partitions carry over.
 func (r *Runner) newTopicRun(s Spec, prev *topicRun) *topicRun {
-	t := &topicRun{spec: s, desired: s, parts: make([]*part, s.Partitions), kick: &r.kick}
+	t := &topicRun{spec: s, desired: s, parts: make([]*part, s.Partitions), kick: &r.kick, buffered: &r.buffered}
 	for i := range t.parts {
 		p := newPart(t, int32(i))
 		if prev != nil && i < len(prev.parts) {

@@ -146,22 +146,34 @@ func (w *worker) copyLoop(ctx context.Context) error {
 		case <-w.p.notify:
 		}
 		chunks, events := w.p.take()
-		for _, ev := range events {
-			if err := w.handleFetchError(ctx, ev.err); err != nil {
-				return err
-			}
-		}
-		for _, c := range chunks {
-			err := w.copyChunk(ctx, c)
-			w.p.consumed(c.bytes)
-			if err != nil {
-				return err
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
+		if err := w.handle(ctx, chunks, events); err != nil {
+			return err
 		}
 	}
+}
+
+// handle works through what the worker took from its queue. Every chunk it
+// took is given back to the buffer accounting, copied or not.
+func (w *worker) handle(ctx context.Context, chunks []chunk, events []fetchEvent) (err error) {
+	defer func() {
+		for _, c := range chunks {
+			w.p.consumed(c.bytes)
+		}
+	}()
+	for _, ev := range events {
+		if err := w.handleFetchError(ctx, ev.err); err != nil {
+			return err
+		}
+	}
+	for _, c := range chunks {
+		if err := w.copyChunk(ctx, c); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // copyChunk produces the batches of one fetch, in order.
