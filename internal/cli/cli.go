@@ -40,7 +40,7 @@ through the Kafka REST v3 cluster-linking API.`,
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newServe(), newDevcluster(), newDemo())
+	root.AddCommand(newServe(), newDevcluster(), newDemo(), newBench())
 	return root
 }
 

@@ -1,0 +1,161 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/strait-dev/strait/internal/bench"
+)
+
+func newBench() *cobra.Command {
+	var (
+		o              bench.Options
+		cases, copiers string
+		asJSON         bool
+		logLevel       string
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure Strait's copy against a kgo consume-and-produce baseline",
+		Long: `Measure throughput, CPU, memory and latency of Strait's raw batch copy
+against a baseline copier, on two local clusters, in one run.
+
+Every piece is a child process of this binary on 127.0.0.1: a source and a
+destination cluster ("strait devcluster", kfake, data under --data-dir) and,
+for each measurement, one copier alone:
+
+  strait    "strait serve", given a link and a mirror topic through its REST
+            API; it copies the source's record batches as raw bytes.
+  baseline  "strait bench copier": franz-go's kgo consumer reading the topic
+            from the start and a kgo producer (default batching, same codec,
+            idempotent, acks=all) writing every record to the same partition
+            of "<topic>-baseline", the way Redpanda Migrator and
+            MirrorMaker 2 copy.
+
+Throughput cases (--cases), each on a fresh source topic generated first:
+
+  large-3    1 KiB records (mostly random, lz4 saves ~12%), lz4 batches of
+             up to 1 MiB (linger 50ms), 3 partitions, --large-mb of records
+  small-3    100 B records, uncompressed, about 10 records per batch,
+             3 partitions, --small-mb of records
+  large-300  as large-3 with 300 partitions
+  small-300  as small-3 with 300 partitions
+
+A copy is timed from starting the copier process (for strait: serve,
+create the link and the mirror) until the destination topic's end offsets
+equal the source's. Columns: seconds, of which (start) until the copier
+could copy and (first) until the first record landed; MB/s and records/s of
+source keys and values (MB = 10^6 bytes); CPU s/GB, the copier's
+utime+stime from /proc per 10^9 bytes; CPU %, that time over the wall time
+(100 = one core); peak RSS, its VmHWM; clusters CPU %, both clusters'.
+--log-level debug logs the destination's record count every 20ms of a
+copy, which shows where a copy stalls.
+
+Latency (--latency-seconds, 0 to skip): for each copier a producer writes
+1 KiB lz4 records to a 3-partition topic at --latency-rate, stamped with the
+send time, while consumers of the source and destination topics record
+receipt time minus timestamp; the first 2s are ignored.
+
+The run ends with the targets of issue 4, met or not. It exits non-zero if
+any measurement failed; the child processes' logs are in <data-dir>/logs
+(use --keep to keep them).`,
+		Example: `  strait bench                                  # everything, defaults
+  strait bench --cases large-3 --copiers strait --latency-seconds 0
+  strait bench --large-mb 1024 --small-mb 256   # longer copies, steadier ratios
+  strait bench --json                           # the tables, then the figures as JSON`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			o.Cases = splitList(cases)
+			o.Copiers = splitList(copiers)
+			o.Out = cmd.OutOrStdout()
+			o.Log = newLogger(cmd.ErrOrStderr(), logLevel, "text")
+			o.Command = commandLine(cmd)
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			rep, err := bench.Run(ctx, o)
+			if asJSON && rep != nil {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if jerr := enc.Encode(rep); jerr != nil && err == nil {
+					err = fmt.Errorf("print JSON: %w", jerr)
+				}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cases, "cases", strings.Join(bench.CaseNames(), ","), "comma-separated throughput cases to run (empty: none)")
+	f.StringVar(&copiers, "copiers", bench.Strait+","+bench.Baseline, "comma-separated copiers to measure: strait, baseline")
+	f.IntVar(&o.LargeMB, "large-mb", 256, "MB of record keys and values in each large case")
+	f.IntVar(&o.SmallMB, "small-mb", 32, "MB of record keys and values in each small case")
+	f.Float64Var(&o.LatencyRate, "latency-rate", 5, "latency test produce rate, MB/s")
+	f.IntVar(&o.LatencySeconds, "latency-seconds", 15, "latency test duration per copier, seconds (0 skips it)")
+	f.StringVar(&o.DataDir, "data-dir", "", "empty or new folder for cluster data and logs (default: a temporary folder)")
+	f.BoolVar(&o.Keep, "keep", false, "keep --data-dir, the logs and the topics at the end")
+	f.DurationVar(&o.CopyTimeout, "copy-timeout", 10*time.Minute, "give up on one copy after this long")
+	f.BoolVar(&asJSON, "json", false, "also print the results as JSON at the end")
+	f.StringVar(&logLevel, "log-level", "info", "progress log level on stderr: debug, info, warn or error")
+	cmd.AddCommand(newBenchCopier())
+	return cmd
+}
+
+// newBenchCopier is the baseline copier the benchmark starts as a child
+// process, hidden from help.
+func newBenchCopier() *cobra.Command {
+	var (
+		o        bench.CopierOptions
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:    "copier",
+		Short:  "Copy a topic with a kgo consume-and-produce loop (the benchmark baseline)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			o.Log = newLogger(cmd.ErrOrStderr(), logLevel, "text")
+			return bench.RunCopier(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Source, "source", "", "source bootstrap address (required)")
+	f.StringVar(&o.Dest, "dest", "", "destination bootstrap address (required)")
+	f.StringVar(&o.Topic, "topic", "", "source topic (required)")
+	f.StringVar(&o.DestTopic, "dest-topic", "", "destination topic, existing with as many partitions (required)")
+	f.StringVar(&o.Compression, "compression", "none", "producer codec: none or lz4")
+	f.BoolVar(&o.Follow, "follow", false, "keep copying until stopped (default: stop once the records present at start are copied)")
+	f.StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	for _, name := range []string{"source", "dest", "topic", "dest-topic"} {
+		_ = cmd.MarkFlagRequired(name) // the flags exist: no error
+	}
+	return cmd
+}
+
+// commandLine is the command as run, with the flags that were set.
+func commandLine(cmd *cobra.Command) string {
+	parts := []string{cmd.CommandPath()}
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		parts = append(parts, "--"+f.Name+"="+f.Value.String())
+	})
+	return strings.Join(parts, " ")
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for v := range strings.SplitSeq(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
