@@ -23,6 +23,9 @@ type fetcher struct {
 	// rot rotates which partition comes first in a request: only the
 	// first partition is guaranteed a batch larger than its byte limit.
 	rot int
+	// sess is the fetch session (KIP-227) with the broker; only the
+	// fetch loop uses it.
+	sess session
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -151,25 +154,52 @@ func (f *fetcher) fetchOnce(ctx context.Context, pos []fetchPos) error {
 	// Never ask for more than the link's buffer has room for.
 	req.MaxBytes = int32(min(int64(cfg.FetchMaxBytes), max(int64(cfg.BufferBytes)-f.r.buffered.Load(), 1<<20)))
 	req.IsolationLevel = 0 // read_uncommitted: transactions are copied as written
-	req.SessionID = 0
-	req.SessionEpoch = -1 // no fetch session: every request is full
-	byTopic := map[string]int{}
+	send, forget := f.sess.plan(pos)
+	req.SessionID, req.SessionEpoch = f.sess.id, f.sess.epoch
+	// Responses name topics by id (Fetch v13+), also topics of the session
+	// that this request did not send.
 	ids := map[[16]byte]string{}
 	for _, fp := range pos {
 		st := fp.p.t.spec.SourceTopic
-		i, ok := byTopic[st]
-		if !ok {
-			tm, err := f.r.srcMeta.get(ctx, st, false)
-			if err != nil {
-				return err
+		tm, err := f.r.srcMeta.get(ctx, st, false)
+		if err != nil {
+			return err
+		}
+		ids[tm.id] = st
+	}
+	byTopic := map[string]int{}
+	topicIdx := func(st string, forgotten bool) (int, error) {
+		idx := byTopic
+		if forgotten {
+			idx = map[string]int{}
+			for i, ft := range req.ForgottenTopics {
+				idx[ft.Topic] = i
 			}
-			rt := kmsg.NewFetchRequestTopic()
-			rt.Topic = st
-			rt.TopicID = tm.id
-			ids[tm.id] = st
-			req.Topics = append(req.Topics, rt)
-			i = len(req.Topics) - 1
-			byTopic[st] = i
+		}
+		if i, ok := idx[st]; ok {
+			return i, nil
+		}
+		tm, err := f.r.srcMeta.get(ctx, st, false)
+		if err != nil {
+			return 0, err
+		}
+		ids[tm.id] = st
+		if forgotten {
+			ft := kmsg.NewFetchRequestForgottenTopic()
+			ft.Topic, ft.TopicID = st, tm.id
+			req.ForgottenTopics = append(req.ForgottenTopics, ft)
+			return len(req.ForgottenTopics) - 1, nil
+		}
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = st, tm.id
+		req.Topics = append(req.Topics, rt)
+		byTopic[st] = len(req.Topics) - 1
+		return len(req.Topics) - 1, nil
+	}
+	for _, fp := range send {
+		i, err := topicIdx(fp.p.t.spec.SourceTopic, false)
+		if err != nil {
+			return err
 		}
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = fp.p.id
@@ -180,20 +210,28 @@ func (f *fetcher) fetchOnce(ctx context.Context, pos []fetchPos) error {
 		rp.LogStartOffset = -1
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 	}
+	for _, k := range forget {
+		i, err := topicIdx(k.topic, true)
+		if err != nil {
+			return err
+		}
+		req.ForgottenTopics[i].Partitions = append(req.ForgottenTopics[i].Partitions, k.part)
+	}
 	resp, err := req.RequestWith(ctx, f.r.cfg.Source.Broker(int(f.broker)))
 	if err != nil {
+		f.sess.reset()
 		return err
 	}
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		// FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH and the
+		// like: start a new session with a full request.
+		f.sess.reset()
 		return err
 	}
-	type key struct {
-		topic string
-		part  int32
-	}
-	index := make(map[key]fetchPos, len(pos))
+	f.sess.sent(resp.SessionID, send, forget)
+	index := make(map[sessKey]fetchPos, len(pos))
 	for _, fp := range pos {
-		index[key{fp.p.t.spec.SourceTopic, fp.p.id}] = fp
+		index[sessKey{fp.p.t.spec.SourceTopic, fp.p.id}] = fp
 	}
 	for _, rt := range resp.Topics {
 		topic := rt.Topic
@@ -201,9 +239,14 @@ func (f *fetcher) fetchOnce(ctx context.Context, pos []fetchPos) error {
 			topic = ids[rt.TopicID]
 		}
 		for _, rp := range rt.Partitions {
-			fp, ok := index[key{topic, rp.Partition}]
+			fp, ok := index[sessKey{topic, rp.Partition}]
 			if !ok {
 				continue
+			}
+			if rp.ErrorCode != 0 {
+				// The session keeps the partition at its old offset; the
+				// worker will re-arm it, which resends it.
+				f.sess.drop(sessKey{topic, rp.Partition})
 			}
 			f.deliver(fp, &rp)
 		}
@@ -281,4 +324,79 @@ func (b *backoff) next() time.Duration {
 	b.n++
 	jitter := time.Duration(time.Now().UnixNano() % int64(d/4+1))
 	return d + jitter
+}
+
+// sessKey names a partition in a fetch session.
+type sessKey struct {
+	topic string
+	part  int32
+}
+
+// session is an incremental fetch session (KIP-227): after a full first
+// request, a request carries only the partitions whose fetch offset
+// changed, and the ones to forget; the broker answers only partitions with
+// something new. With hundreds of partitions most of them idle, requests
+// and responses stay small.
+type session struct {
+	id    int32
+	epoch int32
+	// offsets are the fetch offsets the broker holds for the session.
+	offsets map[sessKey]int64
+}
+
+// plan splits the partitions to fetch now into the ones to send (new or
+// moved) and lists the session's partitions to forget (not wanted now:
+// paused, full, or gone to another broker; the broker would otherwise keep
+// sending their data).
+func (s *session) plan(pos []fetchPos) ([]fetchPos, []sessKey) {
+	if s.offsets == nil || s.epoch == 0 {
+		s.offsets = map[sessKey]int64{}
+		s.epoch = 0
+		return pos, nil
+	}
+	want := make(map[sessKey]bool, len(pos))
+	var send []fetchPos
+	for _, fp := range pos {
+		k := sessKey{fp.p.t.spec.SourceTopic, fp.p.id}
+		want[k] = true
+		if o, ok := s.offsets[k]; !ok || o != fp.offset {
+			send = append(send, fp)
+		}
+	}
+	var forget []sessKey
+	for k := range s.offsets {
+		if !want[k] {
+			forget = append(forget, k)
+		}
+	}
+	return send, forget
+}
+
+// sent records a request the broker accepted.
+func (s *session) sent(id int32, send []fetchPos, forget []sessKey) {
+	if id == 0 {
+		// The broker keeps no session (it has none to give): stay with
+		// full requests.
+		s.reset()
+		return
+	}
+	s.id = id
+	for _, fp := range send {
+		s.offsets[sessKey{fp.p.t.spec.SourceTopic, fp.p.id}] = fp.offset
+	}
+	for _, k := range forget {
+		delete(s.offsets, k)
+	}
+	s.epoch++
+	if s.epoch <= 0 {
+		s.epoch = 1 // epochs wrap to 1; 0 opens a new session
+	}
+}
+
+// drop makes the next request send the partition again.
+func (s *session) drop(k sessKey) { s.offsets[k] = -1 }
+
+// reset makes the next request open a new session.
+func (s *session) reset() {
+	s.id, s.epoch, s.offsets = 0, 0, nil
 }

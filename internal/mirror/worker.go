@@ -213,19 +213,19 @@ func (w *worker) copyChunk(ctx context.Context, c chunk) error {
 				return err
 			}
 			i += n - 1
-			continue
-		}
-		raw, records, err := reencode(b)
-		if err != nil {
-			return fatal(ErrUnsupportedFormat, "partition %d: %v", w.p.id, err)
-		}
-		if b.Transactional() {
-			err = w.copyTxnBatch(ctx, raw, b, records)
 		} else {
-			err = w.produce(ctx, raw, b.BaseOffset, records)
-		}
-		if err != nil {
-			return err
+			raw, records, err := reencode(b)
+			if err != nil {
+				return fatal(ErrUnsupportedFormat, "partition %d: %v", w.p.id, err)
+			}
+			if b.Transactional() {
+				err = w.copyTxnBatch(ctx, raw, b, records)
+			} else {
+				err = w.produce(ctx, raw, b.BaseOffset, records)
+			}
+			if err != nil {
+				return err
+			}
 		}
 		if w.align >= 0 && w.destEnd >= w.align {
 			if err := w.finishAlign(ctx); err != nil {
@@ -327,6 +327,19 @@ func (w *worker) handleFetchError(ctx context.Context, err error) error {
 // log start moved past the mirror's end (retention or DeleteRecords), or
 // the source lost data the mirror has.
 func (w *worker) outOfRange(ctx context.Context) error {
+	// A source topic deleted and re-created under the same name also
+	// answers out of range: say so rather than call it a truncation.
+	tm, err := w.r.srcMeta.get(ctx, w.t.spec.SourceTopic, true)
+	if err != nil {
+		return err
+	}
+	var zero [16]byte
+	switch {
+	case int32(len(tm.leaders)) < w.t.spec.Partitions:
+		return fatal(ErrSourcePartitionsDecrease, "source topic '%s' has %d partitions, the mirror has %d", w.t.spec.SourceTopic, len(tm.leaders), w.t.spec.Partitions)
+	case w.t.spec.SourceTopicID != zero && tm.id != w.t.spec.SourceTopicID:
+		return fatal(ErrSourceTopicIDChanged, "source topic '%s' was deleted and re-created (its topic id changed)", w.t.spec.SourceTopic)
+	}
 	srcStart, srcEnd, err := w.sourceOffsets(ctx)
 	if err != nil {
 		return err
