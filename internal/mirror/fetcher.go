@@ -74,18 +74,23 @@ type fetchPos struct {
 	gen    uint64
 }
 
-// snapshot lists the partitions that can take more data now.
-func (f *fetcher) snapshot() []fetchPos {
+// snapshot lists the partitions that can take more data now, and reports
+// whether some ready partition was left out because its buffer is full.
+func (f *fetcher) snapshot() ([]fetchPos, bool) {
 	if f.r.buffered.Load() >= int64(f.r.cfg.BufferBytes) {
-		return nil // the link's buffer is full: wait for the workers
+		return nil, true // the link's buffer is full: wait for the workers
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]fetchPos, 0, len(f.parts))
+	full := false
 	for p := range f.parts {
 		p.mu.Lock()
-		if p.ready && p.queued < f.r.cfg.PartitionBufferBytes {
+		switch {
+		case p.ready && p.queued < f.r.cfg.PartitionBufferBytes:
 			out = append(out, fetchPos{p: p, offset: p.fetchOffset, gen: p.gen})
+		case p.ready:
+			full = true
 		}
 		p.mu.Unlock()
 	}
@@ -94,7 +99,7 @@ func (f *fetcher) snapshot() []fetchPos {
 		f.rot = (f.rot + 1) % len(out)
 		out = append(out[f.rot:], out[:f.rot]...)
 	}
-	return out
+	return out, full
 }
 
 func sortFetchPos(ps []fetchPos) {
@@ -119,7 +124,7 @@ func (f *fetcher) loop(ctx context.Context) {
 	backoff := newBackoff()
 	for ctx.Err() == nil {
 		wait := f.r.kick.Wait()
-		pos := f.snapshot()
+		pos, full := f.snapshot()
 		if len(pos) == 0 {
 			select {
 			case <-ctx.Done():
@@ -128,7 +133,14 @@ func (f *fetcher) loop(ctx context.Context) {
 			}
 			continue
 		}
-		if err := f.fetchOnce(ctx, pos); err != nil {
+		// While a partition waits for its worker to make room, a fetch of
+		// the others must not sit out the broker's full wait: that
+		// partition will want data again in a moment.
+		maxWait := f.r.cfg.FetchMaxWait
+		if full {
+			maxWait = min(maxWait, 5*time.Millisecond)
+		}
+		if err := f.fetchOnce(ctx, pos, maxWait); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -145,11 +157,11 @@ func (f *fetcher) loop(ctx context.Context) {
 }
 
 // fetchOnce sends one Fetch for pos and delivers the results.
-func (f *fetcher) fetchOnce(ctx context.Context, pos []fetchPos) error {
+func (f *fetcher) fetchOnce(ctx context.Context, pos []fetchPos, maxWait time.Duration) error {
 	cfg := f.r.cfg
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
-	req.MaxWaitMillis = int32(cfg.FetchMaxWait / time.Millisecond)
+	req.MaxWaitMillis = int32(maxWait / time.Millisecond)
 	req.MinBytes = 1
 	// Never ask for more than the link's buffer has room for.
 	req.MaxBytes = int32(min(int64(cfg.FetchMaxBytes), max(int64(cfg.BufferBytes)-f.r.buffered.Load(), 1<<20)))

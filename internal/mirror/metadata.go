@@ -25,7 +25,14 @@ type metaCache struct {
 	cl     *kgo.Client
 	mu     sync.Mutex
 	topics map[string]topicMeta
+	// loaded is when each topic was last loaded: a refresh asked for
+	// within freshFor of it is answered from the cache, so the workers of
+	// a topic starting together ask the cluster once, not once each.
+	loaded map[string]time.Time
 }
+
+// freshFor is how recent a load satisfies a refresh.
+const freshFor = 100 * time.Millisecond
 
 // load asks the cluster for the metadata of topics and caches it.
 func (m *metaCache) load(ctx context.Context, topics []string) (map[string]topicMeta, error) {
@@ -59,9 +66,12 @@ func (m *metaCache) load(ctx context.Context, topics []string) (map[string]topic
 	m.mu.Lock()
 	if m.topics == nil {
 		m.topics = map[string]topicMeta{}
+		m.loaded = map[string]time.Time{}
 	}
+	now := time.Now()
 	for t, tm := range out {
 		m.topics[t] = tm
+		m.loaded[t] = now
 	}
 	m.mu.Unlock()
 	return out, nil
@@ -70,19 +80,18 @@ func (m *metaCache) load(ctx context.Context, topics []string) (map[string]topic
 // get returns the cached metadata of topic, loading it when absent or when
 // refresh is set.
 func (m *metaCache) get(ctx context.Context, topic string, refresh bool) (topicMeta, error) {
-	if !refresh {
-		m.mu.Lock()
-		tm, ok := m.topics[topic]
-		m.mu.Unlock()
-		if ok && tm.err == nil {
-			return tm, nil
-		}
+	m.mu.Lock()
+	tm, ok := m.topics[topic]
+	fresh := time.Since(m.loaded[topic]) < freshFor
+	m.mu.Unlock()
+	if ok && tm.err == nil && (!refresh || fresh) {
+		return tm, nil
 	}
 	got, err := m.load(ctx, []string{topic})
 	if err != nil {
 		return topicMeta{}, err
 	}
-	tm, ok := got[topic]
+	tm, ok = got[topic]
 	if !ok {
 		return topicMeta{}, fmt.Errorf("no metadata for topic %q", topic)
 	}

@@ -191,6 +191,9 @@ type topicRun struct {
 	// buffered is the link's total of queued fetched bytes (shared by
 	// every topicRun of the runner).
 	buffered *atomic.Int64
+	// startOffsets is the shared offsets lookup of the workers' first
+	// setup; new for every start of the topic.
+	startOffsets *offsetsOnce
 }
 
 // kickFetchers wakes the fetchers: a partition of t can take data again.
@@ -279,6 +282,7 @@ func (r *Runner) startTopicLocked(t *topicRun) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	t.cancel = cancel
 	t.copying.Store(true)
+	t.startOffsets = &offsetsOnce{}
 	if t.desired.Fresh {
 		t.startedLeft.Store(int32(len(t.parts)))
 	}

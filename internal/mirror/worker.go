@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -27,6 +28,9 @@ type worker struct {
 	spec Spec
 
 	prod batch.Producer
+	// setups counts the worker's setups: only the first shares the
+	// topic's offsets lookup.
+	setups int
 	// txns holds the replaying producers of source transactions, by source
 	// producer id.
 	txns     map[int64]*txnProducer
@@ -84,7 +88,14 @@ func (w *worker) run(ctx context.Context) {
 func (w *worker) setup(ctx context.Context) error {
 	// Open transactions are found again on the destination (resumeTxn).
 	w.txns = map[int64]*txnProducer{}
-	start, end, err := w.destOffsets(ctx)
+	var start, end int64
+	var err error
+	if w.setups == 0 {
+		start, end, err = w.firstDestOffsets(ctx)
+	} else {
+		start, end, err = w.destOffsets(ctx)
+	}
+	w.setups++
 	if err != nil {
 		return err
 	}
@@ -643,6 +654,86 @@ func (w *worker) pad(ctx context.Context, upTo, ts int64) error {
 // destOffsets returns the mirror partition's log start and end offsets.
 func (w *worker) destOffsets(ctx context.Context) (int64, int64, error) {
 	return listOffsets(ctx, kadm.NewClient(w.r.cfg.Dest), w.t.spec.Topic, w.p.id)
+}
+
+// firstDestOffsets is destOffsets for a worker's first setup in a topic
+// run: the workers of the topic, starting together, share one lookup of all
+// the topic's partitions. That is safe only then: no worker of the run has
+// produced yet, and only a partition's own worker moves its end.
+func (w *worker) firstDestOffsets(ctx context.Context) (int64, int64, error) {
+	return w.t.startOffsets.get(ctx, w.p.id, func(ctx context.Context) (map[int32][2]int64, error) {
+		adm := kadm.NewClient(w.r.cfg.Dest)
+		starts, err := adm.ListStartOffsets(ctx, w.t.spec.Topic)
+		if err != nil {
+			return nil, err
+		}
+		ends, err := adm.ListEndOffsets(ctx, w.t.spec.Topic)
+		if err != nil {
+			return nil, err
+		}
+		out := map[int32][2]int64{}
+		var ferr error
+		starts.Each(func(o kadm.ListedOffset) {
+			if o.Err != nil {
+				ferr = o.Err
+			}
+			v := out[o.Partition]
+			v[0] = o.Offset
+			out[o.Partition] = v
+		})
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Err != nil {
+				ferr = o.Err
+			}
+			v := out[o.Partition]
+			v[1] = o.Offset
+			out[o.Partition] = v
+		})
+		return out, ferr
+	})
+}
+
+// offsetsOnce runs one offsets lookup for all the workers that ask for it
+// together; a failed lookup is not kept.
+type offsetsOnce struct {
+	mu   sync.Mutex
+	done chan struct{}
+	got  map[int32][2]int64
+	err  error
+}
+
+func (o *offsetsOnce) get(ctx context.Context, p int32, fetch func(context.Context) (map[int32][2]int64, error)) (int64, int64, error) {
+	o.mu.Lock()
+	if o.done == nil {
+		o.done = make(chan struct{})
+		o.mu.Unlock()
+		got, err := fetch(ctx)
+		o.mu.Lock()
+		o.got, o.err = got, err
+		close(o.done)
+		if err != nil {
+			o.done = nil // the next caller tries again
+		}
+		o.mu.Unlock()
+	} else {
+		done := o.done
+		o.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return 0, 0, o.err
+	}
+	v, ok := o.got[p]
+	if !ok {
+		return 0, 0, fmt.Errorf("no offsets for partition %d", p)
+	}
+	return v[0], v[1], nil
 }
 
 func (w *worker) sourceOffsets(ctx context.Context) (int64, int64, error) {
