@@ -188,6 +188,12 @@ type Producer struct {
 // or cleared as asked, the producer fields from p, and a fresh CRC. The
 // records, codec and timestamps are not touched.
 func Rewrite(raw []byte, p Producer, transactional bool) {
+	rewriteHeader(raw, p, transactional)
+	binary.BigEndian.PutUint32(raw[offCRC:], crc32.Checksum(raw[offAttributes:], crcTable))
+}
+
+// rewriteHeader sets the fields Rewrite sets, all but the CRC.
+func rewriteHeader(raw []byte, p Producer, transactional bool) {
 	binary.BigEndian.PutUint64(raw[offBaseOffset:], 0)
 	binary.BigEndian.PutUint32(raw[offLeaderEpoch:], 0xffffffff)
 	attrs := binary.BigEndian.Uint16(raw[offAttributes:])
@@ -200,5 +206,4 @@ func Rewrite(raw []byte, p Producer, transactional bool) {
 	binary.BigEndian.PutUint64(raw[offProducerID:], uint64(p.ID))
 	binary.BigEndian.PutUint16(raw[offProducerEpoch:], uint16(p.Epoch))
 	binary.BigEndian.PutUint32(raw[offBaseSequence:], uint32(p.Sequence))
-	binary.BigEndian.PutUint32(raw[offCRC:], crc32.Checksum(raw[offAttributes:], crcTable))
 }

@@ -66,7 +66,7 @@ any measurement failed; the child processes' logs are in <data-dir>/logs
 (use --keep to keep them).`,
 		Example: `  strait bench                                  # everything, defaults
   strait bench --cases large-3 --copiers strait --latency-seconds 0
-  strait bench --large-mb 1024 --small-mb 256   # longer copies, steadier ratios
+  strait bench --large-mb 256 --small-mb 32     # shorter copies, noisier ratios
   strait bench --json                           # the tables, then the figures as JSON`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -94,8 +94,8 @@ any measurement failed; the child processes' logs are in <data-dir>/logs
 	f := cmd.Flags()
 	f.StringVar(&cases, "cases", strings.Join(bench.CaseNames(), ","), "comma-separated throughput cases to run (empty: none)")
 	f.StringVar(&copiers, "copiers", bench.Strait+","+bench.Baseline, "comma-separated copiers to measure: strait, baseline")
-	f.IntVar(&o.LargeMB, "large-mb", 256, "MB of record keys and values in each large case")
-	f.IntVar(&o.SmallMB, "small-mb", 32, "MB of record keys and values in each small case")
+	f.IntVar(&o.LargeMB, "large-mb", 1024, "MB of record keys and values in each large case")
+	f.IntVar(&o.SmallMB, "small-mb", 256, "MB of record keys and values in each small case")
 	f.Float64Var(&o.LatencyRate, "latency-rate", 5, "latency test produce rate, MB/s")
 	f.IntVar(&o.LatencySeconds, "latency-seconds", 15, "latency test duration per copier, seconds (0 skips it)")
 	f.StringVar(&o.DataDir, "data-dir", "", "empty or new folder for cluster data and logs (default: a temporary folder)")

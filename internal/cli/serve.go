@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -49,6 +50,15 @@ YAML file given with --config, then defaults.`,
 				cmd.Println("configuration is valid")
 				return nil
 			}
+			if path := os.Getenv("STRAIT_CPUPROFILE"); path != "" {
+				// For profiling the copy (strait bench): a CPU profile of
+				// the whole run, written when the daemon stops.
+				stop, err := startCPUProfile(path)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			log := newLogger(cmd.ErrOrStderr(), cfg.LogLevel, cfg.LogFormat)
 			ctx, stop := signalContext()
 			defer stop()
@@ -87,4 +97,16 @@ func loadConfig(fs *pflag.FlagSet, file string) (config.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

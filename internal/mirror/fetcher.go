@@ -3,6 +3,8 @@ package mirror
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,21 +104,15 @@ func (f *fetcher) snapshot() ([]fetchPos, bool) {
 	return out, full
 }
 
+// sortFetchPos orders partitions by topic, then partition: requests stay
+// stable, which keeps the rotation fair.
 func sortFetchPos(ps []fetchPos) {
-	// Insertion sort by topic then partition: requests stay stable, which
-	// keeps the rotation fair. Partition counts per broker are modest.
-	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && lessPos(ps[j], ps[j-1]); j-- {
-			ps[j], ps[j-1] = ps[j-1], ps[j]
+	slices.SortFunc(ps, func(a, b fetchPos) int {
+		if c := strings.Compare(a.p.t.spec.SourceTopic, b.p.t.spec.SourceTopic); c != 0 {
+			return c
 		}
-	}
-}
-
-func lessPos(a, b fetchPos) bool {
-	if a.p.t.spec.SourceTopic != b.p.t.spec.SourceTopic {
-		return a.p.t.spec.SourceTopic < b.p.t.spec.SourceTopic
-	}
-	return a.p.id < b.p.id
+		return int(a.p.id) - int(b.p.id)
+	})
 }
 
 func (f *fetcher) loop(ctx context.Context) {

@@ -197,7 +197,8 @@ func (w *worker) copyChunk(ctx context.Context, c chunk) error {
 		if b.NextOffset() <= w.destEnd {
 			continue // already on the mirror (fetch returns whole batches)
 		}
-		if err := checkCopyable(b); err != nil {
+		recordsCRC, err := checkCopyable(b)
+		if err != nil {
 			return err
 		}
 		if b.BaseOffset < w.destEnd {
@@ -229,10 +230,14 @@ func (w *worker) copyChunk(ctx context.Context, c chunk) error {
 			if err != nil {
 				return fatal(ErrUnsupportedFormat, "partition %d: %v", w.p.id, err)
 			}
+			crc := int64(-1) // a re-encoded batch has a CRC of its own
+			if &raw[0] == &b.Raw[0] {
+				crc = int64(recordsCRC)
+			}
 			if b.Transactional() {
-				err = w.copyTxnBatch(ctx, raw, b, records)
+				err = w.copyTxnBatch(ctx, raw, b, records, crc)
 			} else {
-				err = w.produce(ctx, raw, b.BaseOffset, records)
+				err = w.produceWith(ctx, raw, b.BaseOffset, records, &w.prod, nil, crc)
 			}
 			if err != nil {
 				return err
@@ -285,15 +290,17 @@ func (w *worker) copyMerged(ctx context.Context, bs []batch.Batch) error {
 	return w.produce(ctx, raw, bs[0].BaseOffset, records)
 }
 
-// checkCopyable refuses batches that cannot be copied faithfully.
-func checkCopyable(b *batch.Batch) error {
-	switch {
-	case b.Magic != 2:
-		return fatal(ErrUnsupportedFormat, "source batch at offset %d has message format v%d; only v2 is supported", b.BaseOffset, b.Magic)
-	case !batch.CheckCRC(b.Raw):
-		return fatal(ErrIllegalState, "source batch at offset %d fails its CRC", b.BaseOffset)
+// checkCopyable refuses batches that cannot be copied faithfully, and
+// returns the CRC of the batch's records, which the rewrite reuses.
+func checkCopyable(b *batch.Batch) (uint32, error) {
+	if b.Magic != 2 {
+		return 0, fatal(ErrUnsupportedFormat, "source batch at offset %d has message format v%d; only v2 is supported", b.BaseOffset, b.Magic)
 	}
-	return nil
+	rc := batch.RecordsCRC(b.Raw)
+	if !batch.CheckCRCWith(b.Raw, rc) {
+		return 0, fatal(ErrIllegalState, "source batch at offset %d fails its CRC", b.BaseOffset)
+	}
+	return rc, nil
 }
 
 // reencode returns the bytes to produce for a source batch and how many
@@ -372,33 +379,28 @@ func (w *worker) outOfRange(ctx context.Context) error {
 
 // startTarget resolves mirror.start.offset.spec for a fresh partition.
 func (w *worker) startTarget(ctx context.Context) (int64, error) {
-	adm := kadm.NewClient(w.r.cfg.Source)
 	st := w.t.spec.SourceTopic
-	var offs kadm.ListedOffsets
-	var err error
+	ts := int64(-2) // earliest
 	switch spec := w.spec.StartOffset; spec {
 	case "", "earliest":
-		offs, err = adm.ListStartOffsets(ctx, st)
 	case "latest":
-		offs, err = adm.ListEndOffsets(ctx, st)
+		ts = -1
 	default:
-		ts, perr := time.Parse(time.RFC3339Nano, spec)
-		if perr != nil {
+		t, err := time.Parse(time.RFC3339Nano, spec)
+		if err != nil {
 			return 0, fatal(ErrIllegalState, "bad mirror.start.offset.spec %q", spec)
 		}
-		offs, err = adm.ListOffsetsAfterMilli(ctx, ts.UnixMilli(), st)
+		ts = t.UnixMilli()
 	}
+	o, err := listOffset(ctx, w.r.cfg.Source, st, w.p.id, ts)
 	if err != nil {
 		return 0, err
 	}
-	o, ok := offs.Lookup(st, w.p.id)
-	if !ok {
-		return 0, fmt.Errorf("no start offset for partition %d", w.p.id)
+	if o < 0 {
+		// No record at or after the timestamp: start at the end.
+		return listOffset(ctx, w.r.cfg.Source, st, w.p.id, -1)
 	}
-	if o.Err != nil {
-		return 0, o.Err
-	}
-	return o.Offset, nil
+	return o, nil
 }
 
 // beginAlign saves target, then pads the mirror up to the base offset of
@@ -653,7 +655,7 @@ func (w *worker) pad(ctx context.Context, upTo, ts int64) error {
 
 // destOffsets returns the mirror partition's log start and end offsets.
 func (w *worker) destOffsets(ctx context.Context) (int64, int64, error) {
-	return listOffsets(ctx, kadm.NewClient(w.r.cfg.Dest), w.t.spec.Topic, w.p.id)
+	return listOffsets(ctx, w.r.cfg.Dest, w.t.spec.Topic, w.p.id)
 }
 
 // firstDestOffsets is destOffsets for a worker's first setup in a topic
@@ -737,30 +739,48 @@ func (o *offsetsOnce) get(ctx context.Context, p int32, fetch func(context.Conte
 }
 
 func (w *worker) sourceOffsets(ctx context.Context) (int64, int64, error) {
-	return listOffsets(ctx, kadm.NewClient(w.r.cfg.Source), w.t.spec.SourceTopic, w.p.id)
+	return listOffsets(ctx, w.r.cfg.Source, w.t.spec.SourceTopic, w.p.id)
 }
 
-func listOffsets(ctx context.Context, adm *kadm.Client, topic string, p int32) (int64, int64, error) {
-	starts, err := adm.ListStartOffsets(ctx, topic)
+// listOffsets returns one partition's log start and end offsets.
+func listOffsets(ctx context.Context, cl *kgo.Client, topic string, p int32) (int64, int64, error) {
+	start, err := listOffset(ctx, cl, topic, p, -2)
 	if err != nil {
 		return 0, 0, err
 	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
+	end, err := listOffset(ctx, cl, topic, p, -1)
+	return start, end, err
+}
+
+// listOffset asks the partition's leader for one offset: ts -2 is the log
+// start, -1 the end, else the first offset at or after the timestamp (-1
+// when there is none). Only the one partition is asked about: a worker
+// per partition asking for the whole topic costs partitions squared.
+func listOffset(ctx context.Context, cl *kgo.Client, topic string, p int32, ts int64) (int64, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = p, ts, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
-	s, ok1 := starts.Lookup(topic, p)
-	e, ok2 := ends.Lookup(topic, p)
-	if !ok1 || !ok2 {
-		return 0, 0, fmt.Errorf("no offsets for %s[%d]", topic, p)
+	for _, t := range resp.Topics {
+		for _, rp := range t.Partitions {
+			if rp.Partition != p {
+				continue
+			}
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+				return 0, fmt.Errorf("list offsets of %s[%d]: %w", topic, p, err)
+			}
+			return rp.Offset, nil
+		}
 	}
-	if s.Err != nil {
-		return 0, 0, s.Err
-	}
-	if e.Err != nil {
-		return 0, 0, e.Err
-	}
-	return s.Offset, e.Offset, nil
+	return 0, fmt.Errorf("no offsets for %s[%d]", topic, p)
 }
 
 // newProducer takes a fresh idempotent producer id for this partition.
@@ -785,13 +805,18 @@ func (w *worker) newProducer(ctx context.Context) error {
 // landed at want. Retriable errors are retried with the same sequence
 // number, which the broker de-duplicates.
 func (w *worker) produce(ctx context.Context, raw []byte, want int64, records int32) error {
-	return w.produceWith(ctx, raw, want, records, &w.prod, nil)
+	return w.produceWith(ctx, raw, want, records, &w.prod, nil, -1)
 }
 
 // produceWith is produce with a given producer, inside the transaction
-// txnID when that is not nil.
-func (w *worker) produceWith(ctx context.Context, raw []byte, want int64, records int32, prod *batch.Producer, txnID *string) error {
-	batch.Rewrite(raw, *prod, txnID != nil)
+// txnID when that is not nil. recordsCRC, when not negative, is the CRC of
+// raw's records, so the new CRC does not read them again.
+func (w *worker) produceWith(ctx context.Context, raw []byte, want int64, records int32, prod *batch.Producer, txnID *string, recordsCRC int64) error {
+	if recordsCRC >= 0 {
+		batch.RewriteWith(raw, *prod, txnID != nil, uint32(recordsCRC))
+	} else {
+		batch.Rewrite(raw, *prod, txnID != nil)
+	}
 	bo := newBackoff()
 	refresh := false
 	w.p.inflight.Add(1)
