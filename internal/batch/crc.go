@@ -7,27 +7,22 @@ import (
 
 // A batch's CRC covers its attributes, the rest of the header and the
 // records. Rewriting the producer fields changes only the header part, so
-// the CRC of the records (the bulk of the bytes) is computed once, checked
-// against the source's CRC and reused for the new one: CombineCRC joins a
-// header CRC and a records CRC without reading the records again.
+// the new CRC can be had from the old one without reading the records (the
+// bulk of the bytes) at all: see RewriteCarryCRC and CombineCRC.
 
-// RecordsCRC is the CRC-32C of a v2 batch's records section.
-func RecordsCRC(raw []byte) uint32 { return crc32.Checksum(raw[HeaderSize:], crcTable) }
-
-// CheckCRCWith is CheckCRC given the records' CRC.
-func CheckCRCWith(raw []byte, recordsCRC uint32) bool {
-	if len(raw) < HeaderSize {
-		return false
-	}
-	head := crc32.Checksum(raw[offAttributes:HeaderSize], crcTable)
-	return binary.BigEndian.Uint32(raw[offCRC:]) == CombineCRC(head, recordsCRC, int64(len(raw)-HeaderSize))
-}
-
-// RewriteWith is Rewrite given the records' CRC.
-func RewriteWith(raw []byte, p Producer, transactional bool, recordsCRC uint32) {
+// RewriteCarryCRC is Rewrite without reading the records: the new CRC is
+// derived from the batch's own CRC and the change in the header. CRCs are
+// linear, so crc(H'||R) = crc(H||R) ^ zeros(crc(H) ^ crc(H'), len(R)). The
+// records are not checked: if they do not match the CRC the batch came
+// with, the new CRC does not match them either, and the broker the batch
+// is produced to refuses it as corrupt. Nothing corrupt gets through, and
+// the copy reads no record byte.
+func RewriteCarryCRC(raw []byte, p Producer, transactional bool) {
+	old := binary.BigEndian.Uint32(raw[offCRC:])
+	before := crc32.Checksum(raw[offAttributes:HeaderSize], crcTable)
 	rewriteHeader(raw, p, transactional)
-	head := crc32.Checksum(raw[offAttributes:HeaderSize], crcTable)
-	binary.BigEndian.PutUint32(raw[offCRC:], CombineCRC(head, recordsCRC, int64(len(raw)-HeaderSize)))
+	after := crc32.Checksum(raw[offAttributes:HeaderSize], crcTable)
+	binary.BigEndian.PutUint32(raw[offCRC:], old^CombineCRC(before^after, 0, int64(len(raw)-HeaderSize)))
 }
 
 // castagnoliReversed is the CRC-32C polynomial, bit-reversed as the table

@@ -25,22 +25,20 @@ func TestCombineCRC(t *testing.T) {
 	}
 }
 
-func TestRewriteWith(t *testing.T) {
+func TestRewriteCarryCRC(t *testing.T) {
 	b := smallBatch(t, 10, 5, 1000, CodecLZ4)
-	raw := append([]byte(nil), b.Raw...)
-	rc := RecordsCRC(raw)
-	if !CheckCRCWith(raw, rc) || !CheckCRC(raw) {
-		t.Fatal("a valid batch fails the CRC check")
+	carried := append([]byte(nil), b.Raw...)
+	computed := append([]byte(nil), b.Raw...)
+	RewriteCarryCRC(carried, Producer{ID: 9, Epoch: 2, Sequence: 77}, true)
+	Rewrite(computed, Producer{ID: 9, Epoch: 2, Sequence: 77}, true)
+	if string(carried) != string(computed) || !CheckCRC(carried) {
+		t.Fatal("RewriteCarryCRC and Rewrite disagree")
 	}
-	raw[HeaderSize+2] ^= 1
-	if CheckCRCWith(raw, RecordsCRC(raw)) {
-		t.Fatal("a flipped record byte passes")
-	}
-	raw[HeaderSize+2] ^= 1
-	other := append([]byte(nil), raw...)
-	RewriteWith(raw, Producer{ID: 9, Epoch: 2, Sequence: 77}, true, rc)
-	Rewrite(other, Producer{ID: 9, Epoch: 2, Sequence: 77}, true)
-	if string(raw) != string(other) || !CheckCRC(raw) {
-		t.Fatal("RewriteWith and Rewrite disagree")
+	// A corrupt record byte stays detectable after the carried rewrite.
+	corrupt := append([]byte(nil), b.Raw...)
+	corrupt[len(corrupt)-1] ^= 0x10
+	RewriteCarryCRC(corrupt, Producer{ID: 9, Epoch: 2, Sequence: 77}, false)
+	if CheckCRC(corrupt) {
+		t.Fatal("a corrupt batch has a valid CRC after RewriteCarryCRC")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -219,5 +220,26 @@ func TestLogAppendTimeSource(t *testing.T) {
 		if d[i].Timestamp.UnixMilli() != appendTime || s[i].Attrs.TimestampType() != 1 || d[i].Attrs.TimestampType() != 0 {
 			t.Fatalf("record %d: timestamp %d types %d/%d", i, d[i].Timestamp.UnixMilli(), s[i].Attrs.TimestampType(), d[i].Attrs.TimestampType())
 		}
+	}
+}
+
+// TestCorruptSourceBatchFails: a source batch whose records do not match
+// its CRC is not copied (the destination refuses the carried CRC), and the
+// mirror fails instead of storing different bytes.
+func TestCorruptSourceBatchFails(t *testing.T) {
+	raw := logAppendTimeBatch(1_700_000_000_000)
+	raw[21+1] &^= byte(batch.AttrLogAppendTime) // a plain CreateTime batch...
+	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
+	raw[len(raw)-1] ^= 0xff // ...with a record byte flipped after its CRC
+	e := newEnv(t, kfake.SyntheticFetch(kfake.SyntheticBatch{Batch: raw}))
+	testutil.CreateTopic(t, e.srcCl, "bad", 1, nil)
+	e.createLink("l1", nil)
+	e.createMirror("l1", "bad")
+	v := e.waitStatus("l1", "bad", "FAILED")
+	if len(v.TransitionErrors) == 0 || !strings.Contains(v.TransitionErrors[0].ErrorMessage, "refuses the batch") {
+		t.Fatalf("corrupt batch reported as %s %+v", v.MirrorTopicError, v.TransitionErrors)
+	}
+	if _, ends := testutil.Offsets(t, e.dstCl, "bad"); ends[0] != 0 {
+		t.Fatalf("%d records of a corrupt batch reached the mirror", ends[0])
 	}
 }

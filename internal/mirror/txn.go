@@ -169,7 +169,7 @@ func (w *worker) txnError(tp *txnProducer, what string, err error) error {
 
 // copyTxnBatch produces a transactional data batch inside the replaying
 // transaction of its source producer.
-func (w *worker) copyTxnBatch(ctx context.Context, raw []byte, b *batch.Batch, records int32, recordsCRC int64) error {
+func (w *worker) copyTxnBatch(ctx context.Context, raw []byte, b *batch.Batch, records int32, carryCRC bool) error {
 	tp, err := w.txn(ctx, b.ProducerID)
 	if err != nil {
 		return err
@@ -177,7 +177,7 @@ func (w *worker) copyTxnBatch(ctx context.Context, raw []byte, b *batch.Batch, r
 	if err := w.begin(ctx, tp); err != nil {
 		return err
 	}
-	return w.produceWith(ctx, raw, b.BaseOffset, records, &tp.prod, &tp.id, recordsCRC)
+	return w.produceWith(ctx, raw, b.BaseOffset, records, &tp.prod, &tp.id, carryCRC)
 }
 
 // copyControl replays a source transaction marker: EndTxn on the replaying

@@ -197,8 +197,7 @@ func (w *worker) copyChunk(ctx context.Context, c chunk) error {
 		if b.NextOffset() <= w.destEnd {
 			continue // already on the mirror (fetch returns whole batches)
 		}
-		recordsCRC, err := checkCopyable(b)
-		if err != nil {
+		if err := checkCopyable(b); err != nil {
 			return err
 		}
 		if b.BaseOffset < w.destEnd {
@@ -228,16 +227,15 @@ func (w *worker) copyChunk(ctx context.Context, c chunk) error {
 		} else {
 			raw, records, err := reencode(b)
 			if err != nil {
-				return fatal(ErrUnsupportedFormat, "partition %d: %v", w.p.id, err)
+				return err
 			}
-			crc := int64(-1) // a re-encoded batch has a CRC of its own
-			if &raw[0] == &b.Raw[0] {
-				crc = int64(recordsCRC)
-			}
+			// A batch copied as it is keeps its CRC (carried through the
+			// header change); a re-encoded one was checked and has its own.
+			carry := &raw[0] == &b.Raw[0]
 			if b.Transactional() {
-				err = w.copyTxnBatch(ctx, raw, b, records, crc)
+				err = w.copyTxnBatch(ctx, raw, b, records, carry)
 			} else {
-				err = w.produceWith(ctx, raw, b.BaseOffset, records, &w.prod, nil, crc)
+				err = w.produceWith(ctx, raw, b.BaseOffset, records, &w.prod, nil, carry)
 			}
 			if err != nil {
 				return err
@@ -264,7 +262,7 @@ const (
 // into one: small, plain, contiguous batches of one codec.
 func mergeRun(bs []batch.Batch) int {
 	first := &bs[0]
-	if len(first.Raw) >= mergeBelow || !batch.Mergeable(first) {
+	if len(first.Raw) >= mergeBelow || !batch.Mergeable(first) || !batch.CheckCRC(first.Raw) {
 		return 1
 	}
 	size := len(first.Raw)
@@ -290,17 +288,22 @@ func (w *worker) copyMerged(ctx context.Context, bs []batch.Batch) error {
 	return w.produce(ctx, raw, bs[0].BaseOffset, records)
 }
 
-// checkCopyable refuses batches that cannot be copied faithfully, and
-// returns the CRC of the batch's records, which the rewrite reuses.
-func checkCopyable(b *batch.Batch) (uint32, error) {
+// checkCopyable refuses batches that cannot be copied faithfully. The CRC
+// of a batch copied as it is is checked by the destination broker (see
+// batch.RewriteCarryCRC); batches that are re-encoded are checked here,
+// before their records are read.
+func checkCopyable(b *batch.Batch) error {
 	if b.Magic != 2 {
-		return 0, fatal(ErrUnsupportedFormat, "source batch at offset %d has message format v%d; only v2 is supported", b.BaseOffset, b.Magic)
+		return fatal(ErrUnsupportedFormat, "source batch at offset %d has message format v%d; only v2 is supported", b.BaseOffset, b.Magic)
 	}
-	rc := batch.RecordsCRC(b.Raw)
-	if !batch.CheckCRCWith(b.Raw, rc) {
-		return 0, fatal(ErrIllegalState, "source batch at offset %d fails its CRC", b.BaseOffset)
+	return nil
+}
+
+func checkCRC(b *batch.Batch) error {
+	if !batch.CheckCRC(b.Raw) {
+		return fatal(ErrIllegalState, "source batch at offset %d fails its CRC", b.BaseOffset)
 	}
-	return rc, nil
+	return nil
 }
 
 // reencode returns the bytes to produce for a source batch and how many
@@ -309,20 +312,26 @@ func checkCopyable(b *batch.Batch) (uint32, error) {
 // offsets, records, timestamps and codec.
 func reencode(b *batch.Batch) ([]byte, int32, error) {
 	raw, n := b.Raw, b.RecordCount
+	if b.Dense() && !b.LogAppendTime() {
+		return raw, n, nil
+	}
+	if err := checkCRC(b); err != nil {
+		return nil, 0, err
+	}
 	if !b.Dense() {
 		var err error
 		if raw, _, err = batch.Densify(b); err != nil {
-			return nil, 0, err
+			return nil, 0, fatal(ErrUnsupportedFormat, "%v", err)
 		}
 		n = b.LastOffsetDelta + 1
 	}
 	if b.LogAppendTime() {
 		bs, err := batch.Split(raw)
 		if err != nil || len(bs) != 1 {
-			return nil, 0, fmt.Errorf("re-encoded batch at %d: %v", b.BaseOffset, err)
+			return nil, 0, fatal(ErrUnsupportedFormat, "re-encoded batch at %d: %v", b.BaseOffset, err)
 		}
 		if raw, err = batch.StampLogAppendTime(&bs[0]); err != nil {
-			return nil, 0, err
+			return nil, 0, fatal(ErrUnsupportedFormat, "%v", err)
 		}
 	}
 	return raw, n, nil
@@ -805,15 +814,16 @@ func (w *worker) newProducer(ctx context.Context) error {
 // landed at want. Retriable errors are retried with the same sequence
 // number, which the broker de-duplicates.
 func (w *worker) produce(ctx context.Context, raw []byte, want int64, records int32) error {
-	return w.produceWith(ctx, raw, want, records, &w.prod, nil, -1)
+	return w.produceWith(ctx, raw, want, records, &w.prod, nil, false)
 }
 
 // produceWith is produce with a given producer, inside the transaction
-// txnID when that is not nil. recordsCRC, when not negative, is the CRC of
-// raw's records, so the new CRC does not read them again.
-func (w *worker) produceWith(ctx context.Context, raw []byte, want int64, records int32, prod *batch.Producer, txnID *string, recordsCRC int64) error {
-	if recordsCRC >= 0 {
-		batch.RewriteWith(raw, *prod, txnID != nil, uint32(recordsCRC))
+// txnID when that is not nil. With carryCRC the new CRC is derived from the
+// batch's own (a source batch copied as it is) instead of computed over
+// the records.
+func (w *worker) produceWith(ctx context.Context, raw []byte, want int64, records int32, prod *batch.Producer, txnID *string, carryCRC bool) error {
+	if carryCRC {
+		batch.RewriteCarryCRC(raw, *prod, txnID != nil)
 	} else {
 		batch.Rewrite(raw, *prod, txnID != nil)
 	}
