@@ -384,6 +384,14 @@ func (m *Manager) DeleteLink(ctx context.Context, name string, force, validateOn
 	if validateOnly {
 		return nil
 	}
+	// The mirrors stop as a failover stops them: copy stopped, open source
+	// transactions aborted, write denials lifted; the topics stay.
+	if run != nil && run.runner != nil {
+		for _, t := range live {
+			run.runner.Stop(t)
+		}
+		m.abortOpenTransactions(ctx, run, live)
+	}
 	if run != nil {
 		run.close()
 	}
