@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strait-dev/strait/internal/testutil"
 )
@@ -128,26 +127,9 @@ func TestPromoteTimesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	busyID := td["busy"].ID
-	e.dst.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
-		e.dst.KeepControl()
-		req := kreq.(*kmsg.ProduceRequest)
-		resp := req.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range req.Topics {
-			if rt.Topic != "busy" && rt.TopicID != busyID {
-				return nil, nil, false // the state topic still takes writes
-			}
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.NotEnoughReplicas.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
-	})
+	var block atomic.Bool
+	block.Store(true) // the state topic still takes writes
+	refuseProduce(e.dst, &block, func(topic string, id [16]byte) bool { return topic == "busy" || id == busyID })
 	start := time.Now()
 	r := e.alter("l1", "promote", names("busy"), "")
 	code, msg := resultErr(t, r, 0)
