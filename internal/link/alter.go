@@ -110,8 +110,8 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 	if sel.HasNames && len(sel.Names) == 0 {
 		return nil, errorf(ErrInvalid, "mirror_topic_names must name at least one topic.")
 	}
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
+	m.lockOp()
+	defer m.unlockOp()
 	l, run, err := m.linkAndRun(linkName)
 	if err != nil {
 		return nil, err
@@ -160,6 +160,13 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 
 	failed := map[string]string{}
 	reverse := op == OpReverseStart || op == OpReversePause
+	if (op == OpPromote || op == OpFailover) && !validateOnly && len(accepted) > 0 && run != nil && run.sync != nil {
+		// Consumers moving over find the latest offsets: one last offset
+		// sync before the mirrors stop.
+		for _, e := range run.sync.SyncOffsets(ctx, topicsOf(accepted)) {
+			m.log.Warn("last consumer offset sync before stopping", "link", linkName, "code", e.Code, "err", e.Message)
+		}
+	}
 	var remote *remoteSide
 	if reverse && len(accepted) > 0 {
 		var err error

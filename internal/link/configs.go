@@ -91,8 +91,8 @@ func (m *Manager) getLink(name string) (*Link, error) {
 // none: a bad entry fails the whole request and changes nothing. Changes
 // take effect without a restart.
 func (m *Manager) AlterLinkConfigs(ctx context.Context, linkName string, changes []ConfigChange, validateOnly bool) error {
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
+	m.lockOp()
+	defer m.unlockOp()
 	l, err := m.getLink(linkName)
 	if err != nil {
 		return err
@@ -143,6 +143,9 @@ func (m *Manager) AlterLinkConfigs(ctx context.Context, linkName string, changes
 		m.restartRun(linkName)
 	} else {
 		m.reconcile(linkName)
+		if _, run, err := m.linkAndRun(linkName); err == nil && run != nil && run.sync != nil {
+			run.sync.Kick() // the sync tasks read the new configs now
+		}
 	}
 	return nil
 }

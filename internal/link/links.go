@@ -153,8 +153,14 @@ func (m *Manager) Link(name string, withTasks bool) (LinkView, error) {
 	for _, c := range []string{"ACTIVE", "PAUSED", "PENDING", "IN_ERROR", "NOT_APPLICABLE"} {
 		v.Categories = append(v.Categories, CategoryCount{Category: c, Count: counts[c]})
 	}
-	if withTasks {
-		v.Tasks = m.tasks(l, v.State)
+	if withTasks && run != nil && run.sync != nil {
+		for _, st := range run.sync.Status() {
+			t := Task{Name: st.Name, State: st.State, Errors: []TaskError{}}
+			for _, e := range st.Errors {
+				t.Errors = append(t.Errors, TaskError{Code: e.Code, Message: e.Message})
+			}
+			v.Tasks = append(v.Tasks, t)
+		}
 	}
 	return v, nil
 }
@@ -173,35 +179,6 @@ func category(s Status) string {
 	default:
 		return "PENDING"
 	}
-}
-
-// tasks reports the link's sync tasks. None of them is implemented yet, so
-// a task that is switched on says so as an error rather than pretending.
-func (m *Manager) tasks(l *Link, linkState string) []Task {
-	defs := []struct{ name, enable string }{
-		{"AclSync", linkconfig.ACLSyncEnable},
-		{"AutoCreateMirror", linkconfig.AutoCreateEnable},
-		{"ConsumerOffsetSync", linkconfig.ConsumerOffsetSyncEnable},
-		{"TopicConfigsSync", ""},
-	}
-	out := make([]Task, 0, len(defs))
-	for _, d := range defs {
-		t := Task{Name: d.name, State: "NOT_CONFIGURED", Errors: []TaskError{}}
-		enabled := d.enable != "" && l.Configs.Bool(d.enable)
-		switch {
-		case enabled:
-			t.State = "IN_ERROR"
-			t.Errors = append(t.Errors, TaskError{Code: "MISCONFIGURATION_ERROR", Message: fmt.Sprintf("%s is not supported by this version of Strait", d.name)})
-		case linkState == "PAUSED" && d.enable == "":
-			t.State = "LINK_PAUSED"
-		case linkState == "UNAVAILABLE" && d.enable == "":
-			t.State = "LINK_UNAVAILABLE"
-		case linkState == "FAILED" && d.enable == "":
-			t.State = "LINK_FAILED"
-		}
-		out = append(out, t)
-	}
-	return out
 }
 
 // CreateLink validates and creates a link.
@@ -238,8 +215,8 @@ func (m *Manager) CreateLink(ctx context.Context, req CreateLinkRequest) error {
 		return errorf(ErrInvalid, "%s is required when validate_link is false.", idField)
 	}
 
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
+	m.lockOp()
+	defer m.unlockOp()
 	m.mu.RLock()
 	_, exists := m.links[req.Name]
 	m.mu.RUnlock()
@@ -362,8 +339,8 @@ func (m *Manager) sourceClusterID(ctx context.Context, set linkconfig.Set) (stri
 // link are not stopped; with force it stops them first. Mirror topics stay
 // on the destination as regular topics.
 func (m *Manager) DeleteLink(ctx context.Context, name string, force, validateOnly bool) error {
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
+	m.lockOp()
+	defer m.unlockOp()
 	m.mu.RLock()
 	_, ok := m.links[name]
 	run := m.runs[name]

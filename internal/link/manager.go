@@ -11,11 +11,11 @@
 //
 // # Locks
 //
-// opMu serializes the API's state-changing operations; they may wait on the
+// op serializes the API's state-changing operations; they may wait on the
 // network and on runners. writeMu serializes read-modify-write of stored
 // records, from operations and from runner hooks alike; it is never held
 // while waiting on a runner, so a runner's hook can always finish. mu guards
-// the in-memory maps for short reads and writes. Order: opMu, writeMu, mu.
+// the in-memory maps for short reads and writes. Order: op, writeMu, mu.
 package link
 
 import (
@@ -36,6 +36,7 @@ import (
 
 	"github.com/strait-dev/strait/internal/kafkaclient"
 	"github.com/strait-dev/strait/internal/linkconfig"
+	"github.com/strait-dev/strait/internal/linksync"
 	"github.com/strait-dev/strait/internal/mirror"
 	"github.com/strait-dev/strait/internal/store"
 )
@@ -67,7 +68,9 @@ type Manager struct {
 	cfg Config
 	log *slog.Logger
 
-	opMu    sync.Mutex
+	// op is a one-slot semaphore rather than a mutex so that a sync task
+	// waiting for it can give up when its link closes.
+	op      chan struct{}
 	writeMu sync.Mutex
 	// reconcileMu serializes calls into the runners' Set.
 	reconcileMu sync.Mutex
@@ -97,7 +100,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.PromoteTimeout <= 0 {
 		cfg.PromoteTimeout = time.Minute
 	}
-	m := &Manager{cfg: cfg, log: cfg.Log, runs: map[string]*linkRun{}}
+	m := &Manager{cfg: cfg, log: cfg.Log, runs: map[string]*linkRun{}, op: make(chan struct{}, 1)}
 	kv, next, err := cfg.Store.Load(ctx)
 	if err != nil {
 		return nil, err
@@ -155,6 +158,19 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	return m, nil
 }
 
+func (m *Manager) lockOp()   { m.op <- struct{}{} }
+func (m *Manager) unlockOp() { <-m.op }
+
+// lockOpCtx is lockOp that gives up when ctx ends.
+func (m *Manager) lockOpCtx(ctx context.Context) error {
+	select {
+	case m.op <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // linkAndRun returns a link and its running part, or ErrLinkNotFound.
 func (m *Manager) linkAndRun(name string) (*Link, *linkRun, error) {
 	m.mu.RLock()
@@ -172,8 +188,8 @@ func (m *Manager) Close() {
 		m.stopBG()
 		m.bg.Wait()
 	}
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
+	m.lockOp()
+	defer m.unlockOp()
 	m.mu.Lock()
 	runs := m.runs
 	m.runs = map[string]*linkRun{}
@@ -201,6 +217,7 @@ func (m *Manager) nowMs() int64 { return m.cfg.Now().UnixMilli() }
 type linkRun struct {
 	src      *kgo.Client
 	runner   *mirror.Runner
+	sync     *linksync.Syncer
 	buildErr error // the source client could not be built
 
 	mu           sync.Mutex
@@ -210,6 +227,9 @@ type linkRun struct {
 }
 
 func (r *linkRun) close() {
+	if r.sync != nil {
+		r.sync.Close()
+	}
 	if r.runner != nil {
 		r.runner.Close()
 	}
@@ -255,6 +275,7 @@ func (m *Manager) startRun(l *Link) *linkRun {
 		MetadataInterval:  interval,
 		TxnIDPrefix:       "strait/" + l.Name,
 	})
+	run.sync = linksync.Start(&syncLink{m: m, name: l.Name, run: run}, m.log.With("link", l.Name))
 	return run
 }
 

@@ -61,8 +61,13 @@ var lockedConfigs = []string{"compression.type", "message.timestamp.type", "mess
 // the source's partition count, copied from the source from the link's
 // mirror.start.offset.spec on.
 func (m *Manager) CreateMirror(ctx context.Context, linkName string, req CreateMirrorRequest) error {
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
+	m.lockOp()
+	defer m.unlockOp()
+	return m.createMirrorLocked(ctx, linkName, req)
+}
+
+// createMirrorLocked is CreateMirror for a caller holding the op lock.
+func (m *Manager) createMirrorLocked(ctx context.Context, linkName string, req CreateMirrorRequest) error {
 	l, run, err := m.linkAndRun(linkName)
 	if err != nil {
 		return err
@@ -223,9 +228,9 @@ func (m *Manager) describeSourceTopic(ctx context.Context, run *linkRun, linkNam
 				st.configs[c.Key] = *c.Value
 			}
 			if c.Key == "cleanup.policy" {
-				// A compacted mirror is compacted too; the mirror keeps
-				// every offset with keyed filler records.
-				st.configs[c.Key] = *c.Value
+				// A compacted source makes a compacted mirror, which keeps
+				// every offset with keyed filler records. (The value itself
+				// follows above if the topic sets it.)
 				st.compacted = strings.Contains(*c.Value, "compact")
 			}
 		}

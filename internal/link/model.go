@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/strait-dev/strait/internal/linkconfig"
+	"github.com/strait-dev/strait/internal/linksync"
 	"github.com/strait-dev/strait/internal/store"
 )
 
@@ -53,6 +54,9 @@ type Link struct {
 	SourceClusterID string         `json:"source_cluster_id"`
 	Configs         linkconfig.Set `json:"configs"`
 	CreatedMs       int64          `json:"created_ms"`
+	// SyncedACLs are the ACLs the link's ACL sync created on the
+	// destination: the only ones it may remove.
+	SyncedACLs []linksync.ACL `json:"synced_acls,omitempty"`
 }
 
 // UUID returns the link id in canonical 8-4-4-4-12 form (link_id).

@@ -13,8 +13,8 @@ import (
 // and its mirror forgotten first, so nothing writes to the topic while it
 // is deleted; this is how the Terraform provider deletes a mirror topic.
 func (m *Manager) DeleteTopic(ctx context.Context, topic string) error {
-	m.opMu.Lock()
-	defer m.opMu.Unlock()
+	m.lockOp()
+	defer m.unlockOp()
 	m.mu.RLock()
 	mir, isMirror := m.mirrors[topic]
 	var run *linkRun

@@ -120,16 +120,16 @@ func init() {
 	def(Def{Name: ReplicaFetchWaitMaxMs, Default: "500", Validate: intRange(0, 30_000)})
 	def(Def{Name: ReplicaFetchResponseMax, Default: "10485760", Validate: intRange(1024, 1<<30)})
 	def(Def{Name: ConsumerOffsetSyncEnable, Default: "false", Validate: validBool})
-	def(Def{Name: ConsumerOffsetFilters, Validate: validJSON})
+	def(Def{Name: ConsumerOffsetFilters, Validate: func(v string) error { _, err := ParseGroupFilters(v); return err }})
 	def(Def{Name: ConsumerOffsetSyncMs, Default: "30000", Validate: intRange(1000, 86_400_000)})
 	def(Def{Name: ConsumerGroupPrefix, Default: "false", Validate: validBool})
 	def(Def{Name: ACLSyncEnable, Default: "false", Validate: validBool})
-	def(Def{Name: ACLFilters, Validate: validJSON})
+	def(Def{Name: ACLFilters, Validate: func(v string) error { _, err := ParseACLFilters(v); return err }})
 	def(Def{Name: ACLSyncMs, Default: "5000", Validate: intRange(1000, 86_400_000)})
 	def(Def{Name: AutoCreateEnable, Default: "false", Validate: validBool})
-	def(Def{Name: AutoCreateFilters, Validate: validJSON})
+	def(Def{Name: AutoCreateFilters, Validate: func(v string) error { _, err := ParseTopicFilters(v); return err }})
 	def(Def{Name: TopicConfigSyncMs, Default: "5000", Validate: intRange(1000, 86_400_000)})
-	def(Def{Name: TopicConfigSyncInclude})
+	def(Def{Name: TopicConfigSyncInclude, Validate: validConfigList})
 	def(Def{Name: "cluster.link.retry.timeout.ms", Default: "300000", ReadOnly: true})
 	def(Def{Name: "num.cluster.link.fetchers", Default: "1", ReadOnly: true})
 }
@@ -173,6 +173,9 @@ func Check(name, value string, creating bool) error {
 func CheckSet(s Set) error {
 	if s.Get(BootstrapServers) == "" {
 		return fmt.Errorf("config '%s' is required", BootstrapServers)
+	}
+	if s.Prefix() != "" && s.Bool(ACLSyncEnable) {
+		return fmt.Errorf("'%s' cannot be used with '%s': synced ACLs would name the source's topics, not the prefixed mirrors", ACLSyncEnable, ClusterLinkPrefix)
 	}
 	proto := s.Get(SecurityProtocol)
 	if strings.HasPrefix(proto, "SASL_") {
@@ -307,6 +310,18 @@ func validBootstrap(v string) error {
 	}
 	if n == 0 {
 		return errors.New("must list at least one host:port")
+	}
+	return nil
+}
+
+var configName = regexp.MustCompile(`^[a-z0-9.]+$`)
+
+// validConfigList checks a comma-separated list of topic config names.
+func validConfigList(v string) error {
+	for _, n := range strings.Split(v, ",") {
+		if n = strings.TrimSpace(n); n != "" && !configName.MatchString(n) {
+			return fmt.Errorf("'%s' is not a topic config name", n)
+		}
 	}
 	return nil
 }

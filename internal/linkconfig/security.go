@@ -1,7 +1,6 @@
 package linkconfig
 
 import (
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -145,16 +144,6 @@ func (s Set) SASL() (SASLSettings, error) {
 func validPEM(v string) error {
 	if b, _ := pem.Decode([]byte(v)); b == nil {
 		return errors.New("must be PEM")
-	}
-	return nil
-}
-
-func validJSON(v string) error {
-	if v == "" {
-		return nil
-	}
-	if !json.Valid([]byte(v)) {
-		return errors.New("must be a JSON document")
 	}
 	return nil
 }

@@ -611,12 +611,15 @@ func (w *worker) verifyTail(ctx context.Context, start, end int64) error {
 type absRecord struct {
 	offset, ts int64
 	r          batch.Record
+	// control marks a transaction marker: the destination writes its own,
+	// so only its place and kind can be compared.
+	control bool
 }
 
 // recordAt finds the record at offset o in b.
 func recordAt(b *batch.Batch, o int64) (absRecord, error) {
 	if b.Control() {
-		return absRecord{offset: o, ts: b.BaseTimestamp}, nil // a marker: nothing to compare but its place
+		return absRecord{offset: o, control: true}, nil
 	}
 	recs, err := b.Records()
 	if err != nil {
@@ -635,6 +638,9 @@ func recordAt(b *batch.Batch, o int64) (absRecord, error) {
 }
 
 func sameRecord(a, b absRecord) bool {
+	if a.control || b.control {
+		return a.control == b.control && a.offset == b.offset
+	}
 	return a.offset == b.offset && a.ts == b.ts &&
 		bytes.Equal(a.r.Key, b.r.Key) && (a.r.Key == nil) == (b.r.Key == nil) &&
 		bytes.Equal(a.r.Value, b.r.Value) && (a.r.Value == nil) == (b.r.Value == nil) &&
