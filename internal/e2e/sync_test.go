@@ -423,3 +423,32 @@ func TestSyncConfigValidation(t *testing.T) {
 		t.Fatalf("disabled task is %s", state)
 	}
 }
+
+// TestFailoverSyncsOffsetsFirst: failover runs one last offset sync, so a
+// group's latest commit on the source is on the destination even when the
+// periodic sync has not come round.
+func TestFailoverSyncsOffsetsFirst(t *testing.T) {
+	e := newEnv(t)
+	testutil.CreateTopic(t, e.srcCl, "orders", 1, nil)
+	produceWith(t, e.srcCl, "orders", 60)
+	e.createLink("l1", map[string]string{
+		"consumer.offset.sync.enable":   "true",
+		"consumer.offset.sync.ms":       "86400000", // one round at start, then a day
+		"consumer.offset.group.filters": `{"groupFilters":[{"name":"*","patternType":"LITERAL","filterType":"INCLUDE"}]}`,
+	})
+	e.createMirror("l1", "orders")
+	e.waitCaughtUp("orders", "orders")
+	committed := consumeCommit(t, e.src.ListenAddrs(), "late", "orders", 23)
+	got, _ := kadm.NewClient(e.dstCl).FetchOffsets(context.Background(), "late")
+	if o, ok := got.Lookup("orders", 0); ok && o.At == committed[0] {
+		t.Fatal("synced before the failover: the test proves nothing")
+	}
+	e.alter("l1", "failover", names("orders"), "")
+	got, err := kadm.NewClient(e.dstCl).FetchOffsets(context.Background(), "late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := got.Lookup("orders", 0); !ok || o.At != committed[0] {
+		t.Fatalf("after failover the group is at %+v, committed %d on the source", o, committed[0])
+	}
+}
