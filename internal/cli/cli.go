@@ -40,7 +40,7 @@ through the Kafka REST v3 cluster-linking API.`,
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newServe(), newDevcluster(), newDemo(), newBench())
+	root.AddCommand(newServe(), newDevcluster(), newDemo(), newAuth(), newBench())
 	return root
 }
 

@@ -3,14 +3,17 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/strait-dev/strait/internal/auth"
 	"github.com/strait-dev/strait/internal/config"
 )
 
@@ -18,7 +21,7 @@ import (
 // duration of the test, then sets env.
 func clearEnv(t *testing.T, env map[string]string) {
 	t.Helper()
-	for _, name := range config.Env {
+	for _, name := range append(slices.Collect(maps.Values(config.Env)), "STRAIT_ALLOW_UNAUTHENTICATED") {
 		t.Setenv(name, "") // restores the original value when the test ends
 		os.Unsetenv(name)
 	}
@@ -166,7 +169,7 @@ destination_ca_file: /etc/file-ca.pem
 			if err != nil {
 				t.Fatalf("loadConfig: %v", err)
 			}
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("config\n got %+v\nwant %+v", got, tc.want)
 			}
 		})
@@ -214,8 +217,11 @@ func TestLoadConfigEveryKey(t *testing.T) {
 			}
 		})
 	}
-	if len(serveFlags) != len(config.Env) {
-		t.Errorf("%d serve flags for %d settings", len(serveFlags), len(config.Env))
+	// The secrets key itself is never a flag: command lines are visible
+	// to every user of the machine.
+	envOnly := []string{"secrets_key"}
+	if len(serveFlags)+len(envOnly) != len(config.Env) {
+		t.Errorf("%d serve flags and %d env-only settings for %d settings", len(serveFlags), len(envOnly), len(config.Env))
 	}
 }
 
@@ -268,6 +274,11 @@ func TestLoadConfigErrors(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// testHash is a stored secret hash (of "s"), testKey a secrets key.
+var testHash, _ = auth.HashSecret("s")
+
+const testKey = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE="
 
 // noConnection returns an address nothing should dial, and a function that
 // fails the test if something did.
@@ -325,6 +336,21 @@ func TestCheckConfig(t *testing.T) {
 		{name: "CA file without certificate", args: []string{"--destination-bootstrap", dest, "--destination-security-protocol", "SSL", "--destination-ca-file", caFile}, wantErr: "certificate"},
 		{name: "unknown key in file", file: "destination_bootstrap: " + dest + "\nhttp_addr: x\n", wantErr: "http_addr"},
 		{name: "positional argument", args: []string{"--destination-bootstrap", dest, "extra"}, wantErr: "extra"},
+		{name: "non-loopback without auth", args: []string{"--destination-bootstrap", dest, "--http", "0.0.0.0:8090"}, wantErr: "without authentication"},
+		{name: "non-loopback without auth, allowed", args: []string{"--destination-bootstrap", dest, "--http", "0.0.0.0:8090", "--allow-unauthenticated"}},
+		{name: "non-loopback without auth, allowed by env", env: map[string]string{"STRAIT_ALLOW_UNAUTHENTICATED": "true"}, args: []string{"--destination-bootstrap", dest, "--http", "[::]:8090"}},
+		{name: "non-loopback with auth", file: "destination_bootstrap: " + dest + "\nhttp: 0.0.0.0:8090\nauth:\n  api_keys:\n    - key: ops\n      secret_hash: " + testHash + "\n  roles:\n    - principal: User:ops\n      role: admin\n"},
+		{name: "loopback name", args: []string{"--destination-bootstrap", dest, "--http", "localhost:8090"}},
+		{name: "bad secret hash", file: "destination_bootstrap: " + dest + "\nauth:\n  api_keys:\n    - key: ops\n      secret_hash: plaintext\n", wantErr: "secret_hash"},
+		{name: "unknown role", file: "destination_bootstrap: " + dest + "\nauth:\n  api_keys:\n    - key: ops\n      secret_hash: " + testHash + "\n  roles:\n    - principal: User:ops\n      role: root\n", wantErr: "root"},
+		{name: "roles without authentication", file: "destination_bootstrap: " + dest + "\nauth:\n  roles:\n    - principal: User:ops\n      role: admin\n", wantErr: "no authentication method"},
+		{name: "JWKS over plain HTTP", file: "destination_bootstrap: " + dest + "\nauth:\n  jwt:\n    jwks_url: http://idp.example/jwks\n", wantErr: "jwks_url"},
+		{name: "clock skew too large", file: "destination_bootstrap: " + dest + "\nauth:\n  jwt:\n    jwks_url: https://idp.example/jwks\n    clock_skew: 1h\n", wantErr: "clock_skew"},
+		{name: "TLS certificate without key", args: []string{"--destination-bootstrap", dest, "--tls-cert-file", caFile}, wantErr: "go together"},
+		{name: "client CA without TLS", args: []string{"--destination-bootstrap", dest, "--tls-client-ca-file", caFile}, wantErr: "tls_client_ca_file"},
+		{name: "bad secrets key", env: map[string]string{"STRAIT_SECRETS_KEY": "too-short"}, args: []string{"--destination-bootstrap", dest}, wantErr: "secrets key"},
+		{name: "secrets key twice", env: map[string]string{"STRAIT_SECRETS_KEY": testKey}, args: []string{"--destination-bootstrap", dest, "--secrets-key-file", caFile}, wantErr: "not both"},
+		{name: "secrets key", env: map[string]string{"STRAIT_SECRETS_KEY": testKey}, args: []string{"--destination-bootstrap", dest}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

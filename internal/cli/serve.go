@@ -23,6 +23,10 @@ var serveFlags = []struct{ flag, key, usage string }{
 	{"destination-sasl-username", "destination_sasl_username", "SASL username for the destination"},
 	{"destination-sasl-password", "destination_sasl_password", "SASL password for the destination (prefer the env variable)"},
 	{"destination-ca-file", "destination_ca_file", "PEM file of CAs to trust for the destination"},
+	{"tls-cert-file", "tls_cert_file", "serve the REST API over TLS with this certificate (PEM; reloaded when it changes)"},
+	{"tls-key-file", "tls_key_file", "the TLS certificate's private key (PEM)"},
+	{"tls-client-ca-file", "tls_client_ca_file", "ask REST clients for a certificate signed by these CAs (mutual TLS)"},
+	{"secrets-key-file", "secrets_key_file", "file with the 32-byte key that seals link credentials in the state topic"},
 }
 
 func newServe() *cobra.Command {
@@ -62,7 +66,8 @@ YAML file given with --config, then defaults.`,
 			log := newLogger(cmd.ErrOrStderr(), cfg.LogLevel, cfg.LogFormat)
 			ctx, stop := signalContext()
 			defer stop()
-			d, err := daemon.New(ctx, cfg, log, daemon.Options{})
+			reload := func() (config.Config, error) { return loadConfig(cmd.Flags(), configFile) }
+			d, err := daemon.New(ctx, cfg, log, daemon.Options{ConfigFile: configFile, Reload: reload})
 			if err != nil {
 				return err
 			}
@@ -73,7 +78,8 @@ YAML file given with --config, then defaults.`,
 	for _, f := range serveFlags {
 		cmd.Flags().String(f.flag, def.Get(f.key), f.usage)
 	}
-	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file")
+	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file (auth settings are read from it again when it changes)")
+	cmd.Flags().Bool("allow-unauthenticated", false, "serve the API on a non-loopback address without authentication")
 	cmd.Flags().BoolVar(&checkOnly, "check-config", false, "validate the configuration and exit")
 	return cmd
 }
@@ -88,6 +94,9 @@ func loadConfig(fs *pflag.FlagSet, file string) (config.Config, error) {
 		}
 	}
 	cfg.LoadEnv(os.LookupEnv)
+	if fs.Changed("allow-unauthenticated") {
+		cfg.AllowUnauthenticated, _ = fs.GetBool("allow-unauthenticated")
+	}
 	for _, f := range serveFlags {
 		if fs.Changed(f.flag) {
 			v, _ := fs.GetString(f.flag)

@@ -12,7 +12,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/strait-dev/strait/internal/auth"
 	"github.com/strait-dev/strait/internal/kafkaclient"
+	"github.com/strait-dev/strait/internal/secret"
 )
 
 // Config is the daemon's configuration. Field tags are the YAML keys; the
@@ -39,6 +41,23 @@ type Config struct {
 	DestinationSASLPassword  string `yaml:"destination_sasl_password"`
 	// DestinationCAFile is a PEM file of CAs to trust for the destination.
 	DestinationCAFile string `yaml:"destination_ca_file"`
+	// TLSCertFile and TLSKeyFile serve the REST API over TLS; they are
+	// read again when they change. TLSClientCAFile, if set, asks clients
+	// for a certificate signed by one of its CAs (mutual TLS).
+	TLSCertFile     string `yaml:"tls_cert_file"`
+	TLSKeyFile      string `yaml:"tls_key_file"`
+	TLSClientCAFile string `yaml:"tls_client_ca_file"`
+	// SecretsKey (base64 or hex, 32 bytes) or SecretsKeyFile seals the
+	// credentials of links in the state topic. Without one, links cannot
+	// be given credentials.
+	SecretsKey     string `yaml:"secrets_key"`
+	SecretsKeyFile string `yaml:"secrets_key_file"`
+	// AllowUnauthenticated lets the API listen on a non-loopback address
+	// without authentication.
+	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+	// Auth configures authentication, authorization and rate limits of
+	// the REST API (YAML file only).
+	Auth auth.Config `yaml:"auth"`
 }
 
 // Defaults returns the built-in defaults.
@@ -78,6 +97,11 @@ var Env = map[string]string{
 	"destination_sasl_username":     "STRAIT_DESTINATION_SASL_USERNAME",
 	"destination_sasl_password":     "STRAIT_DESTINATION_SASL_PASSWORD",
 	"destination_ca_file":           "STRAIT_DESTINATION_CA_FILE",
+	"tls_cert_file":                 "STRAIT_TLS_CERT_FILE",
+	"tls_key_file":                  "STRAIT_TLS_KEY_FILE",
+	"tls_client_ca_file":            "STRAIT_TLS_CLIENT_CA_FILE",
+	"secrets_key":                   "STRAIT_SECRETS_KEY",
+	"secrets_key_file":              "STRAIT_SECRETS_KEY_FILE",
 }
 
 // LoadEnv overlays the STRAIT_* environment variables that are set.
@@ -86,6 +110,9 @@ func (c *Config) LoadEnv(lookup func(string) (string, bool)) {
 		if v, ok := lookup(env); ok {
 			*c.field(key) = v
 		}
+	}
+	if v, ok := lookup("STRAIT_ALLOW_UNAUTHENTICATED"); ok {
+		c.AllowUnauthenticated = v == "true" || v == "1"
 	}
 }
 
@@ -129,6 +156,16 @@ func (c *Config) field(key string) *string {
 		return &c.DestinationSASLPassword
 	case "destination_ca_file":
 		return &c.DestinationCAFile
+	case "tls_cert_file":
+		return &c.TLSCertFile
+	case "tls_key_file":
+		return &c.TLSKeyFile
+	case "tls_client_ca_file":
+		return &c.TLSClientCAFile
+	case "secrets_key":
+		return &c.SecretsKey
+	case "secrets_key_file":
+		return &c.SecretsKeyFile
 	}
 	return nil
 }
@@ -154,8 +191,51 @@ func (c *Config) Validate() error {
 	if c.StateTopic == "" {
 		return errors.New("state topic must not be empty")
 	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("tls_cert_file and tls_key_file go together")
+	}
+	if c.TLSClientCAFile != "" && c.TLSCertFile == "" {
+		return errors.New("tls_client_ca_file needs tls_cert_file and tls_key_file")
+	}
+	if c.Auth.ClientCertificates && c.TLSClientCAFile == "" {
+		return errors.New("auth.client_certificates needs tls_client_ca_file")
+	}
+	if err := c.Auth.Validate(); err != nil {
+		return err
+	}
+	if c.SecretsKey != "" && c.SecretsKeyFile != "" {
+		return errors.New("give secrets_key or secrets_key_file, not both")
+	}
+	if c.SecretsKey != "" {
+		if _, err := secret.ParseKey(c.SecretsKey); err != nil {
+			return err
+		}
+	}
+	if host, _, _ := net.SplitHostPort(c.HTTP); !loopback(host) && !c.Auth.Enabled() && !c.AllowUnauthenticated {
+		return fmt.Errorf("refusing to serve the API on %s without authentication: configure auth (api_keys, jwt or client_certificates), or listen on 127.0.0.1, or set allow_unauthenticated (--allow-unauthenticated) if something else protects it", c.HTTP)
+	}
 	_, err := c.Destination()
 	return err
+}
+
+// loopback reports whether host is a loopback address or name.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// SecretsKeyBytes returns the configured secrets key, nil if none.
+func (c *Config) SecretsKeyBytes() ([]byte, error) {
+	switch {
+	case c.SecretsKey != "":
+		return secret.ParseKey(c.SecretsKey)
+	case c.SecretsKeyFile != "":
+		return secret.LoadKey(c.SecretsKeyFile)
+	}
+	return nil, nil
 }
 
 // Destination returns the connection settings for the destination cluster.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,11 +19,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/strait-dev/strait/internal/auth"
 	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/kafkaclient"
 	"github.com/strait-dev/strait/internal/link"
 	"github.com/strait-dev/strait/internal/metrics"
 	"github.com/strait-dev/strait/internal/restapi"
+	"github.com/strait-dev/strait/internal/secret"
 	"github.com/strait-dev/strait/internal/store"
 )
 
@@ -34,6 +37,9 @@ type Daemon struct {
 	mgr   *link.Manager
 	srv   *http.Server
 	ln    net.Listener
+	guard *auth.Holder
+	opt   Options
+	tls   bool
 }
 
 // Options tunes a daemon beyond Config; zero values are fine.
@@ -43,6 +49,14 @@ type Options struct {
 	// PromoteTimeout bounds a promote's wait for its mirrors to catch up;
 	// zero means one minute.
 	PromoteTimeout time.Duration
+	// ConfigFile, when set, is watched; when it changes, Reload reads the
+	// configuration again and its auth section (API keys, JWT settings,
+	// roles, rate limits) replaces the running one.
+	ConfigFile string
+	Reload     func() (config.Config, error)
+	// ReloadInterval is how often ConfigFile is checked; zero means two
+	// seconds.
+	ReloadInterval time.Duration
 }
 
 // New connects to the destination, loads the state and starts mirroring
@@ -63,7 +77,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{log: log, dest: dest}
+	d := &Daemon{log: log, dest: dest, opt: opt}
+	guard, err := auth.New(cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
+	d.guard = auth.NewHolder(guard)
+	var sealer *secret.Sealer
+	if key, err := cfg.SecretsKeyBytes(); err != nil {
+		return nil, fmt.Errorf("secrets key: %w", err)
+	} else if key != nil {
+		if sealer, err = secret.New(key); err != nil {
+			return nil, err
+		}
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -85,11 +112,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		MetadataInterval: opt.MetadataInterval,
 		PromoteTimeout:   opt.PromoteTimeout,
 		Principal:        principal(cfg),
+		Secrets:          sealer,
 	})
 	if err != nil {
 		return nil, err
 	}
-	api := restapi.New(d.mgr, log)
+	api := restapi.New(d.mgr, log, restapi.Options{Guard: d.guard})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := metrics.Register(reg, d.mgr); err != nil {
@@ -102,8 +130,28 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
 	}
-	d.srv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("strait ready", "rest", "http://"+d.ln.Addr().String()+"/kafka/v3", "cluster_id", clusterID, "state_topic", cfg.StateTopic)
+	d.srv = &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	scheme := "http"
+	if cfg.TLSCertFile != "" {
+		if d.srv.TLSConfig, err = serverTLS(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSClientCAFile, log); err != nil {
+			_ = d.ln.Close()
+			return nil, err
+		}
+		d.tls, scheme = true, "https"
+	}
+	if !guard.Enabled() {
+		log.Warn("the REST API has no authentication: anyone who reaches " + d.ln.Addr().String() + " can change links")
+	}
+	if sealer == nil {
+		log.Warn("no secrets key: links cannot be given credentials (sasl.jaas.config, passwords, keys); see docs/security.md")
+	}
+	log.Info("strait ready", "rest", scheme+"://"+d.ln.Addr().String()+"/kafka/v3", "cluster_id", clusterID, "state_topic", cfg.StateTopic)
 	ok = true
 	return d, nil
 }
@@ -149,7 +197,16 @@ func (d *Daemon) Manager() *link.Manager { return d.mgr }
 // requests, mirroring stops, clients close.
 func (d *Daemon) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- d.srv.Serve(d.ln) }()
+	go func() {
+		if d.tls {
+			errc <- d.srv.ServeTLS(d.ln, "", "")
+			return
+		}
+		errc <- d.srv.Serve(d.ln)
+	}()
+	if d.opt.ConfigFile != "" && d.opt.Reload != nil {
+		go d.watchConfig(ctx)
+	}
 	var err error
 	select {
 	case <-ctx.Done():
@@ -175,4 +232,53 @@ func (d *Daemon) closeClients() {
 		d.store.Close()
 	}
 	d.dest.Close()
+}
+
+// Guard is the daemon's current auth guard.
+func (d *Daemon) Guard() *auth.Holder { return d.guard }
+
+// watchConfig reloads the auth section when the config file changes, so
+// keys and roles rotate without a restart. A file that does not load or
+// validate leaves the running guard in place.
+func (d *Daemon) watchConfig(ctx context.Context) {
+	every := d.opt.ReloadInterval
+	if every == 0 {
+		every = 2 * time.Second
+	}
+	stamp := func() time.Time {
+		st, err := os.Stat(d.opt.ConfigFile)
+		if err != nil {
+			return time.Time{}
+		}
+		return st.ModTime()
+	}
+	last := stamp()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		mt := stamp()
+		if mt.Equal(last) || mt.IsZero() {
+			continue
+		}
+		last = mt
+		cfg, err := d.opt.Reload()
+		if err == nil {
+			err = cfg.Validate()
+		}
+		var g *auth.Guard
+		if err == nil {
+			g, err = auth.New(cfg.Auth)
+		}
+		if err != nil {
+			d.log.Error("configuration changed but does not load; keeping the running auth settings", "file", d.opt.ConfigFile, "err", err)
+			continue
+		}
+		d.guard.Update(g)
+		d.log.Info("auth settings reloaded", "file", d.opt.ConfigFile, "api_keys", len(cfg.Auth.APIKeys), "roles", len(cfg.Auth.Roles))
+	}
 }

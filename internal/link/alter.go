@@ -102,6 +102,9 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 	}
 	var re *regexp.Regexp
 	if sel.HasPattern {
+		if len(sel.Pattern) > maxPatternLen {
+			return nil, errorf(ErrInvalid, "mirror_topic_name_pattern is %d characters long; at most %d are accepted.", len(sel.Pattern), maxPatternLen)
+		}
 		var err error
 		if re, err = regexp.Compile("^(?:" + sel.Pattern + ")$"); err != nil {
 			return nil, errorf(ErrInvalid, "Invalid mirror_topic_name_pattern '%s': %v", sel.Pattern, err)
@@ -109,6 +112,9 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 	}
 	if sel.HasNames && len(sel.Names) == 0 {
 		return nil, errorf(ErrInvalid, "mirror_topic_names must name at least one topic.")
+	}
+	if err := m.checkCount(len(sel.Names)); err != nil {
+		return nil, err
 	}
 	m.lockOp()
 	defer m.unlockOp()
@@ -134,6 +140,9 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 		}
 	}
 	names = dedupe(names)
+	if err := m.checkCount(len(names)); err != nil {
+		return nil, err
+	}
 	results := make([]AlterResult, len(names))
 	var unknown []string
 	accepted := map[string]transition{}
@@ -638,4 +647,13 @@ func dedupe(names []string) []string {
 		}
 	}
 	return out
+}
+
+// checkCount refuses a request that would touch more mirror topics than
+// one request may: the caller splits it (a narrower pattern, fewer names).
+func (m *Manager) checkCount(n int) error {
+	if n > m.cfg.MaxTopicsPerRequest {
+		return errorf(ErrInvalid, "The request selects %d mirror topics; at most %d are accepted in one request: split it.", n, m.cfg.MaxTopicsPerRequest)
+	}
+	return nil
 }

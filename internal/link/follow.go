@@ -42,6 +42,9 @@ func (m *Manager) applyRecord(key string, e store.Entry) {
 	var err error
 	if e.Value != nil {
 		l, mir, err = decodeRecord(key, e.Value)
+		if err == nil && l != nil {
+			err = m.openLink(l)
+		}
 		if err != nil {
 			m.writeMu.Unlock()
 			m.log.Error("state record", "key", key, "err", err)

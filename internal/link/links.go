@@ -202,6 +202,9 @@ func (m *Manager) CreateLink(ctx context.Context, req CreateLinkRequest) error {
 	if err := linkconfig.CheckSet(set); err != nil {
 		return errorf(ErrInvalid, "%s", capitalize(err.Error()))
 	}
+	if _, err := m.sealLink(&Link{Configs: set}); err != nil {
+		return err // credentials and no secrets key: refused even for validate_only
+	}
 	expected, idField := req.SourceClusterID, "source_cluster_id"
 	if set.Bidirectional() {
 		if req.SourceClusterID != "" {

@@ -38,6 +38,7 @@ import (
 	"github.com/strait-dev/strait/internal/linkconfig"
 	"github.com/strait-dev/strait/internal/linksync"
 	"github.com/strait-dev/strait/internal/mirror"
+	"github.com/strait-dev/strait/internal/secret"
 	"github.com/strait-dev/strait/internal/store"
 )
 
@@ -61,7 +62,21 @@ type Config struct {
 	// Principal is Strait's own principal on the destination, e.g.
 	// User:strait; write protection never denies it.
 	Principal string
+	// Secrets seals sensitive link configs in the state topic. Without it
+	// links cannot be given credentials.
+	Secrets *secret.Sealer
+	// MaxTopicsPerRequest caps the mirror topics one alter request may
+	// name or match, so that one request cannot hold the daemon for long;
+	// zero means DefaultMaxTopicsPerRequest.
+	MaxTopicsPerRequest int
 }
+
+// DefaultMaxTopicsPerRequest is the default of Config.MaxTopicsPerRequest.
+const DefaultMaxTopicsPerRequest = 10000
+
+// maxPatternLen caps a mirror_topic_name_pattern: compiling and matching
+// stay cheap.
+const maxPatternLen = 1000
 
 // Manager owns links and mirrors. It is safe for concurrent use.
 type Manager struct {
@@ -100,6 +115,9 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.PromoteTimeout <= 0 {
 		cfg.PromoteTimeout = time.Minute
 	}
+	if cfg.MaxTopicsPerRequest <= 0 {
+		cfg.MaxTopicsPerRequest = DefaultMaxTopicsPerRequest
+	}
 	m := &Manager{cfg: cfg, log: cfg.Log, runs: map[string]*linkRun{}, op: make(chan struct{}, 1)}
 	kv, next, err := cfg.Store.Load(ctx)
 	if err != nil {
@@ -108,6 +126,11 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	m.links, m.mirrors, m.offsets, err = decodeState(kv)
 	if err != nil {
 		return nil, err
+	}
+	for _, l := range m.links {
+		if err := m.openLink(l); err != nil {
+			return nil, err
+		}
 	}
 	m.writeMu.Lock()
 	for topic, mir := range m.mirrors {
@@ -426,7 +449,11 @@ func (m *Manager) updateMirror(ctx context.Context, topic string, fn func(*Mirro
 var errNoChange = errors.New("no change")
 
 func (m *Manager) putLinkLocked(ctx context.Context, l *Link) error {
-	b, err := json.Marshal(l)
+	sealed, err := m.sealLink(l)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(sealed)
 	if err != nil {
 		return err
 	}
@@ -438,6 +465,46 @@ func (m *Manager) putLinkLocked(ctx context.Context, l *Link) error {
 	m.mu.Lock()
 	m.links[l.Name] = l
 	m.mu.Unlock()
+	return nil
+}
+
+// sealLink returns a copy of l for the state topic, its sensitive configs
+// sealed.
+func (m *Manager) sealLink(l *Link) (*Link, error) {
+	out := *l
+	out.Configs = l.Configs.Clone()
+	for name, v := range out.Configs {
+		if d, _ := linkconfig.Lookup(name); !d.Sensitive {
+			continue
+		}
+		if m.cfg.Secrets == nil {
+			return nil, errorf(ErrInvalid, "Config '%s' is a credential, and Strait stores credentials only sealed: start it with a secrets key (secrets_key_file or STRAIT_SECRETS_KEY; strait auth new-secrets-key makes one).", name)
+		}
+		sealed, err := m.cfg.Secrets.Seal(v)
+		if err != nil {
+			return nil, err
+		}
+		out.Configs[name] = sealed
+	}
+	return &out, nil
+}
+
+// openLink opens, in place, the sealed configs of a link read from the
+// state topic.
+func (m *Manager) openLink(l *Link) error {
+	for name, v := range l.Configs {
+		if !secret.Sealed(v) {
+			continue
+		}
+		if m.cfg.Secrets == nil {
+			return fmt.Errorf("link %s has sealed credentials and no secrets key is configured", l.Name)
+		}
+		plain, err := m.cfg.Secrets.Open(v)
+		if err != nil {
+			return fmt.Errorf("link %s config %s: %w", l.Name, name, err)
+		}
+		l.Configs[name] = plain
+	}
 	return nil
 }
 

@@ -332,3 +332,14 @@ func (m *Manager) lags(mir *Mirror) []mirror.Lag {
 	}
 	return out
 }
+
+// MirrorLink returns the link a destination topic mirrors through, and
+// false if it is not a mirror topic.
+func (m *Manager) MirrorLink(topic string) (string, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if mir, ok := m.mirrors[topic]; ok {
+		return mir.Link, true
+	}
+	return "", false
+}

@@ -125,6 +125,9 @@ func (m *Manager) truncateAndRestore(ctx context.Context, l *Link, run *linkRun,
 		}
 	}
 	names = dedupe(names)
+	if err := m.checkCount(len(names)); err != nil {
+		return nil, err
+	}
 	results := make([]AlterResult, len(names))
 	for i, t := range names {
 		results[i] = AlterResult{Topic: t, Lags: []mirror.Lag{}}

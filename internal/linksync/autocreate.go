@@ -16,6 +16,11 @@ import (
 // destination already has a topic of the mirror's name.
 var ErrTopicExists = errors.New("topic exists")
 
+// maxAutoCreatePerRound bounds one round's work: filters that select a
+// hundred thousand source topics create their mirrors over many rounds,
+// while the daemon keeps serving requests in between.
+const maxAutoCreatePerRound = 200
+
 // autoCreate is one round of auto-created mirrors: every source topic the
 // filters select that the link does not mirror yet becomes a mirror
 // topic. Internal topics never do.
@@ -39,10 +44,16 @@ func (s *Syncer) autoCreate(ctx context.Context, cfg linkconfig.Set) []TaskError
 	names := topics.Names()
 	sort.Strings(names)
 	var errs []TaskError
+	created := 0
 	for _, t := range names {
 		if topics[t].IsInternal || Internal(t) || mirrored[t] || !filters.Match(t) {
 			continue
 		}
+		if created == maxAutoCreatePerRound || ctx.Err() != nil {
+			s.log.Info("auto-create round full; the next round creates more mirrors", "created", created)
+			break
+		}
+		created++
 		if err := s.l.CreateMirror(ctx, t); err != nil {
 			code := "INTERNAL_ERROR"
 			if errors.Is(err, ErrTopicExists) {
