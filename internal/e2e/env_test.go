@@ -18,6 +18,7 @@ import (
 
 	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/daemon"
+	"github.com/strait-dev/strait/internal/secret"
 	"github.com/strait-dev/strait/internal/testutil"
 )
 
@@ -31,8 +32,19 @@ type env struct {
 	stop         context.CancelFunc
 	done         chan error
 	srcOpts      []kfake.Opt
+	dstOpts      []kfake.Opt
+	// clientOpts are given to every test client of either cluster (TLS).
+	clientOpts []kgo.Opt
 	// promoteTimeout is passed to the daemon; zero keeps its default.
 	promoteTimeout time.Duration
+	// secretsKey seals link credentials; kept across daemon restarts.
+	secretsKey string
+	// configure, if set, changes the daemon's configuration before start.
+	configure func(*config.Config)
+	// log, if set, receives the daemon's log.
+	log *slog.Logger
+	// scheme is the REST API's scheme: http unless configure sets TLS.
+	scheme string
 }
 
 func newEnv(t *testing.T, srcOpts ...kfake.Opt) *env {
@@ -45,9 +57,9 @@ func newEnvWith(t *testing.T, e *env) *env {
 	t.Helper()
 	e.t = t
 	e.src = testutil.NewCluster(t, append([]kfake.Opt{kfake.ClusterID("source-cluster")}, e.srcOpts...)...)
-	e.dst = testutil.NewCluster(t, kfake.ClusterID("destination-cluster"))
-	e.srcCl = testutil.Client(t, e.src.ListenAddrs())
-	e.dstCl = testutil.Client(t, e.dst.ListenAddrs())
+	e.dst = testutil.NewCluster(t, append([]kfake.Opt{kfake.ClusterID("destination-cluster")}, e.dstOpts...)...)
+	e.srcCl = testutil.Client(t, e.src.ListenAddrs(), e.clientOpts...)
+	e.dstCl = testutil.Client(t, e.dst.ListenAddrs(), e.clientOpts...)
 	e.startDaemon()
 	return e
 }
@@ -64,9 +76,24 @@ func (e *env) startDaemon() {
 	cfg := config.Defaults()
 	cfg.DestinationBootstrap = e.dst.ListenAddrs()[0]
 	cfg.HTTP = "127.0.0.1:0"
+	if e.secretsKey == "" {
+		key, err := secret.NewKey()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		e.secretsKey = key
+	}
+	cfg.SecretsKey = e.secretsKey
+	if e.configure != nil {
+		e.configure(&cfg)
+	}
+	log := e.log
+	if log == nil {
+		log = logger()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d, err := daemon.New(ctx, cfg, logger(), daemon.Options{MetadataInterval: 200 * time.Millisecond, PromoteTimeout: e.promoteTimeout})
+	d, err := daemon.New(ctx, cfg, log, daemon.Options{MetadataInterval: 200 * time.Millisecond, PromoteTimeout: e.promoteTimeout})
 	if err != nil {
 		e.t.Fatalf("start daemon: %v", err)
 	}
@@ -75,7 +102,10 @@ func (e *env) startDaemon() {
 	e.done = make(chan error, 1)
 	go func() { e.done <- d.Run(runCtx) }()
 	e.clusterID = d.Manager().ClusterID()
-	e.api = testutil.NewAPI(e.t, "http://"+d.Addr(), "/kafka/v3", e.clusterID)
+	if e.scheme == "" {
+		e.scheme = "http"
+	}
+	e.api = testutil.NewAPI(e.t, e.scheme+"://"+d.Addr(), "/kafka/v3", e.clusterID)
 	e.t.Cleanup(e.stopDaemon)
 }
 
@@ -131,8 +161,8 @@ func (e *env) assertIdentical(srcTopic, mirrorTopic string) int {
 			e.t.Fatalf("partition %d: source log start %d, mirror log start %d", p, s, dstStarts[p])
 		}
 	}
-	src := testutil.ReadAll(e.t, e.src.ListenAddrs(), srcTopic)
-	dst := testutil.ReadAll(e.t, e.dst.ListenAddrs(), mirrorTopic)
+	src := testutil.ReadAll(e.t, e.src.ListenAddrs(), srcTopic, e.clientOpts...)
+	dst := testutil.ReadAll(e.t, e.dst.ListenAddrs(), mirrorTopic, e.clientOpts...)
 	if diff := testutil.DiffRecords(src, dst); diff != "" {
 		e.t.Fatalf("mirror differs from source: %s", diff)
 	}

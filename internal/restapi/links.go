@@ -50,6 +50,9 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request, c *call) erro
 		Data:     []linkData{},
 	}
 	for _, v := range s.m.Links() {
+		if !s.canRead(r, v.Name) {
+			continue
+		}
 		out.Data = append(out.Data, s.linkData(r, c, v))
 	}
 	writeJSON(w, http.StatusOK, out)

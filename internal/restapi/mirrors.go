@@ -63,6 +63,9 @@ func (s *Server) writeMirrors(w http.ResponseWriter, r *http.Request, c *call, l
 	}
 	out := mirrorList{Kind: "KafkaMirrorDataList", Metadata: collectionMeta{Self: self}, Data: []mirrorData{}}
 	for _, v := range views {
+		if !s.canRead(r, v.Link) {
+			continue
+		}
 		out.Data = append(out.Data, s.mirrorData(r, c, v, false))
 	}
 	writeJSON(w, http.StatusOK, out)

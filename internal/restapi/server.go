@@ -7,6 +7,7 @@
 package restapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/strait-dev/strait/internal/link"
 )
@@ -30,15 +32,19 @@ type Server struct {
 	m   *link.Manager
 	log *slog.Logger
 	mux *http.ServeMux
+	opt Options
 }
 
 // New returns the API server for m. extra handlers (metrics, health) are
 // mounted by the caller on the returned handler's mux via Handle.
-func New(m *link.Manager, log *slog.Logger) *Server {
+func New(m *link.Manager, log *slog.Logger, opt Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{m: m, log: log, mux: http.NewServeMux()}
+	if opt.Timeout == 0 {
+		opt.Timeout = 2 * time.Minute
+	}
+	s := &Server{m: m, log: log, mux: http.NewServeMux(), opt: opt}
 	for _, p := range Prefixes {
 		s.routes(p)
 	}
@@ -63,37 +69,52 @@ type call struct {
 func (s *Server) routes(p string) {
 	c := p + "/clusters/{cluster_id}"
 	l := c + "/links/{link_name}"
-	s.handle("GET "+p+"/clusters", p, s.listClusters)
-	s.handle("GET "+c, p, s.getCluster)
-	s.handle("GET "+c+"/links", p, s.listLinks)
-	s.handle("POST "+c+"/links", p, s.createLink)
-	s.handle("POST "+c+"/links/{$}", p, s.createLink) // kcp posts with a trailing slash
-	s.handle("GET "+l, p, s.getLink)
-	s.handle("DELETE "+l, p, s.deleteLink)
-	s.handle("GET "+l+"/configs", p, s.listConfigs)
-	s.handle("PUT "+l+"/configs:alter", p, s.alterConfigs)
-	s.handle("GET "+l+"/configs/{config_name}", p, s.getConfig)
-	s.handle("PUT "+l+"/configs/{config_name}", p, s.putConfig)
-	s.handle("DELETE "+l+"/configs/{config_name}", p, s.deleteConfig)
-	s.handle("GET "+c+"/links/-/mirrors", p, s.listAllMirrors)
-	s.handle("GET "+l+"/mirrors", p, s.listMirrors)
-	s.handle("POST "+l+"/mirrors", p, s.createMirror)
-	s.handle("GET "+l+"/mirrors/{mirror_topic_name}", p, s.getMirror)
-	s.handle("DELETE "+c+"/topics/{topic_name}", p, s.deleteTopic)
+	s.handle("GET "+p+"/clusters", p, access{}, s.listClusters)
+	s.handle("GET "+c, p, access{}, s.getCluster)
+	s.handle("GET "+c+"/links", p, readAny, s.listLinks)
+	s.handle("POST "+c+"/links", p, manageNew, s.createLink)
+	s.handle("POST "+c+"/links/{$}", p, manageNew, s.createLink) // kcp posts with a trailing slash
+	s.handle("GET "+l, p, readPath, s.getLink)
+	s.handle("DELETE "+l, p, manage, s.deleteLink)
+	s.handle("GET "+l+"/configs", p, readPath, s.listConfigs)
+	s.handle("PUT "+l+"/configs:alter", p, manage, s.alterConfigs)
+	s.handle("GET "+l+"/configs/{config_name}", p, readPath, s.getConfig)
+	s.handle("PUT "+l+"/configs/{config_name}", p, manage, s.putConfig)
+	s.handle("DELETE "+l+"/configs/{config_name}", p, manage, s.deleteConfig)
+	s.handle("GET "+c+"/links/-/mirrors", p, readAny, s.listAllMirrors)
+	s.handle("GET "+l+"/mirrors", p, readPath, s.listMirrors)
+	s.handle("POST "+l+"/mirrors", p, operate, s.createMirror)
+	s.handle("GET "+l+"/mirrors/{mirror_topic_name}", p, readPath, s.getMirror)
+	s.handle("DELETE "+c+"/topics/{topic_name}", p, dropTopic, s.deleteTopic)
 	for _, op := range link.Ops {
-		s.handle("POST "+l+"/mirrors:"+string(op), p, s.alterMirrors(op))
+		s.handle("POST "+l+"/mirrors:"+string(op), p, operate, s.alterMirrors(op))
 	}
 }
 
-func (s *Server) handle(pattern, prefix string, h handlerFunc) {
+// handle mounts h at pattern behind authentication, rate limiting and
+// the authorization a; state-changing requests are audited.
+func (s *Server) handle(pattern, prefix string, a access, h handlerFunc) {
 	c := &call{prefix: prefix}
+	changes := !strings.HasPrefix(pattern, http.MethodGet+" ")
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if changes {
+			start := time.Now()
+			sw := &statusWriter{ResponseWriter: w}
+			w = sw
+			defer func() { s.audit(r, pattern, sw.status, time.Since(start)) }()
+		}
+		r, ok := s.admit(w, r, a)
+		if !ok {
+			return
+		}
 		if r.ContentLength > maxBody {
 			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{ErrorCode: 413, Message: fmt.Sprintf("Request body is larger than %d bytes.", maxBody)})
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		if err := h(w, r, c); err != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
+		defer cancel()
+		if err := h(w, r.WithContext(ctx), c); err != nil {
 			writeError(w, r, s.log, err)
 		}
 	})

@@ -16,13 +16,16 @@ type API struct {
 	Base string // e.g. http://127.0.0.1:8090/kafka/v3/clusters/<id>
 	// Root is the server root, e.g. http://127.0.0.1:8090.
 	Root string
-	cl   *http.Client
+	// Client sends the requests; replace it for TLS.
+	Client *http.Client
+	// Auth, if set, adds credentials to every request.
+	Auth func(*http.Request)
 }
 
 // NewAPI returns a client for the API served at root (scheme://host:port),
 // with Base set to root + prefix + "/clusters/" + clusterID.
 func NewAPI(t testing.TB, root, prefix, clusterID string) *API {
-	return &API{t: t, Root: root, Base: root + prefix + "/clusters/" + clusterID, cl: &http.Client{Timeout: 60 * time.Second}}
+	return &API{t: t, Root: root, Base: root + prefix + "/clusters/" + clusterID, Client: &http.Client{Timeout: 60 * time.Second}}
 }
 
 // With returns a copy of a that reports to t, for use in subtests.
@@ -64,7 +67,10 @@ func (a *API) DoURL(method, url string, body any) (int, []byte) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := a.cl.Do(req)
+	if a.Auth != nil {
+		a.Auth(req)
+	}
+	resp, err := a.Client.Do(req)
 	if err != nil {
 		a.t.Fatalf("%s %s: %v", method, url, err)
 	}

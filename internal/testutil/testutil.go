@@ -97,7 +97,7 @@ func Offsets(t testing.TB, cl *kgo.Client, topic string) (starts, ends map[int32
 // offsets, by partition, in offset order.
 func ReadAll(t testing.TB, addrs []string, topic string, opts ...kgo.Opt) map[int32][]*kgo.Record {
 	t.Helper()
-	admCl := Client(t, addrs)
+	admCl := Client(t, addrs, opts...)
 	starts, ends := Offsets(t, admCl, topic)
 	out := map[int32][]*kgo.Record{}
 	offs := map[int32]kgo.Offset{}

@@ -1,0 +1,610 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strait-dev/strait/internal/auth"
+	"github.com/strait-dev/strait/internal/config"
+	"github.com/strait-dev/strait/internal/testutil"
+)
+
+// jwtSigner signs test tokens with one key.
+type jwtSigner struct {
+	kid string
+	rsa *rsa.PrivateKey
+	ec  *ecdsa.PrivateKey
+}
+
+func newRSASigner(t *testing.T, kid string) *jwtSigner {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &jwtSigner{kid: kid, rsa: k}
+}
+
+func newECSigner(t *testing.T, kid string) *jwtSigner {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &jwtSigner{kid: kid, ec: k}
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// jwk is the signer's public key as a JSON Web Key.
+func (s *jwtSigner) jwk() map[string]string {
+	if s.rsa != nil {
+		return map[string]string{"kty": "RSA", "kid": s.kid, "use": "sig", "alg": "RS256",
+			"n": b64(s.rsa.N.Bytes()), "e": b64(big.NewInt(int64(s.rsa.E)).Bytes())}
+	}
+	pad := func(i *big.Int) string { b := make([]byte, 32); i.FillBytes(b); return b64(b) }
+	return map[string]string{"kty": "EC", "kid": s.kid, "use": "sig", "alg": "ES256", "crv": "P-256",
+		"x": pad(s.ec.X), "y": pad(s.ec.Y)}
+}
+
+func jwks(t *testing.T, signers ...*jwtSigner) []byte {
+	t.Helper()
+	var keys []map[string]string
+	for _, s := range signers {
+		keys = append(keys, s.jwk())
+	}
+	b, err := json.Marshal(map[string]any{"keys": keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// token signs claims; alg overrides the header's alg when set.
+func (s *jwtSigner) token(t *testing.T, claims map[string]any, alg string) string {
+	t.Helper()
+	if alg == "" {
+		alg = "RS256"
+		if s.ec != nil {
+			alg = "ES256"
+		}
+	}
+	h, _ := json.Marshal(map[string]string{"alg": alg, "typ": "JWT", "kid": s.kid})
+	c, _ := json.Marshal(claims)
+	signed := b64(h) + "." + b64(c)
+	if alg == "none" {
+		return signed + "."
+	}
+	sum := sha256.Sum256([]byte(signed))
+	var sig []byte
+	var err error
+	if s.rsa != nil {
+		sig, err = rsa.SignPKCS1v15(rand.Reader, s.rsa, crypto.SHA256, sum[:])
+	} else {
+		var r, ss *big.Int
+		r, ss, err = ecdsa.Sign(rand.Reader, s.ec, sum[:])
+		if err == nil {
+			sig = make([]byte, 64)
+			r.FillBytes(sig[:32])
+			ss.FillBytes(sig[32:])
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed + "." + b64(sig)
+}
+
+func claims(sub string, exp time.Time, extra map[string]any) map[string]any {
+	c := map[string]any{"sub": sub, "iss": "https://idp.example", "aud": []string{"other", "strait"}, "exp": exp.Unix(), "iat": time.Now().Add(-time.Minute).Unix()}
+	for k, v := range extra {
+		c[k] = v
+	}
+	return c
+}
+
+func basic(key, secret string) func(*http.Request) {
+	return func(r *http.Request) { r.SetBasicAuth(key, secret) }
+}
+
+func bearer(tok string) func(*http.Request) {
+	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+}
+
+func header(v string) func(*http.Request) {
+	return func(r *http.Request) { r.Header.Set("Authorization", v) }
+}
+
+func hashed(t *testing.T, secret string) string {
+	t.Helper()
+	h, err := auth.HashSecret(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// as returns a copy of api that sends cred (nil: no credentials).
+func as(api *testutil.API, t testing.TB, cred func(*http.Request)) *testutil.API {
+	a := api.With(t)
+	a.Auth = cred
+	return a
+}
+
+const (
+	unauthenticatedBody = `{"error_code":40101,"message":"Authentication failed"}`
+	forbiddenBody       = `{"error_code":40301,"message":"Request is not authorized"}`
+)
+
+func assertBody(t *testing.T, got []byte, want string) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("body %q: %v", got, err)
+	}
+	_ = json.Unmarshal([]byte(want), &w)
+	gb, _ := json.Marshal(g)
+	wb, _ := json.Marshal(w)
+	if !bytes.Equal(gb, wb) {
+		t.Fatalf("body %s, want %s", got, want)
+	}
+}
+
+func TestAPIAuthentication(t *testing.T) {
+	dir := t.TempDir()
+	idp := newRSASigner(t, "idp-1")
+	ec := newECSigner(t, "idp-ec")
+	impostor := newRSASigner(t, "idp-1") // same key id, different key
+	jwksFile := testutil.WriteFile(t, dir, "jwks.json", jwks(t, idp, ec))
+	e := newEnvWith(t, &env{configure: func(c *config.Config) {
+		c.Auth = auth.Config{
+			APIKeys: []auth.APIKey{{Key: "OPSKEY", SecretHash: hashed(t, "right-secret"), Principal: "User:ops"}},
+			JWT:     &auth.JWTConfig{JWKSFile: jwksFile, Issuer: "https://idp.example", Audience: "strait", ClockSkew: "30s"},
+			Roles:   []auth.Role{{Principal: "User:ops", Role: "viewer"}, {Principal: "User:robot", Role: "viewer"}},
+		}
+	}})
+	now := time.Now()
+	good := claims("robot", now.Add(time.Hour), nil)
+	cases := []struct {
+		name string
+		cred func(*http.Request)
+		want int
+	}{
+		{"no credentials", nil, http.StatusUnauthorized},
+		{"api key", basic("OPSKEY", "right-secret"), http.StatusOK},
+		{"api key, wrong secret", basic("OPSKEY", "wrong-secret"), http.StatusUnauthorized},
+		{"api key, empty secret", basic("OPSKEY", ""), http.StatusUnauthorized},
+		{"unknown api key", basic("NOSUCHKEY", "right-secret"), http.StatusUnauthorized},
+		{"malformed basic", header("Basic !!!not-base64"), http.StatusUnauthorized},
+		{"unsupported scheme", header("Digest username=ops"), http.StatusUnauthorized},
+		{"token", bearer(idp.token(t, good, "")), http.StatusOK},
+		{"token, ES256", bearer(ec.token(t, good, "")), http.StatusOK},
+		{"token expired", bearer(idp.token(t, claims("robot", now.Add(-10*time.Minute), nil), "")), http.StatusUnauthorized},
+		// Signed when sent: the case is about seconds.
+		{"token expired within the clock skew", func(r *http.Request) {
+			bearer(idp.token(t, claims("robot", time.Now().Add(-10*time.Second), nil), ""))(r)
+		}, http.StatusOK},
+		{"token not valid yet", bearer(idp.token(t, claims("robot", now.Add(time.Hour), map[string]any{"nbf": now.Add(10 * time.Minute).Unix()}), "")), http.StatusUnauthorized},
+		{"token issued in the future", bearer(idp.token(t, claims("robot", now.Add(time.Hour), map[string]any{"iat": now.Add(10 * time.Minute).Unix()}), "")), http.StatusUnauthorized},
+		{"token without exp", bearer(idp.token(t, map[string]any{"sub": "robot", "iss": "https://idp.example", "aud": "strait"}, "")), http.StatusUnauthorized},
+		{"token, wrong audience", bearer(idp.token(t, claims("robot", now.Add(time.Hour), map[string]any{"aud": "someone-else"}), "")), http.StatusUnauthorized},
+		{"token, wrong issuer", bearer(idp.token(t, claims("robot", now.Add(time.Hour), map[string]any{"iss": "https://evil.example"}), "")), http.StatusUnauthorized},
+		{"token, bad signature", bearer(impostor.token(t, good, "")), http.StatusUnauthorized},
+		{"token, alg none", bearer(idp.token(t, good, "none")), http.StatusUnauthorized},
+		{"token, alg HS256", bearer(idp.token(t, good, "HS256")), http.StatusUnauthorized},
+		{"token, truncated", bearer(strings.Join(strings.Split(idp.token(t, good, ""), ".")[:2], ".")), http.StatusUnauthorized},
+		{"token, tampered claims", bearer(tamper(t, idp.token(t, claims("robot", now.Add(time.Hour), nil), ""), "admin")), http.StatusUnauthorized},
+		{"token, unknown key id", bearer(newRSASigner(t, "idp-9").token(t, good, "")), http.StatusUnauthorized},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, body := as(e.api, t, c.cred).Do(http.MethodGet, "/links", nil)
+			if status != c.want {
+				t.Fatalf("status %d, want %d: %s", status, c.want, body)
+			}
+			if c.want == http.StatusUnauthorized {
+				assertBody(t, body, unauthenticatedBody)
+			}
+		})
+	}
+	// A 401 names the schemes the server takes.
+	req, _ := http.NewRequest(http.MethodGet, e.api.Base+"/links", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ch := resp.Header.Get("WWW-Authenticate"); !strings.Contains(ch, "Basic") || !strings.Contains(ch, "Bearer") {
+		t.Fatalf("WWW-Authenticate %q", ch)
+	}
+	// Health and metrics stay open for probes and scrapers.
+	for _, p := range []string{"/livez", "/readyz", "/metrics"} {
+		resp, err := http.Get(e.api.Root + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d", p, resp.StatusCode)
+		}
+	}
+}
+
+// tamper swaps the token's subject, keeping the original signature.
+func tamper(t *testing.T, tok, sub string) string {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	_ = json.Unmarshal(raw, &c)
+	c["sub"] = sub
+	b, _ := json.Marshal(c)
+	parts[1] = b64(b)
+	return strings.Join(parts, ".")
+}
+
+func TestAPIAuthorization(t *testing.T) {
+	keys := []string{"viewer", "operator", "eastadmin", "admin", "nobody"}
+	e := newEnvWith(t, &env{configure: func(c *config.Config) {
+		for _, k := range keys {
+			c.Auth.APIKeys = append(c.Auth.APIKeys, auth.APIKey{Key: k, SecretHash: hashed(t, k+"-secret")})
+		}
+		c.Auth.Roles = []auth.Role{
+			{Principal: "User:viewer", Role: "viewer", Links: []string{"east"}},
+			{Principal: "User:operator", Role: "operator", Links: []string{"east"}},
+			{Principal: "User:eastadmin", Role: "admin", Links: []string{"east*"}},
+			{Principal: "User:admin", Role: "admin"},
+		}
+	}})
+	api := func(t testing.TB, who string) *testutil.API { return as(e.api, t, basic(who, who+"-secret")) }
+	e.api.Auth = basic("admin", "admin-secret")
+	for _, topic := range []string{"orders", "payments", "refunds"} {
+		testutil.CreateTopic(t, e.srcCl, topic, 1, nil)
+	}
+	testutil.CreateTopic(t, e.dstCl, "plain", 1, nil)
+	e.createLink("east", nil)
+	e.createLink("west", nil)
+	e.createMirror("west", "payments")
+	e.createMirror("east", "refunds")
+
+	bootstrap := []map[string]string{{"name": "bootstrap.servers", "value": e.src.ListenAddrs()[0]}}
+	cases := []struct {
+		who, method, path string
+		body              any
+		want              int
+	}{
+		{"nobody", "GET", "/links/east", nil, http.StatusForbidden},
+		{"nobody", "GET", "/links", nil, http.StatusForbidden},
+		{"nobody", "GET", "/links/-/mirrors", nil, http.StatusForbidden},
+		{"viewer", "GET", "/links/east", nil, http.StatusOK},
+		{"viewer", "GET", "/links/east/configs", nil, http.StatusOK},
+		{"viewer", "GET", "/links/east/configs/bootstrap.servers", nil, http.StatusOK},
+		{"viewer", "GET", "/links/east/mirrors", nil, http.StatusOK},
+		{"viewer", "GET", "/links/east/mirrors/refunds", nil, http.StatusOK},
+		{"viewer", "GET", "/links/west", nil, http.StatusForbidden},
+		{"viewer", "GET", "/links/west/mirrors/payments", nil, http.StatusForbidden},
+		{"viewer", "POST", "/links/east/mirrors", map[string]any{"source_topic_name": "orders"}, http.StatusForbidden},
+		{"viewer", "POST", "/links/east/mirrors:pause", names("refunds"), http.StatusForbidden},
+		{"viewer", "DELETE", "/topics/refunds", nil, http.StatusForbidden},
+		{"operator", "POST", "/links/east/mirrors", map[string]any{"source_topic_name": "orders"}, http.StatusNoContent},
+		{"operator", "POST", "/links/east/mirrors:pause", names("orders"), http.StatusOK},
+		{"operator", "POST", "/links/east/mirrors:resume", names("orders"), http.StatusOK},
+		{"operator", "POST", "/links/west/mirrors:pause", names("payments"), http.StatusForbidden},
+		{"operator", "DELETE", "/topics/payments", nil, http.StatusForbidden},
+		{"operator", "PUT", "/links/east/configs/consumer.offset.sync.enable", map[string]any{"value": "true"}, http.StatusForbidden},
+		{"operator", "PUT", "/links/east/configs:alter", map[string]any{"data": []any{}}, http.StatusForbidden},
+		{"operator", "DELETE", "/links/east/configs/consumer.offset.sync.enable", nil, http.StatusForbidden},
+		{"operator", "DELETE", "/links/east", nil, http.StatusForbidden},
+		{"operator", "POST", "/links?link_name=east2", map[string]any{"configs": bootstrap}, http.StatusForbidden},
+		{"eastadmin", "POST", "/links?link_name=east2", map[string]any{"configs": bootstrap}, http.StatusNoContent},
+		{"eastadmin", "POST", "/links?link_name=north", map[string]any{"configs": bootstrap}, http.StatusForbidden},
+		{"eastadmin", "PUT", "/links/east2/configs/consumer.offset.sync.enable", map[string]any{"value": "true"}, http.StatusNoContent},
+		{"eastadmin", "DELETE", "/links/west", nil, http.StatusForbidden},
+		// A plain destination topic belongs to no link: deleting it
+		// through Strait needs the right on every link.
+		{"eastadmin", "DELETE", "/topics/plain", nil, http.StatusForbidden},
+		{"eastadmin", "DELETE", "/links/east2", nil, http.StatusOK},
+		{"operator", "DELETE", "/topics/refunds", nil, http.StatusNoContent},
+		{"admin", "DELETE", "/topics/plain", nil, http.StatusNoContent},
+	}
+	for _, c := range cases {
+		t.Run(c.who+" "+c.method+" "+c.path, func(t *testing.T) {
+			status, body := api(t, c.who).Do(c.method, c.path, c.body)
+			if status != c.want {
+				t.Fatalf("status %d, want %d: %s", status, c.want, body)
+			}
+			if c.want == http.StatusForbidden {
+				assertBody(t, body, forbiddenBody)
+			}
+		})
+	}
+
+	// Lists show only what the principal may read.
+	var links struct {
+		Data []struct {
+			LinkName string `json:"link_name"`
+		} `json:"data"`
+	}
+	api(t, "viewer").JSON("GET", "/links", nil, http.StatusOK, &links)
+	if len(links.Data) != 1 || links.Data[0].LinkName != "east" {
+		t.Fatalf("viewer sees links %+v, want only east", links.Data)
+	}
+	var mirrors struct {
+		Data []mirrorView `json:"data"`
+	}
+	api(t, "viewer").JSON("GET", "/links/-/mirrors", nil, http.StatusOK, &mirrors)
+	for _, m := range mirrors.Data {
+		if m.LinkName != "east" {
+			t.Fatalf("viewer sees mirror %s of link %s", m.MirrorTopicName, m.LinkName)
+		}
+	}
+	if len(mirrors.Data) != 1 {
+		t.Fatalf("viewer sees %d mirrors, want 1 (orders)", len(mirrors.Data))
+	}
+	api(t, "admin").JSON("GET", "/links/-/mirrors", nil, http.StatusOK, &mirrors)
+	if len(mirrors.Data) != 2 {
+		t.Fatalf("admin sees %d mirrors, want 2 (orders, payments)", len(mirrors.Data))
+	}
+}
+
+// syncBuffer is a log sink safe for the daemon's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestAuditLog(t *testing.T) {
+	var logs syncBuffer
+	e := newEnvWith(t, &env{
+		log: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		configure: func(c *config.Config) {
+			c.Auth.APIKeys = []auth.APIKey{{Key: "admin", SecretHash: hashed(t, "s")}, {Key: "viewer", SecretHash: hashed(t, "v")}}
+			c.Auth.Roles = []auth.Role{{Principal: "User:admin", Role: "admin"}, {Principal: "User:viewer", Role: "viewer"}}
+		},
+	})
+	e.api.Auth = basic("admin", "s")
+	testutil.CreateTopic(t, e.srcCl, "audited", 1, nil)
+	e.createLink("l", nil)
+	e.createMirror("l", "audited")
+	e.alter("l", "pause", names("audited"), "")
+	as(e.api, t, basic("viewer", "v")).Do("POST", "/links/l/mirrors:resume", names("audited"))
+	as(e.api, t, basic("viewer", "wrong")).Do("DELETE", "/links/l", nil)
+	e.api.Do("POST", "/links/l/mirrors:pause", map[string]any{"mirror_topic_names": []string{"no-such"}})
+	e.api.Do("GET", "/links/l", nil)
+
+	type entry struct {
+		Msg       string `json:"msg"`
+		Principal string `json:"principal"`
+		Operation string `json:"operation"`
+		Link      string `json:"link"`
+		Status    int    `json:"status"`
+		Result    string `json:"result"`
+	}
+	var got []entry
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var en entry
+		if json.Unmarshal([]byte(line), &en) == nil && en.Msg == "audit" {
+			got = append(got, en)
+		}
+	}
+	want := []entry{
+		{"audit", "User:admin", "POST /kafka/v3/clusters/{cluster_id}/links", "l", 204, "success"},
+		{"audit", "User:admin", "POST /kafka/v3/clusters/{cluster_id}/links/{link_name}/mirrors", "l", 204, "success"},
+		{"audit", "User:admin", "POST /kafka/v3/clusters/{cluster_id}/links/{link_name}/mirrors:pause", "l", 200, "success"},
+		{"audit", "User:viewer", "POST /kafka/v3/clusters/{cluster_id}/links/{link_name}/mirrors:resume", "l", 403, "denied"},
+		{"audit", "User:ANONYMOUS", "DELETE /kafka/v3/clusters/{cluster_id}/links/{link_name}", "l", 401, "denied"},
+		{"audit", "User:admin", "POST /kafka/v3/clusters/{cluster_id}/links/{link_name}/mirrors:pause", "l", 200, "success"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("audit log:\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestAPIRateLimit(t *testing.T) {
+	e := newEnvWith(t, &env{configure: func(c *config.Config) {
+		c.Auth.APIKeys = []auth.APIKey{{Key: "a", SecretHash: hashed(t, "a")}, {Key: "b", SecretHash: hashed(t, "b")}}
+		c.Auth.Roles = []auth.Role{{Principal: "User:a", Role: "viewer"}, {Principal: "User:b", Role: "viewer"}}
+		c.Auth.RateLimit = auth.RateLimit{PerSecond: 0.1, Burst: 3}
+	}})
+	a := as(e.api, t, basic("a", "a"))
+	for i := range 3 {
+		if status, body := a.Do("GET", "/links", nil); status != http.StatusOK {
+			t.Fatalf("request %d: %d %s", i, status, body)
+		}
+	}
+	req, _ := http.NewRequest("GET", e.api.Base+"/links", nil)
+	req.SetBasicAuth("a", "a")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("fourth request: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	testutil.CheckResponse(t, req, resp.StatusCode, resp.Header, body)
+	// The limit is per principal.
+	if status, _ := as(e.api, t, basic("b", "b")).Do("GET", "/links", nil); status != http.StatusOK {
+		t.Fatalf("another principal: %d", status)
+	}
+	// Guessing secrets is limited per address.
+	statuses := map[int]int{}
+	for range 5 {
+		status, _ := as(e.api, t, basic("b", "guess")).Do("GET", "/links", nil)
+		statuses[status]++
+	}
+	if statuses[http.StatusUnauthorized] != 3 || statuses[http.StatusTooManyRequests] != 2 {
+		t.Fatalf("wrong secrets answered %v, want 3x401 then 2x429", statuses)
+	}
+}
+
+func TestAPITLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := testutil.NewCA(t, "strait test CA")
+	cert, key := ca.Issue(t, "strait-1")
+	certFile := testutil.WriteFile(t, dir, "tls.crt", cert)
+	keyFile := testutil.WriteFile(t, dir, "tls.key", key)
+	caFile := testutil.WriteFile(t, dir, "clients.pem", ca.PEM)
+	e := newEnvWith(t, &env{scheme: "https", configure: func(c *config.Config) {
+		c.TLSCertFile, c.TLSKeyFile, c.TLSClientCAFile = certFile, keyFile, caFile
+		c.Auth.ClientCertificates = true
+		c.Auth.APIKeys = []auth.APIKey{{Key: "k", SecretHash: hashed(t, "s")}}
+		c.Auth.Roles = []auth.Role{{Principal: "User:alice", Role: "viewer"}, {Principal: "User:k", Role: "viewer"}}
+	}})
+	client := func(certs ...tls.Certificate) *http.Client {
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			DisableKeepAlives: true,
+			TLSClientConfig:   &tls.Config{RootCAs: ca.Pool(), Certificates: certs},
+		}}
+	}
+	// Go's client only offers a certificate the server's CA list accepts;
+	// force the stranger's on it to see the server refuse it.
+	strangerCert := testutil.NewCA(t, "someone else's CA").KeyPair(t, "alice")
+	forced := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs:              ca.Pool(),
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &strangerCert, nil },
+	}}}
+	cases := []struct {
+		name   string
+		client *http.Client
+		cred   func(*http.Request)
+		want   int // 0: the connection fails
+	}{
+		{"client certificate", client(ca.KeyPair(t, "alice")), nil, http.StatusOK},
+		{"client certificate without a role", client(ca.KeyPair(t, "mallory")), nil, http.StatusForbidden},
+		{"no client certificate", client(), nil, http.StatusUnauthorized},
+		{"no client certificate, api key over TLS", client(), basic("k", "s"), http.StatusOK},
+		{"certificate from another CA", forced, nil, 0},
+		{"server not trusted", &http.Client{Timeout: 10 * time.Second}, basic("k", "s"), 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", e.api.Base+"/links", nil)
+			if c.cred != nil {
+				c.cred(req)
+			}
+			resp, err := c.client.Do(req)
+			if c.want == 0 {
+				if err == nil {
+					resp.Body.Close()
+					t.Fatalf("connection succeeded: %d", resp.StatusCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.want, body)
+			}
+			testutil.CheckResponse(t, req, resp.StatusCode, resp.Header, body)
+		})
+	}
+	// Plain HTTP to the TLS port is not served.
+	if resp, err := http.Get("http://" + strings.TrimPrefix(e.api.Root, "https://") + "/kafka/v3/clusters"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("plain HTTP to the TLS listener: %d", resp.StatusCode)
+		}
+	}
+
+	// A renewed certificate is served without a restart.
+	cert2, key2 := ca.Issue(t, "strait-2")
+	testutil.WriteFile(t, dir, "tls.key", key2)
+	testutil.WriteFile(t, dir, "tls.crt", cert2)
+	later := time.Now().Add(time.Minute)
+	_ = os.Chtimes(certFile, later, later)
+	c := client(ca.KeyPair(t, "alice"))
+	testutil.WaitFor(t, 20*time.Second, "renewed certificate served", func() error {
+		resp, err := c.Get(e.api.Base + "/links")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if cn := resp.TLS.PeerCertificates[0].Subject.CommonName; cn != "strait-2" {
+			return fmt.Errorf("served %s", cn)
+		}
+		return nil
+	})
+}
+
+// TestTLSToKafka mirrors from a source that only speaks TLS into a
+// destination that only speaks TLS, each trusting its own CA.
+func TestTLSToKafka(t *testing.T) {
+	dir := t.TempDir()
+	srcCA, dstCA := testutil.NewCA(t, "source CA"), testutil.NewCA(t, "destination CA")
+	srcCert := srcCA.KeyPair(t, "localhost")
+	dstCert := dstCA.KeyPair(t, "localhost")
+	pool := srcCA.Pool()
+	pool.AddCert(dstCA.Cert)
+	e := newEnvWith(t, &env{
+		srcOpts:    []kfake.Opt{kfake.TLS(&tls.Config{Certificates: []tls.Certificate{srcCert}, MinVersion: tls.VersionTLS12})},
+		dstOpts:    []kfake.Opt{kfake.TLS(&tls.Config{Certificates: []tls.Certificate{dstCert}, MinVersion: tls.VersionTLS12})},
+		clientOpts: []kgo.Opt{kgo.DialTLSConfig(&tls.Config{RootCAs: pool})},
+		configure: func(c *config.Config) {
+			c.DestinationSecurityProtocol = "SSL"
+			c.DestinationCAFile = testutil.WriteFile(t, dir, "dest-ca.pem", dstCA.PEM)
+		},
+	})
+	testutil.CreateTopic(t, e.srcCl, "encrypted", 3, nil)
+	produceWith(t, e.srcCl, "encrypted", 500)
+	// Trusting the wrong CA fails validation with a clear 400.
+	status, body := e.api.Do("POST", "/links?link_name=wrong-ca", map[string]any{"configs": []map[string]string{
+		{"name": "bootstrap.servers", "value": e.src.ListenAddrs()[0]},
+		{"name": "security.protocol", "value": "SSL"},
+		{"name": "ssl.truststore.type", "value": "PEM"},
+		{"name": "ssl.truststore.certificates", "value": string(dstCA.PEM)},
+	}})
+	if status != http.StatusBadRequest {
+		t.Fatalf("link trusting the wrong CA: %d %s", status, body)
+	}
+	e.createLink("tls", map[string]string{
+		"security.protocol":           "SSL",
+		"ssl.truststore.type":         "PEM",
+		"ssl.truststore.certificates": string(srcCA.PEM),
+	})
+	e.createMirror("tls", "encrypted")
+	e.waitCaughtUp("encrypted", "encrypted")
+	if n := e.assertIdentical("encrypted", "encrypted"); n != 500 {
+		t.Fatalf("compared %d records, want 500", n)
+	}
+}

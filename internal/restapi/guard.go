@@ -1,0 +1,202 @@
+package restapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/strait-dev/strait/internal/auth"
+)
+
+// Options tune the API server; zero values are fine.
+type Options struct {
+	// Guard authenticates, authorizes and rate-limits requests; nil lets
+	// every request in as User:ANONYMOUS.
+	Guard *auth.Holder
+	// Timeout bounds one request's work; zero means two minutes (a
+	// promote waits up to a minute for its mirrors to catch up).
+	Timeout time.Duration
+}
+
+// What a route needs: one of auth's actions, and where the link it acts
+// on is named.
+type access struct {
+	action string
+	// link returns the link the request acts on; "" means every link
+	// (the action must be granted on all of them).
+	link func(s *Server, r *http.Request) string
+	// anyLink lets in a principal with the action on at least one link;
+	// the handler shows only what the principal may read.
+	anyLink bool
+}
+
+var (
+	pathLink  = func(_ *Server, r *http.Request) string { return r.PathValue("link_name") }
+	queryLink = func(_ *Server, r *http.Request) string { return r.URL.Query().Get("link_name") }
+	// topicLink is the link of the mirror topic being deleted; deleting a
+	// plain topic through Strait needs the action on every link.
+	topicLink = func(s *Server, r *http.Request) string {
+		l, _ := s.m.MirrorLink(r.PathValue("topic_name"))
+		return l
+	}
+	readPath  = access{action: auth.ActionRead, link: pathLink}
+	readAny   = access{action: auth.ActionRead, anyLink: true}
+	operate   = access{action: auth.ActionOperate, link: pathLink}
+	manage    = access{action: auth.ActionManage, link: pathLink}
+	manageNew = access{action: auth.ActionManage, link: queryLink}
+	dropTopic = access{action: auth.ActionOperate, link: topicLink}
+)
+
+var (
+	errUnauthenticated = &apiError{status: http.StatusUnauthorized, code: 40101, msg: "Authentication failed"}
+	errForbidden       = &apiError{status: http.StatusForbidden, code: 40301, msg: "Request is not authorized"}
+)
+
+type principalKey struct{}
+
+// principalOf is the request's authenticated principal.
+func principalOf(r *http.Request) auth.Principal {
+	if p, ok := r.Context().Value(principalKey{}).(auth.Principal); ok {
+		return p
+	}
+	return auth.Anonymous
+}
+
+// guard returns the current guard; an open one when none is configured.
+func (s *Server) guard() *auth.Guard {
+	if s.opt.Guard != nil {
+		if g := s.opt.Guard.Get(); g != nil {
+			return g
+		}
+	}
+	return openGuard
+}
+
+var openGuard, _ = auth.New(auth.Config{})
+
+// admit authenticates, rate-limits and authorizes a request. It returns
+// the request, carrying its principal once authenticated, and whether to
+// serve it; when not, the refusal is written.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, a access) (*http.Request, bool) {
+	g := s.guard()
+	p, err := g.Authenticate(r)
+	if err != nil {
+		// Why is logged, not answered: a caller probing keys learns
+		// nothing from the body.
+		s.log.Warn("request refused: authentication failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
+		// Failures count against the caller's address, so guessing
+		// secrets is rate-limited too.
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if ok, wait := g.Allow(auth.Principal{Name: "address:" + host}); !ok {
+			tooManyRequests(w, r, wait)
+			return r, false
+		}
+		if errors.Is(err, auth.ErrNoCredentials) || errors.Is(err, auth.ErrBadCredentials) {
+			w.Header().Set("WWW-Authenticate", g.Challenge())
+		}
+		writeError(w, r, s.log, errUnauthenticated)
+		return r, false
+	}
+	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+	if ok, wait := g.Allow(p); !ok {
+		tooManyRequests(w, r, wait)
+		return r, false
+	}
+	allowed := false
+	switch {
+	case a.action == "":
+		allowed = true
+	case a.anyLink:
+		allowed = g.CanAny(p, a.action)
+	default:
+		allowed = g.Allowed(p, a.action, a.link(s, r))
+	}
+	if !allowed {
+		s.log.Warn("request refused: not authorized", "principal", p.Name, "method", r.Method, "path", r.URL.Path, "action", a.action)
+		writeError(w, r, s.log, errForbidden)
+		return r, false
+	}
+	return r, true
+}
+
+// canRead reports whether the request's principal may read link; list
+// handlers show only such links and their mirrors.
+func (s *Server) canRead(r *http.Request, link string) bool {
+	return s.guard().Allowed(principalOf(r), auth.ActionRead, link)
+}
+
+// tooManyRequests answers 429 as Confluent's REST front end does: an HTML
+// page, not JSON, with Retry-After.
+func tooManyRequests(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	w.Header().Set("Content-Type", "text/html;charset=utf-8")
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
+	w.WriteHeader(http.StatusTooManyRequests)
+	fmt.Fprintf(w, `<html> <head> <meta http-equiv="Content-Type" content="text/html;charset=utf-8"/> <title>Error 429 Too Many Requests</title> </head> <body> <h2>HTTP ERROR 429 Too Many Requests</h2> <table> <tr> <th>URI:</th> <td>%s</td> </tr> <tr> <th>STATUS:</th> <td>429</td> </tr> <tr> <th>MESSAGE:</th> <td>Too Many Requests</td> </tr> </table> </body> </html>`+"\n", html.EscapeString(r.URL.Path))
+}
+
+// statusWriter remembers the status written, for the audit log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// audit logs a state-changing request: who, what, on what, and how it
+// ended. Bodies are not logged: they may hold credentials.
+func (s *Server) audit(r *http.Request, route string, status int, took time.Duration) {
+	p := principalOf(r)
+	target := r.PathValue("link_name")
+	if target == "" {
+		target = r.URL.Query().Get("link_name")
+	}
+	attrs := []any{
+		"principal", p.Name,
+		"auth", p.Method,
+		"remote", r.RemoteAddr,
+		"operation", route,
+		"path", r.URL.Path,
+		"link", target,
+		"status", status,
+		"result", result(status),
+		"took_ms", took.Milliseconds(),
+	}
+	for _, k := range []string{"mirror_topic_name", "topic_name", "config_name"} {
+		if v := r.PathValue(k); v != "" {
+			attrs = append(attrs, k, v)
+		}
+	}
+	if q := r.URL.RawQuery; q != "" {
+		attrs = append(attrs, "query", q)
+	}
+	s.log.Info("audit", attrs...)
+}
+
+func result(status int) string {
+	switch {
+	case status < 300:
+		return "success"
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return "denied"
+	case status < 500:
+		return "rejected"
+	}
+	return "failed"
+}
