@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -27,6 +28,8 @@ import (
 
 	"github.com/strait-dev/strait/internal/auth"
 	"github.com/strait-dev/strait/internal/config"
+	"github.com/strait-dev/strait/internal/daemon"
+	"github.com/strait-dev/strait/internal/secret"
 	"github.com/strait-dev/strait/internal/testutil"
 )
 
@@ -607,4 +610,192 @@ func TestTLSToKafka(t *testing.T) {
 	if n := e.assertIdentical("encrypted", "encrypted"); n != 500 {
 		t.Fatalf("compared %d records, want 500", n)
 	}
+}
+
+// TestCredentialRotation rotates API keys (config file) and JWT signing
+// keys (JWKS file) while the daemon runs.
+func TestCredentialRotation(t *testing.T) {
+	dir := t.TempDir()
+	dst := testutil.NewCluster(t, kfake.ClusterID("rotation"))
+	oldKey, newKey := newRSASigner(t, "2025"), newRSASigner(t, "2026")
+	jwksFile := testutil.WriteFile(t, dir, "jwks.json", jwks(t, oldKey))
+	file := dir + "/strait.yaml"
+	write := func(keys ...string) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "destination_bootstrap: %s\nhttp: 127.0.0.1:0\nauth:\n  jwt:\n    jwks_file: %s\n  api_keys:\n", dst.ListenAddrs()[0], jwksFile)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "    - key: %s\n      secret_hash: %s\n      principal: User:ops\n", k, hashed(t, k+"-secret"))
+		}
+		b.WriteString("  roles:\n    - principal: User:ops\n      role: viewer\n    - principal: User:robot\n      role: viewer\n")
+		if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// Make the change visible to a watcher comparing modification
+		// times, however coarse the file system's clock.
+		later := time.Now().Add(time.Duration(len(keys)) * time.Minute)
+		_ = os.Chtimes(file, later, later)
+	}
+	write("KEY2025")
+	reload := func() (config.Config, error) {
+		c := config.Defaults()
+		err := c.LoadFile(file)
+		return c, err
+	}
+	cfg, err := reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := daemon.New(ctx, cfg, logger(), daemon.Options{ConfigFile: file, Reload: reload, ReloadInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	api := testutil.NewAPI(t, "http://"+d.Addr(), "/kafka/v3", d.Manager().ClusterID())
+	status := func(cred func(*http.Request)) int {
+		s, _ := as(api, t, cred).Do("GET", "/links", nil)
+		return s
+	}
+	waitStatus := func(what string, cred func(*http.Request), want int) {
+		t.Helper()
+		testutil.WaitFor(t, 10*time.Second, what, func() error {
+			if s := status(cred); s != want {
+				return fmt.Errorf("status %d, want %d", s, want)
+			}
+			return nil
+		})
+	}
+	tok := func(s *jwtSigner) func(*http.Request) {
+		return bearer(s.token(t, claims("robot", time.Now().Add(time.Hour), map[string]any{"aud": nil, "iss": nil}), ""))
+	}
+	if s := status(basic("KEY2025", "KEY2025-secret")); s != http.StatusOK {
+		t.Fatalf("old key before rotation: %d", s)
+	}
+	if s := status(tok(oldKey)); s != http.StatusOK {
+		t.Fatalf("old signing key: %d", s)
+	}
+	if s := status(tok(newKey)); s != http.StatusUnauthorized {
+		t.Fatalf("new signing key before it is published: %d", s)
+	}
+
+	// API keys: add the new one, move clients over, retire the old one.
+	write("KEY2025", "KEY2026")
+	waitStatus("new API key accepted", basic("KEY2026", "KEY2026-secret"), http.StatusOK)
+	if s := status(basic("KEY2025", "KEY2025-secret")); s != http.StatusOK {
+		t.Fatalf("old key during the overlap: %d", s)
+	}
+	write("KEY2026")
+	waitStatus("old API key refused", basic("KEY2025", "KEY2025-secret"), http.StatusUnauthorized)
+
+	// A config that does not validate leaves the running settings alone.
+	if err := os.WriteFile(file, []byte("auth:\n  roles:\n    - principal: User:x\n      role: god\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour)
+	_ = os.Chtimes(file, later, later)
+	time.Sleep(300 * time.Millisecond) // several reload intervals; nothing to poll for
+	if s := status(basic("KEY2026", "KEY2026-secret")); s != http.StatusOK {
+		t.Fatalf("after a bad config: %d", s)
+	}
+
+	// Signing keys: publish the new key beside the old one.
+	if err := os.WriteFile(jwksFile, jwks(t, oldKey, newKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus("token of the new signing key", tok(newKey), http.StatusOK)
+}
+
+// TestSecretsNeverShown gives a link credentials and looks for them in
+// every API answer, the daemon's log (at debug level, with the audit
+// lines) and the raw state topic.
+func TestSecretsNeverShown(t *testing.T) {
+	const password = "pw-5f1c-9a7e-never-shown"
+	const keyPassword = "kp-03b9-never-shown"
+	var logs syncBuffer
+	e := newEnvWith(t, &env{
+		srcOpts: []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "admin", "admin-pass"), kfake.User("SCRAM-SHA-512", "linker", password)},
+		log:     slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	admin := testutil.Client(t, e.src.ListenAddrs(), saslOpt("SCRAM-SHA-256", "admin", "admin-pass"))
+	e.srcCl = admin
+	testutil.CreateTopic(t, admin, "secret-topic", 1, nil)
+	produceWith(t, admin, "secret-topic", 50)
+	jaas := `org.apache.kafka.common.security.scram.ScramLoginModule required username="linker" password="` + password + `";`
+	e.createLink("sec", map[string]string{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-512", "sasl.jaas.config": jaas, "ssl.key.password": keyPassword})
+	e.createMirror("sec", "secret-topic")
+	e.waitCaughtUp("secret-topic", "secret-topic")
+	// Change it through each write path, and fail one on purpose.
+	e.api.JSON("PUT", "/links/sec/configs/ssl.key.password", map[string]any{"value": keyPassword + "-2"}, http.StatusNoContent, nil)
+	e.api.JSON("PUT", "/links/sec/configs:alter", map[string]any{"data": []any{map[string]any{"name": "sasl.jaas.config", "value": jaas}}}, http.StatusNoContent, nil)
+	e.api.Do("PUT", "/links/sec/configs:alter", map[string]any{"data": []any{map[string]any{"name": "sasl.jaas.config", "value": "broken " + password}}})
+	e.api.Do("POST", "/links?link_name=bad", map[string]any{"configs": []any{
+		map[string]any{"name": "bootstrap.servers", "value": e.src.ListenAddrs()[0]},
+		map[string]any{"name": "sasl.jaas.config", "value": strings.Replace(jaas, "linker", "nobody", 1)},
+		map[string]any{"name": "security.protocol", "value": "SASL_PLAINTEXT"},
+		map[string]any{"name": "sasl.mechanism", "value": "SCRAM-SHA-512"},
+	}})
+
+	secrets := []string{password, keyPassword}
+	check := func(where, text string) {
+		t.Helper()
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Fatalf("%s contains a secret", where)
+			}
+		}
+	}
+	for _, path := range []string{"", "/links", "/links/sec", "/links/sec?include_tasks=true", "/links/sec/configs", "/links/sec/configs/sasl.jaas.config", "/links/sec/configs/ssl.key.password", "/links/-/mirrors", "/links/sec/mirrors", "/links/sec/mirrors/secret-topic?include_state_transition_errors=true"} {
+		_, body := e.api.Do("GET", path, nil)
+		check("GET "+path, string(body))
+	}
+
+	// The state topic holds the credentials sealed, and the daemon can
+	// open them again after a restart.
+	state := testutil.ReadAll(t, e.dst.ListenAddrs(), config.Defaults().StateTopic)
+	var raw strings.Builder
+	for _, rs := range state {
+		for _, r := range rs {
+			raw.Write(r.Key)
+			raw.Write(r.Value)
+		}
+	}
+	check("the state topic", raw.String())
+	if !strings.Contains(raw.String(), "sealed:v1:") {
+		t.Fatal("no sealed value in the state topic")
+	}
+	e.stopDaemon()
+	e.startDaemon()
+	e.api.JSON("POST", "/links/sec/mirrors:pause", names("secret-topic"), http.StatusOK, nil)
+	e.api.JSON("POST", "/links/sec/mirrors:resume", names("secret-topic"), http.StatusOK, nil)
+	produceWith(t, admin, "secret-topic", 50)
+	e.waitCaughtUp("secret-topic", "secret-topic") // the source still authenticates
+	check("the daemon's log", logs.String())
+	if !strings.Contains(logs.String(), "msg=audit") {
+		t.Fatal("the log capture holds no audit lines: it is not the daemon's log")
+	}
+
+	// Under another key a daemon refuses to start, says why, and leaks
+	// nothing either.
+	e.stopDaemon()
+	wrong, _ := secret.NewKey()
+	cfg := config.Defaults()
+	cfg.DestinationBootstrap = e.dst.ListenAddrs()[0]
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.SecretsKey = wrong
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := daemon.New(ctx, cfg, e.log, daemon.Options{})
+	if err == nil {
+		d.Manager().Close()
+		t.Fatal("a daemon started with the wrong secrets key")
+	}
+	if !strings.Contains(err.Error(), "secrets key") {
+		t.Fatalf("start with the wrong key: %v", err)
+	}
+	check("the start error", err.Error())
+	check("the daemon's log", logs.String())
 }

@@ -157,7 +157,11 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	m.writeMu.Unlock()
 	for _, l := range m.links {
-		m.runs[l.Name] = m.startRun(l)
+		// A run's sync tasks start at once and look up their link.
+		run := m.startRun(l)
+		m.mu.Lock()
+		m.runs[l.Name] = run
+		m.mu.Unlock()
 	}
 	for _, mir := range m.mirrors {
 		if mir.Fresh && mir.Status != StatusFailed {
