@@ -30,6 +30,9 @@ func (l *limiter) take(who string, now time.Time) (bool, time.Duration) {
 	defer l.mu.Unlock()
 	b, ok := l.buckets[who]
 	if !ok {
+		if len(l.buckets) >= maxBuckets {
+			l.evict(now)
+		}
 		b = &bucket{tokens: l.burst, last: now}
 		l.buckets[who] = b
 	}
@@ -40,4 +43,21 @@ func (l *limiter) take(who string, now time.Time) (bool, time.Duration) {
 		return true, 0
 	}
 	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+}
+
+// maxBuckets bounds the limiter's memory: failed logins get a bucket per
+// address, and addresses are many.
+const maxBuckets = 10000
+
+// evict drops the buckets that have filled up again (their callers lost
+// nothing by it); if every bucket is in use, all of them.
+func (l *limiter) evict(now time.Time) {
+	for k, b := range l.buckets {
+		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
+			delete(l.buckets, k)
+		}
+	}
+	if len(l.buckets) >= maxBuckets {
+		clear(l.buckets)
+	}
 }

@@ -1,0 +1,216 @@
+package auth
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSecretHashes(t *testing.T) {
+	stored, err := HashSecret("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := HashSecret("correct horse")
+	if stored == again {
+		t.Fatal("two hashes of one secret are equal: no salt")
+	}
+	if strings.Contains(stored, "correct horse") {
+		t.Fatal("the hash holds the secret")
+	}
+	tests := []struct {
+		name, stored, secret string
+		want                 bool
+	}{
+		{"right secret", stored, "correct horse", true},
+		{"second hash, right secret", again, "correct horse", true},
+		{"wrong secret", stored, "correct horsE", false},
+		{"empty secret", stored, "", false},
+		{"no stored hash", "", "correct horse", false},
+		{"malformed stored hash", "pbkdf2-sha256$1$x$y", "correct horse", false},
+		{"plaintext stored", "correct horse", "correct horse", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := verifySecret(tc.stored, tc.secret); got != tc.want {
+				t.Fatalf("verifySecret = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseHashRefuses(t *testing.T) {
+	for _, s := range []string{
+		"",
+		"md5$1$abc$def",
+		"pbkdf2-sha256$100$c2FsdHNhbHQ$" + strings.Repeat("A", 43), // too few iterations
+		"pbkdf2-sha256$100000$c2Fs$" + strings.Repeat("A", 43),     // salt too short
+		"pbkdf2-sha256$100000$c2FsdHNhbHQ$QUJD",                    // hash too short
+		"pbkdf2-sha256$lots$c2FsdHNhbHQ$" + strings.Repeat("A", 43),
+	} {
+		if _, err := parseHash(s); err == nil {
+			t.Errorf("parseHash(%q) accepted", s)
+		}
+	}
+}
+
+func TestAllowed(t *testing.T) {
+	g, err := New(Config{
+		APIKeys: []APIKey{{Key: "k", SecretHash: mustHash(t, "s")}},
+		Roles: []Role{
+			{Principal: "User:viewer", Role: "viewer", Links: []string{"east"}},
+			{Principal: "User:op", Role: "operator", Links: []string{"dr-*"}},
+			{Principal: "User:admin", Role: "admin"},
+			{Principal: "User:split", Role: "viewer"},
+			{Principal: "User:split", Role: "admin", Links: []string{"sandbox"}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		who, action, link string
+		want              bool
+	}{
+		{"User:viewer", ActionRead, "east", true},
+		{"User:viewer", ActionRead, "west", false},
+		{"User:viewer", ActionRead, "", false}, // every link: only east is granted
+		{"User:viewer", ActionOperate, "east", false},
+		{"User:op", ActionOperate, "dr-eu", true},
+		{"User:op", ActionRead, "dr-eu", true},
+		{"User:op", ActionOperate, "dr", false},
+		{"User:op", ActionManage, "dr-eu", false},
+		{"User:admin", ActionManage, "anything", true},
+		{"User:admin", ActionManage, "", true},
+		{"User:split", ActionRead, "prod", true},
+		{"User:split", ActionManage, "prod", false},
+		{"User:split", ActionManage, "sandbox", true},
+		{"User:nobody", ActionRead, "east", false},
+		{"User:VIEWER", ActionRead, "east", false}, // principals are case-sensitive, as in Kafka
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s %s %q", tc.who, tc.action, tc.link), func(t *testing.T) {
+			if got := g.Allowed(Principal{Name: tc.who}, tc.action, tc.link); got != tc.want {
+				t.Fatalf("Allowed = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if !g.CanAny(Principal{Name: "User:viewer"}, ActionRead) || g.CanAny(Principal{Name: "User:viewer"}, ActionOperate) {
+		t.Fatal("CanAny")
+	}
+	open, _ := New(Config{})
+	if !open.Allowed(Anonymous, ActionManage, "x") {
+		t.Fatal("without authentication everything is allowed")
+	}
+}
+
+func mustHash(t *testing.T, s string) string {
+	t.Helper()
+	h, err := HashSecret(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestAuthenticateCachesOnlySuccess(t *testing.T) {
+	g, err := New(Config{APIKeys: []APIKey{{Key: "k", SecretHash: mustHash(t, "s")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(secret string) *http.Request {
+		r, _ := http.NewRequest("GET", "/", nil)
+		r.SetBasicAuth("k", secret)
+		return r
+	}
+	for i, tc := range []struct {
+		secret string
+		ok     bool
+	}{{"s", true}, {"s", true}, {"x", false}, {"x", false}, {"s", true}} {
+		_, err := g.Authenticate(req(tc.secret))
+		if (err == nil) != tc.ok {
+			t.Fatalf("attempt %d with %q: err %v", i, tc.secret, err)
+		}
+	}
+	// A rotated key set starts with nothing remembered.
+	g2, _ := New(Config{APIKeys: []APIKey{{Key: "k", SecretHash: mustHash(t, "new")}}})
+	if _, err := g2.Authenticate(req("s")); err == nil {
+		t.Fatal("the old secret works after rotation")
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	l := newLimiter(2, 3) // 2 per second, bursts of 3
+	t0 := time.Unix(1000, 0)
+	var got []bool
+	for _, at := range []time.Duration{0, 0, 0, 0, 400 * time.Millisecond, 500 * time.Millisecond, 500 * time.Millisecond, 10 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second} {
+		ok, wait := l.take("a", t0.Add(at))
+		if !ok && wait <= 0 {
+			t.Fatalf("refused at %v without a wait", at)
+		}
+		got = append(got, ok)
+	}
+	want := []bool{true, true, true, false, false, true, false, true, true, true, false}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if ok, _ := l.take("b", t0); !ok {
+		t.Fatal("another principal shares the bucket")
+	}
+	// Memory stays bounded however many addresses fail.
+	for i := range 3 * maxBuckets {
+		l.take(fmt.Sprint("address:", i), t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	if n := len(l.buckets); n > maxBuckets {
+		t.Fatalf("%d buckets", n)
+	}
+}
+
+func TestJWTClaims(t *testing.T) {
+	v, err := newJWTVerifier(JWTConfig{JWKSURL: "https://idp.example/jwks", Issuer: "iss", Audience: "aud", ClockSkew: "1m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	at := func(d time.Duration) float64 { return float64(now.Add(d).Unix()) }
+	base := func() map[string]any {
+		return map[string]any{"sub": "svc", "iss": "iss", "aud": "aud", "exp": at(time.Hour)}
+	}
+	tests := []struct {
+		name    string
+		change  func(map[string]any)
+		wantErr string
+	}{
+		{"valid", func(map[string]any) {}, ""},
+		{"audience list", func(c map[string]any) { c["aud"] = []any{"x", "aud"} }, ""},
+		{"expired beyond skew", func(c map[string]any) { c["exp"] = at(-61 * time.Second) }, "expired"},
+		{"expired within skew", func(c map[string]any) { c["exp"] = at(-59 * time.Second) }, ""},
+		{"nbf beyond skew", func(c map[string]any) { c["nbf"] = at(61 * time.Second) }, "nbf"},
+		{"nbf within skew", func(c map[string]any) { c["nbf"] = at(59 * time.Second) }, ""},
+		{"iat in the future", func(c map[string]any) { c["iat"] = at(10 * time.Minute) }, "iat"},
+		{"no exp", func(c map[string]any) { delete(c, "exp") }, "exp"},
+		{"exp not a number", func(c map[string]any) { c["exp"] = "tomorrow" }, "exp"},
+		{"wrong issuer", func(c map[string]any) { c["iss"] = "other" }, "issuer"},
+		{"no audience", func(c map[string]any) { delete(c, "aud") }, "audience"},
+		{"wrong audience list", func(c map[string]any) { c["aud"] = []any{"x", 1} }, "audience"},
+		{"no subject", func(c map[string]any) { delete(c, "sub") }, "sub"},
+		{"subject not a string", func(c map[string]any) { c["sub"] = 7 }, "sub"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base()
+			tc.change(c)
+			sub, err := v.checkClaims(c, now)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.wantErr == "" && sub != "svc":
+				t.Fatalf("principal %q", sub)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("error %v, want one about %q", err, tc.wantErr)
+			}
+		})
+	}
+}
