@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -78,6 +79,9 @@ func TestBadInput(t *testing.T) {
 		{"delete link in use", "DELETE", "/links/l1", nil, 403, 403, "in use"},
 		{"unknown route", "GET", "/links/l1/whatever", nil, 404, 404, "Not Found"},
 		{"wrong method", "PATCH", "/links/l1", nil, 405, 405, "Method Not Allowed"},
+		{"too many topics", "POST", "/links/l1/mirrors:pause", map[string]any{"mirror_topic_names": manyNames(10001)}, 400, 40002, "at most 10000"},
+		{"pattern too long", "POST", "/links/l1/mirrors:pause", map[string]any{"mirror_topic_name_pattern": strings.Repeat("a", 1001)}, 400, 40002, "at most 1000"},
+		{"body too large", "POST", "/links/l1/mirrors:pause", map[string]any{"mirror_topic_names": manyNames(100000)}, 413, 413, "larger than"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,4 +191,12 @@ func TestPerTopicErrors(t *testing.T) {
 	if v := e.describe("l1", "a"); v.MirrorStatus != "PAUSED" {
 		t.Fatalf("validate_only changed the status to %s", v.MirrorStatus)
 	}
+}
+
+func manyNames(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("topic-%06d", i)
+	}
+	return out
 }
