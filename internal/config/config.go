@@ -35,12 +35,20 @@ type Config struct {
 	// DestinationSecurityProtocol is PLAINTEXT, SSL, SASL_PLAINTEXT or
 	// SASL_SSL. Default PLAINTEXT.
 	DestinationSecurityProtocol string `yaml:"destination_security_protocol"`
-	// DestinationSASLMechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	// DestinationSASLMechanism is PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or
+	// OAUTHBEARER. With OAUTHBEARER the username and password are the
+	// OAuth client id and secret, exchanged at the token endpoint.
 	DestinationSASLMechanism string `yaml:"destination_sasl_mechanism"`
 	DestinationSASLUsername  string `yaml:"destination_sasl_username"`
 	DestinationSASLPassword  string `yaml:"destination_sasl_password"`
+	DestinationOAuthTokenURL string `yaml:"destination_sasl_oauthbearer_token_endpoint_url"`
+	DestinationOAuthScope    string `yaml:"destination_sasl_oauthbearer_scope"`
 	// DestinationCAFile is a PEM file of CAs to trust for the destination.
 	DestinationCAFile string `yaml:"destination_ca_file"`
+	// DestinationCertFile and DestinationKeyFile are a client certificate
+	// (PEM) presented to the destination (SSL with client authentication).
+	DestinationCertFile string `yaml:"destination_cert_file"`
+	DestinationKeyFile  string `yaml:"destination_key_file"`
 	// TLSCertFile and TLSKeyFile serve the REST API over TLS; they are
 	// read again when they change. TLSClientCAFile, if set, asks clients
 	// for a certificate signed by one of its CAs (mutual TLS).
@@ -97,11 +105,15 @@ var Env = map[string]string{
 	"destination_sasl_username":     "STRAIT_DESTINATION_SASL_USERNAME",
 	"destination_sasl_password":     "STRAIT_DESTINATION_SASL_PASSWORD",
 	"destination_ca_file":           "STRAIT_DESTINATION_CA_FILE",
-	"tls_cert_file":                 "STRAIT_TLS_CERT_FILE",
-	"tls_key_file":                  "STRAIT_TLS_KEY_FILE",
-	"tls_client_ca_file":            "STRAIT_TLS_CLIENT_CA_FILE",
-	"secrets_key":                   "STRAIT_SECRETS_KEY",
-	"secrets_key_file":              "STRAIT_SECRETS_KEY_FILE",
+	"destination_sasl_oauthbearer_token_endpoint_url": "STRAIT_DESTINATION_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL",
+	"destination_cert_file":                           "STRAIT_DESTINATION_CERT_FILE",
+	"destination_key_file":                            "STRAIT_DESTINATION_KEY_FILE",
+	"destination_sasl_oauthbearer_scope":              "STRAIT_DESTINATION_SASL_OAUTHBEARER_SCOPE",
+	"tls_cert_file":                                   "STRAIT_TLS_CERT_FILE",
+	"tls_key_file":                                    "STRAIT_TLS_KEY_FILE",
+	"tls_client_ca_file":                              "STRAIT_TLS_CLIENT_CA_FILE",
+	"secrets_key":                                     "STRAIT_SECRETS_KEY",
+	"secrets_key_file":                                "STRAIT_SECRETS_KEY_FILE",
 }
 
 // LoadEnv overlays the STRAIT_* environment variables that are set.
@@ -156,6 +168,14 @@ func (c *Config) field(key string) *string {
 		return &c.DestinationSASLPassword
 	case "destination_ca_file":
 		return &c.DestinationCAFile
+	case "destination_sasl_oauthbearer_token_endpoint_url":
+		return &c.DestinationOAuthTokenURL
+	case "destination_cert_file":
+		return &c.DestinationCertFile
+	case "destination_key_file":
+		return &c.DestinationKeyFile
+	case "destination_sasl_oauthbearer_scope":
+		return &c.DestinationOAuthScope
 	case "tls_cert_file":
 		return &c.TLSCertFile
 	case "tls_key_file":
@@ -247,6 +267,9 @@ func (c *Config) Destination() (kafkaclient.Settings, error) {
 		SASLPassword:  c.DestinationSASLPassword,
 		ClientID:      "strait",
 	}
+	if s.SASLMechanism == "OAUTHBEARER" {
+		s.OAuth = &kafkaclient.OAuth{TokenURL: c.DestinationOAuthTokenURL, ClientID: c.DestinationSASLUsername, ClientSecret: c.DestinationSASLPassword, Scope: c.DestinationOAuthScope}
+	}
 	for _, h := range strings.Split(c.DestinationBootstrap, ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			s.Bootstrap = append(s.Bootstrap, h)
@@ -258,6 +281,20 @@ func (c *Config) Destination() (kafkaclient.Settings, error) {
 			return s, fmt.Errorf("destination CA file: %w", err)
 		}
 		s.CAPEM = string(b)
+	}
+	if (c.DestinationCertFile == "") != (c.DestinationKeyFile == "") {
+		return s, errors.New("destination_cert_file and destination_key_file go together")
+	}
+	if c.DestinationCertFile != "" {
+		cert, err := os.ReadFile(c.DestinationCertFile)
+		if err != nil {
+			return s, fmt.Errorf("destination certificate file: %w", err)
+		}
+		key, err := os.ReadFile(c.DestinationKeyFile)
+		if err != nil {
+			return s, fmt.Errorf("destination key file: %w", err)
+		}
+		s.CertPEM, s.KeyPEM = string(cert), string(key)
 	}
 	_, err := s.Options(nil)
 	return s, err

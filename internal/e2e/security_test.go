@@ -571,44 +571,66 @@ func TestAPITLS(t *testing.T) {
 }
 
 // TestTLSToKafka mirrors from a source that only speaks TLS into a
-// destination that only speaks TLS, each trusting its own CA.
+// destination that only speaks TLS, each trusting its own CA and each
+// requiring a client certificate (mutual TLS).
 func TestTLSToKafka(t *testing.T) {
 	dir := t.TempDir()
-	srcCA, dstCA := testutil.NewCA(t, "source CA"), testutil.NewCA(t, "destination CA")
-	srcCert := srcCA.KeyPair(t, "localhost")
-	dstCert := dstCA.KeyPair(t, "localhost")
+	srcCA, dstCA, clientCA := testutil.NewCA(t, "source CA"), testutil.NewCA(t, "destination CA"), testutil.NewCA(t, "client CA")
+	mtls := func(ca *testutil.CA) kfake.Opt {
+		return kfake.TLS(&tls.Config{
+			Certificates: []tls.Certificate{ca.KeyPair(t, "localhost")},
+			ClientCAs:    clientCA.Pool(),
+			ClientAuth:   tls.RequireAndVerifyClientCert,
+			MinVersion:   tls.VersionTLS12,
+		})
+	}
 	pool := srcCA.Pool()
 	pool.AddCert(dstCA.Cert)
+	testClient := clientCA.KeyPair(t, "test-client")
+	straitCert, straitKey := clientCA.Issue(t, "strait")
 	e := newEnvWith(t, &env{
-		srcOpts:    []kfake.Opt{kfake.TLS(&tls.Config{Certificates: []tls.Certificate{srcCert}, MinVersion: tls.VersionTLS12})},
-		dstOpts:    []kfake.Opt{kfake.TLS(&tls.Config{Certificates: []tls.Certificate{dstCert}, MinVersion: tls.VersionTLS12})},
-		clientOpts: []kgo.Opt{kgo.DialTLSConfig(&tls.Config{RootCAs: pool})},
+		srcOpts:    []kfake.Opt{mtls(srcCA)},
+		dstOpts:    []kfake.Opt{mtls(dstCA)},
+		clientOpts: []kgo.Opt{kgo.DialTLSConfig(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{testClient}})},
 		configure: func(c *config.Config) {
 			c.DestinationSecurityProtocol = "SSL"
 			c.DestinationCAFile = testutil.WriteFile(t, dir, "dest-ca.pem", dstCA.PEM)
+			c.DestinationCertFile = testutil.WriteFile(t, dir, "strait.crt", straitCert)
+			c.DestinationKeyFile = testutil.WriteFile(t, dir, "strait.key", straitKey)
 		},
 	})
 	testutil.CreateTopic(t, e.srcCl, "encrypted", 3, nil)
 	produceWith(t, e.srcCl, "encrypted", 500)
-	// Trusting the wrong CA fails validation with a clear 400.
-	status, body := e.api.Do("POST", "/links?link_name=wrong-ca", map[string]any{"configs": []map[string]string{
-		{"name": "bootstrap.servers", "value": e.src.ListenAddrs()[0]},
-		{"name": "security.protocol", "value": "SSL"},
-		{"name": "ssl.truststore.type", "value": "PEM"},
-		{"name": "ssl.truststore.certificates", "value": string(dstCA.PEM)},
-	}})
-	if status != http.StatusBadRequest {
-		t.Fatalf("link trusting the wrong CA: %d %s", status, body)
+	bootstrap := map[string]string{"name": "bootstrap.servers", "value": e.src.ListenAddrs()[0]}
+	ssl := map[string]string{"name": "security.protocol", "value": "SSL"}
+	pemTrust := map[string]string{"name": "ssl.truststore.type", "value": "PEM"}
+	pemKeys := map[string]string{"name": "ssl.keystore.type", "value": "PEM"}
+	chain := map[string]string{"name": "ssl.keystore.certificate.chain", "value": string(straitCert)}
+	key := map[string]string{"name": "ssl.keystore.key", "value": string(straitKey)}
+	trust := func(ca *testutil.CA) map[string]string {
+		return map[string]string{"name": "ssl.truststore.certificates", "value": string(ca.PEM)}
 	}
-	e.createLink("tls", map[string]string{
-		"security.protocol":           "SSL",
-		"ssl.truststore.type":         "PEM",
-		"ssl.truststore.certificates": string(srcCA.PEM),
-	})
+	// Each missing piece fails validation with a clear 400.
+	for name, configs := range map[string][]map[string]string{
+		"plaintext to a TLS source":    {bootstrap},
+		"trusting the wrong CA":        {bootstrap, ssl, pemTrust, trust(dstCA), pemKeys, chain, key},
+		"without a client certificate": {bootstrap, ssl, pemTrust, trust(srcCA)},
+	} {
+		status, body := e.api.Do("POST", "/links?link_name=refused", map[string]any{"configs": configs})
+		if status != http.StatusBadRequest || !strings.Contains(string(body), "Unable to validate cluster link") {
+			t.Fatalf("%s: %d %s", name, status, body)
+		}
+	}
+	e.api.JSON("POST", "/links?link_name=tls", map[string]any{"configs": []map[string]string{bootstrap, ssl, pemTrust, trust(srcCA), pemKeys, chain, key}}, http.StatusNoContent, nil)
 	e.createMirror("tls", "encrypted")
 	e.waitCaughtUp("encrypted", "encrypted")
 	if n := e.assertIdentical("encrypted", "encrypted"); n != 500 {
 		t.Fatalf("compared %d records, want 500", n)
+	}
+	// The private key is a secret like any other.
+	_, body := e.api.Do("GET", "/links/tls/configs", nil)
+	if strings.Contains(string(body), "PRIVATE KEY") {
+		t.Fatalf("configs show the private key: %s", body)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/oauth"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
@@ -26,11 +28,13 @@ type Settings struct {
 	// Protocol is PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; empty means
 	// PLAINTEXT.
 	Protocol string
-	// SASLMechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, used with a
-	// SASL_* protocol.
+	// SASLMechanism is PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or
+	// OAUTHBEARER, used with a SASL_* protocol.
 	SASLMechanism string
 	SASLUser      string
 	SASLPassword  string
+	// OAuth configures OAUTHBEARER.
+	OAuth *OAuth
 	// CAPEM, if set, replaces the system roots for verifying the brokers.
 	CAPEM string
 	// CertPEM and KeyPEM, if set, are presented as a client certificate.
@@ -92,18 +96,38 @@ func (s Settings) Options(log *slog.Logger) ([]kgo.Opt, error) {
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
 	if strings.HasPrefix(proto, "SASL_") {
-		switch s.SASLMechanism {
-		case "PLAIN":
-			opts = append(opts, kgo.SASL(plain.Auth{User: s.SASLUser, Pass: s.SASLPassword}.AsMechanism()))
-		case "SCRAM-SHA-256":
-			opts = append(opts, kgo.SASL(scram.Auth{User: s.SASLUser, Pass: s.SASLPassword}.AsSha256Mechanism()))
-		case "SCRAM-SHA-512":
-			opts = append(opts, kgo.SASL(scram.Auth{User: s.SASLUser, Pass: s.SASLPassword}.AsSha512Mechanism()))
-		default:
-			return nil, fmt.Errorf("unsupported SASL mechanism %q", s.SASLMechanism)
+		mech, err := s.Mechanism()
+		if err != nil {
+			return nil, err
 		}
+		opts = append(opts, kgo.SASL(mech))
 	}
 	return opts, nil
+}
+
+// Mechanism returns the SASL mechanism of s.
+func (s Settings) Mechanism() (sasl.Mechanism, error) {
+	switch s.SASLMechanism {
+	case "PLAIN":
+		return plain.Auth{User: s.SASLUser, Pass: s.SASLPassword}.AsMechanism(), nil
+	case "SCRAM-SHA-256":
+		return scram.Auth{User: s.SASLUser, Pass: s.SASLPassword}.AsSha256Mechanism(), nil
+	case "SCRAM-SHA-512":
+		return scram.Auth{User: s.SASLUser, Pass: s.SASLPassword}.AsSha512Mechanism(), nil
+	case "OAUTHBEARER":
+		if s.OAuth == nil || s.OAuth.TokenURL == "" {
+			return nil, errors.New("OAUTHBEARER needs a token endpoint URL")
+		}
+		if err := ValidTokenURL(s.OAuth.TokenURL); err != nil {
+			return nil, fmt.Errorf("OAuth token endpoint URL %w", err)
+		}
+		timeout := s.RequestTimeout
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		return oauth.Oauth(newTokenSource(*s.OAuth, timeout).auth), nil
+	}
+	return nil, fmt.Errorf("unsupported SASL mechanism %q", s.SASLMechanism)
 }
 
 func (s Settings) tlsConfig() (*tls.Config, error) {

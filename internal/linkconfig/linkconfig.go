@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/strait-dev/strait/internal/kafkaclient"
 )
 
 // Names of the configs Strait acts on.
@@ -25,6 +27,8 @@ const (
 	SecurityProtocol         = "security.protocol"
 	SASLMechanism            = "sasl.mechanism"
 	SASLJAASConfig           = "sasl.jaas.config"
+	SASLOAuthTokenURL        = "sasl.oauthbearer.token.endpoint.url"
+	SASLLoginCallbackHandler = "sasl.login.callback.handler.class"
 	SSLTruststoreType        = "ssl.truststore.type"
 	SSLTruststoreCerts       = "ssl.truststore.certificates"
 	SSLKeystoreType          = "ssl.keystore.type"
@@ -101,7 +105,13 @@ func init() {
 	def(Def{Name: MirrorWriteProtection, Default: "false", Validate: validBool})
 	def(Def{Name: ConnectionMode, Default: "OUTBOUND", CreateOnly: true, Validate: oneOf("OUTBOUND")})
 	def(Def{Name: SecurityProtocol, Default: "PLAINTEXT", Validate: oneOf("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")})
-	def(Def{Name: SASLMechanism, Default: "GSSAPI", Validate: oneOf("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")})
+	def(Def{Name: SASLMechanism, Default: "GSSAPI", Validate: oneOf("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")})
+	def(Def{Name: SASLOAuthTokenURL, Validate: kafkaclient.ValidTokenURL})
+	// Accepted for configs written for Kafka's Java clients; Strait has
+	// the client credentials flow built in.
+	def(Def{Name: SASLLoginCallbackHandler, Validate: oneOf(
+		"org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerLoginCallbackHandler",
+		"org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler")})
 	def(Def{Name: SASLJAASConfig, Sensitive: true, Validate: func(v string) error { _, err := ParseJAAS(v); return err }})
 	def(Def{Name: SSLTruststoreType, Default: "JKS", Validate: oneOf("PEM")})
 	def(Def{Name: SSLTruststoreCerts, Validate: validPEM})

@@ -201,7 +201,14 @@ func TestCheck(t *testing.T) {
 		{SASLMechanism, "SCRAM-SHA-256", false, wantOK, ""},
 		{SASLMechanism, "SCRAM-SHA-512", false, wantOK, ""},
 		{SASLMechanism, "GSSAPI", false, wantInvalid, ""},
-		{SASLMechanism, "OAUTHBEARER", false, wantInvalid, ""},
+		{SASLMechanism, "OAUTHBEARER", false, wantOK, ""},
+		{SASLMechanism, "oauthbearer", false, wantInvalid, ""},
+		{SASLOAuthTokenURL, "https://idp.example/oauth2/token", false, wantOK, ""},
+		{SASLOAuthTokenURL, "http://127.0.0.1:8080/token", false, wantOK, ""},
+		{SASLOAuthTokenURL, "http://idp.example/token", false, wantInvalid, ""},
+		{SASLOAuthTokenURL, "/token", false, wantInvalid, ""},
+		{SASLLoginCallbackHandler, "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerLoginCallbackHandler", false, wantOK, ""},
+		{SASLLoginCallbackHandler, "com.example.MyHandler", false, wantInvalid, ""},
 		{SSLTruststoreType, "PEM", false, wantOK, ""},
 		{SSLTruststoreType, "PKCS12", false, wantInvalid, ""},
 		{SSLKeystoreType, "PEM", false, wantOK, ""},
@@ -358,26 +365,29 @@ func TestParseJAAS(t *testing.T) {
 		wantErr  string // substring of the error; "" means success
 		bug      string
 	}{
-		{name: "plain quoted", in: plainJAAS, want: JAAS{PlainLoginModule, "alice", "alice-secret"}},
-		{name: "scram quoted", in: scramJAAS, want: JAAS{ScramLoginModule, "bob", "bob-secret"}},
-		{name: "escaped quotes and backslash", in: PlainLoginModule + ` required username="a\"l" password="p\"w\\d";`, want: JAAS{PlainLoginModule, `a"l`, `p"w\d`}},
-		{name: "spaces, semicolon and equals inside quotes", in: PlainLoginModule + ` required username="a b" password="x;y=z ";`, want: JAAS{PlainLoginModule, "a b", "x;y=z "}},
-		{name: "bare values", in: ScramLoginModule + ` required username=bob password=s3cret;`, want: JAAS{ScramLoginModule, "bob", "s3cret"}},
-		{name: "bare values without semicolon", in: ScramLoginModule + ` required username=bob password=s3cret`, want: JAAS{ScramLoginModule, "bob", "s3cret"}},
-		{name: "mixed quoted and bare", in: PlainLoginModule + ` required username=alice password="p w";`, want: JAAS{PlainLoginModule, "alice", "p w"}},
-		{name: "options reversed and extra", in: PlainLoginModule + ` required password="p" tokenauth="false" username="u";`, want: JAAS{PlainLoginModule, "u", "p"}},
-		{name: "surrounding and repeated whitespace", in: "  " + PlainLoginModule + `   required   username="u"    password="p"  ;  `, want: JAAS{PlainLoginModule, "u", "p"}},
-		{name: "spaces around equals", in: PlainLoginModule + ` required username = "u" password= "p";`, want: JAAS{PlainLoginModule, "u", "p"}},
-		{name: "newline between quoted options", in: PlainLoginModule + " required username=\"u\"\n  password=\"p\";", want: JAAS{PlainLoginModule, "u", "p"}},
-		{name: "newline after control flag", in: PlainLoginModule + " required\n  username=\"u\"\n  password=\"p\";", want: JAAS{PlainLoginModule, "u", "p"}},
-		{name: "tab between bare options", in: PlainLoginModule + " required username=u\tpassword=p;", want: JAAS{PlainLoginModule, "u", "p"}},
+		{name: "plain quoted", in: plainJAAS, want: JAAS{Module: PlainLoginModule, Username: "alice", Password: "alice-secret"}},
+		{name: "scram quoted", in: scramJAAS, want: JAAS{Module: ScramLoginModule, Username: "bob", Password: "bob-secret"}},
+		{name: "escaped quotes and backslash", in: PlainLoginModule + ` required username="a\"l" password="p\"w\\d";`, want: JAAS{Module: PlainLoginModule, Username: `a"l`, Password: `p"w\d`}},
+		{name: "spaces, semicolon and equals inside quotes", in: PlainLoginModule + ` required username="a b" password="x;y=z ";`, want: JAAS{Module: PlainLoginModule, Username: "a b", Password: "x;y=z "}},
+		{name: "bare values", in: ScramLoginModule + ` required username=bob password=s3cret;`, want: JAAS{Module: ScramLoginModule, Username: "bob", Password: "s3cret"}},
+		{name: "bare values without semicolon", in: ScramLoginModule + ` required username=bob password=s3cret`, want: JAAS{Module: ScramLoginModule, Username: "bob", Password: "s3cret"}},
+		{name: "mixed quoted and bare", in: PlainLoginModule + ` required username=alice password="p w";`, want: JAAS{Module: PlainLoginModule, Username: "alice", Password: "p w"}},
+		{name: "options reversed and extra", in: PlainLoginModule + ` required password="p" tokenauth="false" username="u";`, want: JAAS{Module: PlainLoginModule, Username: "u", Password: "p"}},
+		{name: "surrounding and repeated whitespace", in: "  " + PlainLoginModule + `   required   username="u"    password="p"  ;  `, want: JAAS{Module: PlainLoginModule, Username: "u", Password: "p"}},
+		{name: "spaces around equals", in: PlainLoginModule + ` required username = "u" password= "p";`, want: JAAS{Module: PlainLoginModule, Username: "u", Password: "p"}},
+		{name: "newline between quoted options", in: PlainLoginModule + " required username=\"u\"\n  password=\"p\";", want: JAAS{Module: PlainLoginModule, Username: "u", Password: "p"}},
+		{name: "newline after control flag", in: PlainLoginModule + " required\n  username=\"u\"\n  password=\"p\";", want: JAAS{Module: PlainLoginModule, Username: "u", Password: "p"}},
+		{name: "tab between bare options", in: PlainLoginModule + " required username=u\tpassword=p;", want: JAAS{Module: PlainLoginModule, Username: "u", Password: "p"}},
 
 		{name: "missing password", in: PlainLoginModule + ` required username="u";`, wantErr: "password"},
 		{name: "missing username", in: PlainLoginModule + ` required password="p";`, wantErr: "username"},
 		{name: "empty password", in: PlainLoginModule + ` required username="u" password="";`, wantErr: "password"},
 		{name: "no options", in: PlainLoginModule + ` required;`, wantErr: "username"},
 		{name: "unsupported module", in: `com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true principal="x";`, wantErr: "Krb5LoginModule"},
-		{name: "oauth module", in: `org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;`, wantErr: "not supported"},
+		{name: "oauth module without client credentials", in: OAuthBearerModule + ` required;`, wantErr: "clientId"},
+		{name: "oauth module without secret", in: OAuthBearerModule + ` required clientId="c";`, wantErr: "clientSecret"},
+		{name: "oauth client credentials", in: OAuthBearerModule + ` required clientId="strait" clientSecret="s3" scope="kafka" extension_logicalCluster="lkc-1" extension_identityPoolId="pool-2";`,
+			want: JAAS{Module: OAuthBearerModule, ClientID: "strait", ClientSecret: "s3", Scope: "kafka", Extensions: map[string]string{"logicalCluster": "lkc-1", "identityPoolId": "pool-2"}}},
 		{name: "module with different case", in: strings.ToLower(PlainLoginModule) + ` required username="u" password="p";`, wantErr: "not supported"},
 		{name: "optional flag", in: PlainLoginModule + ` optional username="u" password="p";`, wantErr: "required"},
 		{name: "sufficient flag", in: PlainLoginModule + ` sufficient username="u" password="p";`, wantErr: "required"},
@@ -409,7 +419,7 @@ func TestParseJAAS(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseJAAS: %v", err)
 			}
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}
 		})
@@ -432,11 +442,17 @@ func FuzzParseJAAS(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if j.Module != PlainLoginModule && j.Module != ScramLoginModule {
+		switch j.Module {
+		case PlainLoginModule, ScramLoginModule:
+			if j.Username == "" || j.Password == "" {
+				t.Fatalf("accepted empty credentials: %+v", j)
+			}
+		case OAuthBearerModule:
+			if j.ClientID == "" || j.ClientSecret == "" {
+				t.Fatalf("accepted empty client credentials: %+v", j)
+			}
+		default:
 			t.Fatalf("accepted module %q", j.Module)
-		}
-		if j.Username == "" || j.Password == "" {
-			t.Fatalf("accepted empty credentials: %+v", j)
 		}
 	})
 }
@@ -448,15 +464,20 @@ func TestSetSASL(t *testing.T) {
 		want    SASLSettings
 		wantErr string
 	}{
-		{"PLAIN", Set{SecurityProtocol: "SASL_SSL", SASLMechanism: "PLAIN", SASLJAASConfig: plainJAAS}, SASLSettings{"PLAIN", "alice", "alice-secret"}, ""},
-		{"SCRAM-SHA-256", Set{SecurityProtocol: "SASL_PLAINTEXT", SASLMechanism: "SCRAM-SHA-256", SASLJAASConfig: scramJAAS}, SASLSettings{"SCRAM-SHA-256", "bob", "bob-secret"}, ""},
-		{"SCRAM-SHA-512", Set{SASLMechanism: "SCRAM-SHA-512", SASLJAASConfig: scramJAAS}, SASLSettings{"SCRAM-SHA-512", "bob", "bob-secret"}, ""},
+		{"PLAIN", Set{SecurityProtocol: "SASL_SSL", SASLMechanism: "PLAIN", SASLJAASConfig: plainJAAS}, SASLSettings{Mechanism: "PLAIN", Username: "alice", Password: "alice-secret"}, ""},
+		{"SCRAM-SHA-256", Set{SecurityProtocol: "SASL_PLAINTEXT", SASLMechanism: "SCRAM-SHA-256", SASLJAASConfig: scramJAAS}, SASLSettings{Mechanism: "SCRAM-SHA-256", Username: "bob", Password: "bob-secret"}, ""},
+		{"SCRAM-SHA-512", Set{SASLMechanism: "SCRAM-SHA-512", SASLJAASConfig: scramJAAS}, SASLSettings{Mechanism: "SCRAM-SHA-512", Username: "bob", Password: "bob-secret"}, ""},
 		{"PLAIN with the SCRAM module", Set{SASLMechanism: "PLAIN", SASLJAASConfig: scramJAAS}, SASLSettings{}, PlainLoginModule},
 		{"SCRAM-SHA-256 with the PLAIN module", Set{SASLMechanism: "SCRAM-SHA-256", SASLJAASConfig: plainJAAS}, SASLSettings{}, ScramLoginModule},
 		{"SCRAM-SHA-512 with the PLAIN module", Set{SASLMechanism: "SCRAM-SHA-512", SASLJAASConfig: plainJAAS}, SASLSettings{}, ScramLoginModule},
 		{"mechanism not set", Set{SecurityProtocol: "SASL_SSL", SASLJAASConfig: plainJAAS}, SASLSettings{}, SASLMechanism},
 		{"JAAS not set", Set{SecurityProtocol: "SASL_SSL", SASLMechanism: "PLAIN"}, SASLSettings{}, SASLJAASConfig},
 		{"JAAS invalid", Set{SASLMechanism: "PLAIN", SASLJAASConfig: PlainLoginModule + " required username=u;"}, SASLSettings{}, SASLJAASConfig},
+		{"OAUTHBEARER", Set{SASLMechanism: "OAUTHBEARER", SASLOAuthTokenURL: "https://idp.example/token", SASLJAASConfig: OAuthBearerModule + ` required clientId="c" clientSecret="s" extension_logicalCluster="lkc-1";`},
+			SASLSettings{Mechanism: "OAUTHBEARER", OAuth: &kafkaclient.OAuth{TokenURL: "https://idp.example/token", ClientID: "c", ClientSecret: "s", Extensions: map[string]string{"logicalCluster": "lkc-1"}}}, ""},
+		{"OAUTHBEARER without token endpoint", Set{SASLMechanism: "OAUTHBEARER", SASLJAASConfig: OAuthBearerModule + ` required clientId="c" clientSecret="s";`}, SASLSettings{}, SASLOAuthTokenURL},
+		{"OAUTHBEARER with the PLAIN module", Set{SASLMechanism: "OAUTHBEARER", SASLOAuthTokenURL: "https://idp.example/token", SASLJAASConfig: plainJAAS}, SASLSettings{}, OAuthBearerModule},
+		{"PLAIN with the OAUTHBEARER module", Set{SASLMechanism: "PLAIN", SASLJAASConfig: OAuthBearerModule + ` required clientId="c" clientSecret="s";`}, SASLSettings{}, PlainLoginModule},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -470,7 +491,7 @@ func TestSetSASL(t *testing.T) {
 			if err != nil {
 				t.Fatalf("SASL: %v", err)
 			}
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}
 		})

@@ -17,20 +17,28 @@ type JAAS struct {
 	Module   string
 	Username string
 	Password string
+	// ClientID, ClientSecret and Scope are the OAUTHBEARER module's
+	// client credentials; Extensions its extension_<name> options.
+	ClientID     string
+	ClientSecret string
+	Scope        string
+	Extensions   map[string]string
 }
 
 // Known login modules and the SASL mechanisms they serve.
 const (
-	PlainLoginModule = "org.apache.kafka.common.security.plain.PlainLoginModule"
-	ScramLoginModule = "org.apache.kafka.common.security.scram.ScramLoginModule"
+	PlainLoginModule  = "org.apache.kafka.common.security.plain.PlainLoginModule"
+	ScramLoginModule  = "org.apache.kafka.common.security.scram.ScramLoginModule"
+	OAuthBearerModule = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
 )
 
 // ParseJAAS parses a JAAS line of the form
 //
 //	<module> required username="u" password="p";
+//	<oauth module> required clientId="c" clientSecret="s" scope="x" extension_k="v";
 //
 // Values may be quoted with double quotes (with backslash escapes) or bare.
-// Only the PLAIN and SCRAM login modules are accepted.
+// Only the PLAIN, SCRAM and OAUTHBEARER login modules are accepted.
 func ParseJAAS(v string) (JAAS, error) {
 	var j JAAS
 	s := strings.TrimSpace(v)
@@ -40,8 +48,8 @@ func ParseJAAS(v string) (JAAS, error) {
 		return j, errors.New("expected '<LoginModule> required username=\"...\" password=\"...\";'")
 	}
 	j.Module = fields[0]
-	if j.Module != PlainLoginModule && j.Module != ScramLoginModule {
-		return j, fmt.Errorf("login module '%s' is not supported (use %s or %s)", j.Module, PlainLoginModule, ScramLoginModule)
+	if j.Module != PlainLoginModule && j.Module != ScramLoginModule && j.Module != OAuthBearerModule {
+		return j, fmt.Errorf("login module '%s' is not supported (use %s, %s or %s)", j.Module, PlainLoginModule, ScramLoginModule, OAuthBearerModule)
 	}
 	rest := strings.TrimSpace(s[len(j.Module):])
 	flag, rest := cutSpace(rest)
@@ -51,6 +59,21 @@ func ParseJAAS(v string) (JAAS, error) {
 	opts, err := parseJAASOptions(rest)
 	if err != nil {
 		return j, err
+	}
+	if j.Module == OAuthBearerModule {
+		j.ClientID, j.ClientSecret, j.Scope = opts["clientId"], opts["clientSecret"], opts["scope"]
+		if j.ClientID == "" || j.ClientSecret == "" {
+			return j, errors.New("clientId and clientSecret are required (Strait gets tokens with the client credentials grant)")
+		}
+		for k, v := range opts {
+			if name, ok := strings.CutPrefix(k, "extension_"); ok && name != "" {
+				if j.Extensions == nil {
+					j.Extensions = map[string]string{}
+				}
+				j.Extensions[name] = v
+			}
+		}
+		return j, nil
 	}
 	j.Username, j.Password = opts["username"], opts["password"]
 	if j.Username == "" || j.Password == "" {
@@ -114,6 +137,8 @@ type SASLSettings struct {
 	Mechanism string
 	Username  string
 	Password  string
+	// OAuth is set for OAUTHBEARER.
+	OAuth *kafkaclient.OAuth
 }
 
 // SASL returns the link's SASL settings. It is an error to ask when the
@@ -132,11 +157,22 @@ func (s Set) SASL() (SASLSettings, error) {
 		return SASLSettings{}, fmt.Errorf("invalid value for config '%s': %w", SASLJAASConfig, err)
 	}
 	want := PlainLoginModule
-	if strings.HasPrefix(mech, "SCRAM-") {
+	switch {
+	case strings.HasPrefix(mech, "SCRAM-"):
 		want = ScramLoginModule
+	case mech == "OAUTHBEARER":
+		want = OAuthBearerModule
 	}
 	if j.Module != want {
 		return SASLSettings{}, fmt.Errorf("sasl.mechanism %s needs login module %s", mech, want)
+	}
+	if mech == "OAUTHBEARER" {
+		if !s.IsSet(SASLOAuthTokenURL) {
+			return SASLSettings{}, fmt.Errorf("config '%s' is required with sasl.mechanism OAUTHBEARER", SASLOAuthTokenURL)
+		}
+		return SASLSettings{Mechanism: mech, OAuth: &kafkaclient.OAuth{
+			TokenURL: s.Get(SASLOAuthTokenURL), ClientID: j.ClientID, ClientSecret: j.ClientSecret, Scope: j.Scope, Extensions: j.Extensions,
+		}}, nil
 	}
 	return SASLSettings{Mechanism: mech, Username: j.Username, Password: j.Password}, nil
 }
@@ -169,7 +205,7 @@ func (s Set) Client() (kafkaclient.Settings, error) {
 		if err != nil {
 			return cs, err
 		}
-		cs.SASLMechanism, cs.SASLUser, cs.SASLPassword = sa.Mechanism, sa.Username, sa.Password
+		cs.SASLMechanism, cs.SASLUser, cs.SASLPassword, cs.OAuth = sa.Mechanism, sa.Username, sa.Password, sa.OAuth
 	}
 	return cs, nil
 }
