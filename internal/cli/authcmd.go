@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -26,10 +27,10 @@ func newAuth() *cobra.Command {
 			line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
 			line = strings.TrimRight(line, "\r\n")
 			if line == "" {
-				if err != nil {
+				if err != nil && !errors.Is(err, io.EOF) {
 					return fmt.Errorf("read the secret from stdin: %w", err)
 				}
-				return errors.New("the secret is empty")
+				return errors.New("the secret is empty: give it on stdin, e.g. printf %s \"$SECRET\" | strait auth hash-secret")
 			}
 			h, err := auth.HashSecret(line)
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/strait-dev/strait/internal/auth"
 	"github.com/strait-dev/strait/internal/config"
+	"github.com/strait-dev/strait/internal/secret"
 )
 
 // clearEnv unsets every STRAIT_* variable the config reads, for the
@@ -431,5 +433,47 @@ func TestRootCommands(t *testing.T) {
 				t.Fatalf("output does not mention %q:\n%s", tc.wantOut, out.String())
 			}
 		})
+	}
+}
+
+func TestAuthCommands(t *testing.T) {
+	run := func(stdin string, args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		root := newRoot(&out, &errOut)
+		root.SetIn(strings.NewReader(stdin))
+		root.SetArgs(args)
+		err := root.Execute()
+		return strings.TrimSpace(out.String()), err
+	}
+	hash, err := run("p4ss word\n", "auth", "hash-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(hash, "p4ss") {
+		t.Fatalf("the hash shows the secret: %s", hash)
+	}
+	g, err := auth.New(auth.Config{APIKeys: []auth.APIKey{{Key: "k", SecretHash: hash}}})
+	if err != nil {
+		t.Fatalf("the printed hash does not configure: %v", err)
+	}
+	for secret, ok := range map[string]bool{"p4ss word": true, "p4ss word\n": false, "p4ss": false} {
+		r, _ := http.NewRequest("GET", "/", nil)
+		r.SetBasicAuth("k", secret)
+		if _, err := g.Authenticate(r); (err == nil) != ok {
+			t.Errorf("secret %q: %v", secret, err)
+		}
+	}
+	if _, err := run("", "auth", "hash-secret"); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("empty stdin: %v", err)
+	}
+	key, err := run("", "auth", "new-secrets-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := secret.ParseKey(key); err != nil {
+		t.Fatalf("printed key %q does not parse: %v", key, err)
+	}
+	if other, _ := run("", "auth", "new-secrets-key"); other == key {
+		t.Fatal("two new keys are the same")
 	}
 }
