@@ -753,8 +753,9 @@ func TestSecretsNeverShown(t *testing.T) {
 	// Change it through each write path, and fail one on purpose.
 	e.api.JSON("PUT", "/links/sec/configs/ssl.key.password", map[string]any{"value": keyPassword + "-2"}, http.StatusNoContent, nil)
 	e.api.JSON("PUT", "/links/sec/configs:alter", map[string]any{"data": []any{map[string]any{"name": "sasl.jaas.config", "value": jaas}}}, http.StatusNoContent, nil)
-	e.api.Do("PUT", "/links/sec/configs:alter", map[string]any{"data": []any{map[string]any{"name": "sasl.jaas.config", "value": "broken " + password}}})
-	e.api.Do("POST", "/links?link_name=bad", map[string]any{"configs": []any{
+	_, refusedAlter := e.api.Do("PUT", "/links/sec/configs:alter", map[string]any{"data": []any{map[string]any{"name": "sasl.jaas.config", "value": "broken " + password}}})
+	_, refusedQuoted := e.api.Do("PUT", "/links/sec/configs/sasl.jaas.config", map[string]any{"value": `org.apache.kafka.common.security.scram.ScramLoginModule required username="linker" password="` + password})
+	_, refusedCreate := e.api.Do("POST", "/links?link_name=bad", map[string]any{"configs": []any{
 		map[string]any{"name": "bootstrap.servers", "value": e.src.ListenAddrs()[0]},
 		map[string]any{"name": "sasl.jaas.config", "value": strings.Replace(jaas, "linker", "nobody", 1)},
 		map[string]any{"name": "security.protocol", "value": "SASL_PLAINTEXT"},
@@ -769,6 +770,9 @@ func TestSecretsNeverShown(t *testing.T) {
 				t.Fatalf("%s contains a secret", where)
 			}
 		}
+	}
+	for i, refused := range [][]byte{refusedAlter, refusedQuoted, refusedCreate} {
+		check(fmt.Sprintf("refusal %d (%s)", i, refused), string(refused))
 	}
 	for _, path := range []string{"", "/links", "/links/sec", "/links/sec?include_tasks=true", "/links/sec/configs", "/links/sec/configs/sasl.jaas.config", "/links/sec/configs/ssl.key.password", "/links/-/mirrors", "/links/sec/mirrors", "/links/sec/mirrors/secret-topic?include_state_transition_errors=true"} {
 		_, body := e.api.Do("GET", path, nil)
