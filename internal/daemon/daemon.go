@@ -57,6 +57,8 @@ type Options struct {
 	// ReloadInterval is how often ConfigFile is checked; zero means two
 	// seconds.
 	ReloadInterval time.Duration
+	// MaxTopicsPerRequest overrides link.DefaultMaxTopicsPerRequest (tests).
+	MaxTopicsPerRequest int
 }
 
 // New connects to the destination, loads the state and starts mirroring
@@ -113,6 +115,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		PromoteTimeout:   opt.PromoteTimeout,
 		Principal:        principal(cfg),
 		Secrets:          sealer,
+
+		MaxTopicsPerRequest: opt.MaxTopicsPerRequest,
 	})
 	if err != nil {
 		return nil, err

@@ -45,6 +45,8 @@ type env struct {
 	log *slog.Logger
 	// scheme is the REST API's scheme: http unless configure sets TLS.
 	scheme string
+	// maxTopics caps the topics per alter request; zero keeps the default.
+	maxTopics int
 }
 
 func newEnv(t *testing.T, srcOpts ...kfake.Opt) *env {
@@ -93,7 +95,7 @@ func (e *env) startDaemon() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d, err := daemon.New(ctx, cfg, log, daemon.Options{MetadataInterval: 200 * time.Millisecond, PromoteTimeout: e.promoteTimeout})
+	d, err := daemon.New(ctx, cfg, log, daemon.Options{MetadataInterval: 200 * time.Millisecond, PromoteTimeout: e.promoteTimeout, MaxTopicsPerRequest: e.maxTopics})
 	if err != nil {
 		e.t.Fatalf("start daemon: %v", err)
 	}

@@ -825,3 +825,30 @@ func TestSecretsNeverShown(t *testing.T) {
 	check("the start error", err.Error())
 	check("the daemon's log", logs.String())
 }
+
+// TestPatternWorkIsBounded: a pattern that matches more mirror topics than
+// one request may touch is refused whole, before anything changes.
+func TestPatternWorkIsBounded(t *testing.T) {
+	e := newEnvWith(t, &env{maxTopics: 3})
+	e.createLink("l", nil)
+	for i := range 4 {
+		topic := fmt.Sprintf("bulk-%d", i)
+		testutil.CreateTopic(t, e.srcCl, topic, 1, nil)
+		e.createMirror("l", topic)
+	}
+	status, body := e.api.Do("POST", "/links/l/mirrors:pause", map[string]any{"mirror_topic_name_pattern": "bulk-.*"})
+	if status != http.StatusBadRequest || !strings.Contains(string(body), "selects 4 mirror topics; at most 3") {
+		t.Fatalf("pattern over the cap: %d %s", status, body)
+	}
+	for i := range 4 {
+		if v := e.describe("l", fmt.Sprintf("bulk-%d", i)); v.MirrorStatus == "PAUSED" {
+			t.Fatalf("bulk-%d paused by a refused request", i)
+		}
+	}
+	// Within the cap the same pattern works.
+	var res alterResults
+	e.api.JSON("POST", "/links/l/mirrors:pause", map[string]any{"mirror_topic_name_pattern": "bulk-[0-2]"}, http.StatusOK, &res)
+	if len(res.Data) != 3 {
+		t.Fatalf("%d results, want 3", len(res.Data))
+	}
+}
