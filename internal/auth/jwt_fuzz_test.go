@@ -23,7 +23,11 @@ func FuzzJWTVerify(f *testing.F) {
 		f.Fatal(err)
 	}
 	enc := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
-	pad := func(i *big.Int) string { b := make([]byte, 32); i.FillBytes(b); return base64.RawURLEncoding.EncodeToString(b) }
+	pad := func(i *big.Int) string {
+		b := make([]byte, 32)
+		i.FillBytes(b)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
 	jwks := `{"keys":[{"kty":"EC","crv":"P-256","kid":"k","x":"` + pad(key.X) + `","y":"` + pad(key.Y) + `"}]}`
 	file := filepath.Join(f.TempDir(), "jwks.json")
 	if err := os.WriteFile(file, []byte(jwks), 0o600); err != nil {
