@@ -76,7 +76,9 @@ func WaitFor(t testing.TB, d time.Duration, what string, cond func() error) {
 // Offsets returns the start and end offsets of every partition of topic.
 func Offsets(t testing.TB, cl *kgo.Client, topic string) (starts, ends map[int32]int64) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Generous: with -race on a loaded two-core machine a kfake answer
+	// has been seen to take over 10 s.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(cl)
 	s, err := adm.ListStartOffsets(ctx, topic)
