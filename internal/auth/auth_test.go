@@ -1,9 +1,19 @@
 package auth
 
 import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -212,5 +222,98 @@ func TestJWTClaims(t *testing.T) {
 				t.Fatalf("error %v, want one about %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// es256 signs claims with key under kid.
+func es256(t *testing.T, key *ecdsa.PrivateKey, kid string, claims map[string]any) string {
+	t.Helper()
+	enc := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
+	signed := enc(map[string]string{"alg": "ES256", "kid": kid}) + "." + enc(claims)
+	sum := sha256.Sum256([]byte(signed))
+	r, s, err := ecdsa.Sign(rand.Reader, key, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return signed + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+func ecJWK(key *ecdsa.PrivateKey, kid string) map[string]string {
+	pad := func(i *big.Int) string {
+		b := make([]byte, 32)
+		i.FillBytes(b)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	return map[string]string{"kty": "EC", "crv": "P-256", "kid": kid, "x": pad(key.X), "y": pad(key.Y)}
+}
+
+// TestJWKSURL: keys come from the URL, a new key id makes Strait look
+// again (not more than every 30 s), and a failing URL refuses tokens.
+func TestJWKSURL(t *testing.T) {
+	k1, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var mu sync.Mutex
+	keys := []map[string]string{ecJWK(k1, "k1")}
+	down := false
+	fetches := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		fetches++
+		if down {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": keys})
+	}))
+	defer srv.Close()
+	v, err := newJWTVerifier(JWTConfig{JWKSURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	claims := map[string]any{"sub": "svc", "exp": now.Add(time.Hour).Unix()}
+	verify := func(key *ecdsa.PrivateKey, kid string) error {
+		_, err := v.verify(context.Background(), es256(t, key, kid, claims), now)
+		return err
+	}
+	if err := verify(k1, "k1"); err != nil {
+		t.Fatalf("first key: %v", err)
+	}
+	mu.Lock()
+	keys = append(keys, ecJWK(k2, "k2"))
+	mu.Unlock()
+	if err := verify(k2, "k2"); err == nil {
+		t.Fatal("a key published seconds after the last fetch was used without the 30 s pause")
+	}
+	v.mu.Lock()
+	v.fetch = time.Now().Add(-31 * time.Second)
+	v.mu.Unlock()
+	if err := verify(k2, "k2"); err != nil {
+		t.Fatalf("rotated key: %v", err)
+	}
+	if err := verify(k1, "k1"); err != nil {
+		t.Fatalf("old key still published: %v", err)
+	}
+	mu.Lock()
+	down = true
+	n := fetches
+	mu.Unlock()
+	v.mu.Lock()
+	v.fetch = time.Now().Add(-31 * time.Second)
+	v.mu.Unlock()
+	if err := verify(k2, "k9"); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("unknown key with the URL down: %v", err)
+	}
+	if err := verify(k1, "k1"); err != nil {
+		t.Fatalf("known key while the URL is down: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fetches != n+1 {
+		t.Fatalf("%d fetches for one unknown key", fetches-n)
 	}
 }
