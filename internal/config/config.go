@@ -231,11 +231,17 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	if host, _, _ := net.SplitHostPort(c.HTTP); !loopback(host) && !c.Auth.Enabled() && !c.AllowUnauthenticated {
+	if !c.Loopback() && !c.Auth.Enabled() && !c.AllowUnauthenticated {
 		return fmt.Errorf("refusing to serve the API on %s without authentication: configure auth (api_keys, jwt or client_certificates), or listen on 127.0.0.1, or set allow_unauthenticated (--allow-unauthenticated) if something else protects it", c.HTTP)
 	}
 	_, err := c.Destination()
 	return err
+}
+
+// Loopback reports whether the API listens on loopback only.
+func (c *Config) Loopback() bool {
+	host, _, _ := net.SplitHostPort(c.HTTP)
+	return loopback(host)
 }
 
 // loopback reports whether host is a loopback address or name.

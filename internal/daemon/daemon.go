@@ -150,10 +150,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		d.tls, scheme = true, "https"
 	}
 	if !guard.Enabled() {
-		log.Warn("the REST API has no authentication: anyone who reaches " + d.ln.Addr().String() + " can change links")
+		// On loopback this is the documented default; elsewhere only
+		// allow_unauthenticated lets it through, and it deserves a warning.
+		lvl := slog.LevelInfo
+		if !cfg.Loopback() {
+			lvl = slog.LevelWarn
+		}
+		log.Log(ctx, lvl, "the REST API has no authentication: whoever reaches "+d.ln.Addr().String()+" can change links")
 	}
 	if sealer == nil {
-		log.Warn("no secrets key: links cannot be given credentials (sasl.jaas.config, passwords, keys); see docs/security.md")
+		log.Info("no secrets key: links cannot be given credentials (sasl.jaas.config, passwords, keys); see docs/security.md")
 	}
 	log.Info("strait ready", "rest", scheme+"://"+d.ln.Addr().String()+"/kafka/v3", "cluster_id", clusterID, "state_topic", cfg.StateTopic)
 	ok = true
