@@ -31,8 +31,18 @@ type Record struct {
 
 var errRecord = errors.New("malformed record")
 
-// ParseRecords decodes n records from uncompressed record bytes.
+// minRecordSize is the smallest encoded record: a length, attributes, a
+// timestamp delta, an offset delta, key and value lengths and a header
+// count, one byte each.
+const minRecordSize = 7
+
+// ParseRecords decodes n records from uncompressed record bytes. n comes
+// from a batch header, which a broker or a corrupt fetch may get wrong:
+// it is checked against the bytes before anything is sized by it.
 func ParseRecords(data []byte, n int32) ([]Record, error) {
+	if n < 0 || int64(n) > int64(len(data))/minRecordSize {
+		return nil, fmt.Errorf("%w: %d records cannot fit in %d bytes", errRecord, n, len(data))
+	}
 	out := make([]Record, 0, n)
 	for i := int32(0); i < n; i++ {
 		size, k := binary.Varint(data)
@@ -219,16 +229,23 @@ var FillerKey = []byte("__strait.filler")
 // before them. The surviving records, their timestamps, the codec and the
 // attributes are kept. It also returns how many fillers it added.
 func Densify(b *Batch) ([]byte, int, error) {
+	if b.LastOffsetDelta < 0 || b.LastOffsetDelta >= MaxDensifySpan {
+		return nil, 0, fmt.Errorf("batch at %d spans %d offsets; Strait fills the gaps of batches spanning at most %d", b.BaseOffset, int64(b.LastOffsetDelta)+1, MaxDensifySpan)
+	}
 	recs, err := b.Records()
 	if err != nil {
 		return nil, 0, err
 	}
-	out := make([]Record, 0, b.LastOffsetDelta+1)
+	// Encoded straight to bytes: a filler is a few bytes, where a Record
+	// would be a hundred.
+	var plain []byte
 	var ts int64
 	next := int32(0)
+	fillers := 0
 	add := func(upTo int32) {
 		for ; next < upTo; next++ {
-			out = append(out, Record{TimestampDelta: ts, OffsetDelta: next, Key: FillerKey})
+			plain = AppendRecord(plain, Record{TimestampDelta: ts, OffsetDelta: next, Key: FillerKey})
+			fillers++
 		}
 	}
 	for _, r := range recs {
@@ -236,14 +253,20 @@ func Densify(b *Batch) ([]byte, int, error) {
 			return nil, 0, fmt.Errorf("batch at %d: record offset delta %d out of order", b.BaseOffset, r.OffsetDelta)
 		}
 		add(r.OffsetDelta)
-		out = append(out, r)
+		plain = AppendRecord(plain, r)
 		ts = r.TimestampDelta
 		next = r.OffsetDelta + 1
 	}
 	add(b.LastOffsetDelta + 1)
-	raw, err := encode(&b.Header, b.Attributes, out, b.Codec())
-	return raw, len(out) - len(recs), err
+	raw, err := encodePlain(&b.Header, b.Attributes, plain, b.LastOffsetDelta+1, b.Codec())
+	return raw, fillers, err
 }
+
+// MaxDensifySpan bounds the offsets one batch may span for Densify: a
+// compacted source batch of that many offsets came from a batch of at
+// least that many records (7 MiB at the very least), and the fillers cost
+// memory per offset.
+const MaxDensifySpan = 1 << 21
 
 // StampLogAppendTime rewrites a LogAppendTime batch as a CreateTime batch
 // whose every record carries the time the source broker appended it (the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"sync"
 	"time"
@@ -106,7 +107,7 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 			return nil, errorf(ErrInvalid, "mirror_topic_name_pattern is %d characters long; at most %d are accepted.", len(sel.Pattern), maxPatternLen)
 		}
 		var err error
-		if re, err = regexp.Compile("^(?:" + sel.Pattern + ")$"); err != nil {
+		if re, err = wholeMatch(sel.Pattern); err != nil {
 			return nil, errorf(ErrInvalid, "Invalid mirror_topic_name_pattern '%s': %v", sel.Pattern, err)
 		}
 	}
@@ -656,4 +657,16 @@ func (m *Manager) checkCount(n int) error {
 		return errorf(ErrInvalid, "The request selects %d mirror topics; at most %d are accepted in one request: split it.", n, m.cfg.MaxTopicsPerRequest)
 	}
 	return nil
+}
+
+// wholeMatch compiles a pattern that must match a whole topic name. The
+// pattern is parsed on its own first and anchored as a parsed expression:
+// pasted into "^(?:...)$" as text, "a)|(.*" would escape the anchors and
+// "\Qa" would swallow the closing parenthesis.
+func wholeMatch(pattern string) (*regexp.Regexp, error) {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil, err
+	}
+	return regexp.Compile(`^(?:` + re.String() + `)$`)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // NameFilter is one entry of consumer.offset.group.filters or
@@ -150,7 +151,15 @@ func strictJSON(v string, out any) error {
 	return nil
 }
 
+// oneOfFold matches v against vals ignoring ASCII case only: Unicode
+// folding would take "ſ" (U+017F) for "s", which Kafka's own parsers do
+// not.
 func oneOfFold(v string, vals ...string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
 	for _, ok := range vals {
 		if strings.EqualFold(v, ok) {
 			return true
