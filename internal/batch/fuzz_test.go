@@ -3,6 +3,7 @@ package batch
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"math"
@@ -494,5 +495,93 @@ func TestImpossibleHeaderCounts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecompressionBombs: a batch a few hundred bytes long can decompress
+// to gigabytes. Whatever Strait decompresses is bounded, in every codec,
+// and merging is bounded as a whole. The bound is lowered to 1 MiB here;
+// TestDecompressionBound checks the real one.
+func TestDecompressionBombs(t *testing.T) {
+	const bound = 1 << 20
+	saved, savedMerge := decompressor, mergeLimit
+	decompressor, mergeLimit = boundedDecompressor(bound), bound
+	t.Cleanup(func() { decompressor, mergeLimit = saved, savedMerge })
+
+	huge := AppendRecord(nil, Record{Key: []byte("k"), Value: make([]byte, bound)})
+	quarter := AppendRecord(nil, Record{Key: []byte("k"), Value: make([]byte, bound/4)})
+	one := func(t *testing.T, plain []byte, attrs int16, codec Codec, base int64, last int32) Batch {
+		h := Header{LastOffsetDelta: last, BaseTimestamp: 5, MaxTimestamp: 5, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
+		raw, err := encodePlain(&h, attrs, plain, 1, codec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(raw) > len(plain)/10 {
+			t.Fatalf("%d bytes compressed to %d: not a bomb", len(plain), len(raw))
+		}
+		binary.BigEndian.PutUint64(raw[offBaseOffset:], uint64(base))
+		bs := v2Batches(raw)
+		if len(bs) != 1 {
+			t.Fatalf("%d batches", len(bs))
+		}
+		return bs[0]
+	}
+	for _, codec := range []Codec{CodecGzip, CodecSnappy, CodecLZ4, CodecZstd} {
+		t.Run(fmt.Sprint(codec), func(t *testing.T) {
+			plainBomb := one(t, huge, 0, codec, 0, 0)
+			if _, err := plainBomb.Records(); !errors.Is(err, ErrTooLarge) {
+				t.Errorf("Records: %v, want ErrTooLarge", err)
+			}
+			compacted := one(t, huge, 0, codec, 0, 3)
+			if _, _, err := Densify(&compacted); !errors.Is(err, ErrTooLarge) {
+				t.Errorf("Densify: %v, want ErrTooLarge", err)
+			}
+			lat := one(t, huge, AttrLogAppendTime, codec, 0, 0)
+			if _, err := StampLogAppendTime(&lat); !errors.Is(err, ErrTooLarge) {
+				t.Errorf("StampLogAppendTime: %v, want ErrTooLarge", err)
+			}
+			// Each within the bound, five together past it.
+			var run []Batch
+			for i := range 5 {
+				run = append(run, one(t, quarter, 0, codec, int64(i), 0))
+			}
+			if _, err := run[0].Records(); err != nil {
+				t.Fatalf("a quarter of the bound: %v", err)
+			}
+			if _, _, err := Merge(run[:3]); err != nil {
+				t.Errorf("Merge of three quarters: %v", err)
+			}
+			if _, _, err := Merge(run); !errors.Is(err, ErrTooLarge) {
+				t.Errorf("Merge of five quarters: %v, want ErrTooLarge", err)
+			}
+		})
+	}
+}
+
+// TestDecompressionBound: the real bound, with a 14-byte zstd frame that
+// declares its content size: one byte over MaxDecompressedBatch is refused
+// before anything is allocated; exactly the bound gets past that check and
+// fails only because the frame's one byte falls short of its claim.
+func TestDecompressionBound(t *testing.T) {
+	frame := func(size uint64) []byte {
+		b := []byte{0x28, 0xb5, 0x2f, 0xfd, 0xe0} // magic; single segment, 8-byte content size
+		b = binary.LittleEndian.AppendUint64(b, size)
+		return append(b, 0x0b, 0, 0, 0) // last block, RLE, one byte: 0
+	}
+	for _, tc := range []struct {
+		size   uint64
+		tooBig bool
+	}{
+		{MaxDecompressedBatch + 1, true},
+		{1 << 40, true},
+		{MaxDecompressedBatch, false},
+	} {
+		_, err := decompressor.Decompress(frame(tc.size), codecTypeOf(CodecZstd))
+		if err == nil {
+			t.Fatalf("content size %d: decoded a frame that lies about its size", tc.size)
+		}
+		if got := errors.Is(err, ErrTooLarge); got != tc.tooBig {
+			t.Errorf("content size %d: error %v, want too large %v", tc.size, err, tc.tooBig)
+		}
 	}
 }

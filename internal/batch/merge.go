@@ -54,6 +54,9 @@ func Merge(bs []Batch) ([]byte, int32, error) {
 		if plain, err = appendShifted(plain, data, b.RecordCount, offsetShift, tsShift); err != nil {
 			return nil, 0, fmt.Errorf("batch at %d: %w", b.BaseOffset, err)
 		}
+		if len(plain) > mergeLimit {
+			return nil, 0, fmt.Errorf("batches from %d: %w", first.BaseOffset, ErrTooLarge)
+		}
 		count += b.RecordCount
 		maxTS = max(maxTS, b.MaxTimestamp)
 	}

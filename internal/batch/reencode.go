@@ -129,7 +129,36 @@ func appendBytes(dst, b []byte) []byte {
 	return append(dst, b...)
 }
 
-var decompressor = kgo.DefaultDecompressor()
+// MaxDecompressedBatch bounds what one source batch may decompress to
+// when Strait has to read its records (merging, densifying, stamping).
+// A source broker's bytes are input like any other: a few kilobytes of
+// zstd or gzip can claim gigabytes. Batches copied as they are are never
+// decompressed, so the bound applies only to those Strait re-encodes.
+const MaxDecompressedBatch = 128 << 20
+
+// ErrTooLarge is returned when a batch, or a merge of batches, would
+// decompress past MaxDecompressedBatch.
+var ErrTooLarge = kgo.ErrMaxDecompress
+
+// decompressor and mergeLimit are variables only so that tests can lower
+// the bound.
+var (
+	decompressor = boundedDecompressor(MaxDecompressedBatch)
+	mergeLimit   = MaxDecompressedBatch
+)
+
+// boundedDecompressor is kgo's decompressor with a bound of max bytes.
+// kgo.DefaultDecompressor allows 2 GiB; a bounded one is only built by a
+// client, which is closed at once (it never connects) while its
+// decompressor stays usable.
+func boundedDecompressor(max int) kgo.Decompressor {
+	cl, err := kgo.NewClient(kgo.MaxDecompressBatchBytes(max))
+	if err != nil {
+		panic(err) // no seeds, no network: cannot fail
+	}
+	defer cl.Close()
+	return cl.OptValue(kgo.WithDecompressor).(kgo.Decompressor)
+}
 
 // Records decodes the records of a v2 batch, decompressing them.
 func (b *Batch) Records() ([]Record, error) {

@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -8,8 +9,11 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strait-dev/strait/internal/batch"
 	"github.com/strait-dev/strait/internal/testutil"
 )
 
@@ -163,5 +167,100 @@ func TestRunnerBufferAccounting(t *testing.T) {
 	r.Set(nil)
 	if n := r.buffered.Load(); n != 0 {
 		t.Fatalf("%d bytes accounted after the topic stopped", n)
+	}
+}
+
+// TestRunnerCopiesBombsAsTheyAre: small batches are merged (see
+// batch.Merge), which means decompressing them. Batches a few hundred
+// bytes on the wire that decompress to more than batch.MaxDecompressedBatch
+// together must not be inflated into one giant batch: the runner copies
+// them as they are, and the copy is still exact.
+func TestRunnerCopiesBombsAsTheyAre(t *testing.T) {
+	src := testutil.NewCluster(t)
+	dst := testutil.NewCluster(t)
+	srcCl := testutil.Client(t, src.ListenAddrs())
+	dstCl := testutil.Client(t, dst.ListenAddrs())
+	testutil.CreateTopic(t, srcCl, "bombs", 1, nil)
+	testutil.CreateTopic(t, dstCl, "bombs", 1, nil)
+	p := testutil.Client(t, src.ListenAddrs(), kgo.ProducerBatchCompression(kgo.ZstdCompression()),
+		kgo.ProducerBatchMaxBytes(16<<20), kgo.MaxBufferedBytes(64<<20))
+	const each = 4 << 20
+	n := batch.MaxDecompressedBatch/each + 4
+	for i := 0; i < n; i++ {
+		// One ProduceSync per record: one batch each.
+		r := &kgo.Record{Topic: "bombs", Key: []byte(fmt.Sprint(i)), Value: make([]byte, each)}
+		if err := p.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	srcBatches := rawBatches(t, srcCl, "bombs")
+	if len(srcBatches) != n {
+		t.Fatalf("source has %d batches, want %d", len(srcBatches), n)
+	}
+	for _, b := range srcBatches {
+		if !batch.Mergeable(&b) || len(b.Raw) >= mergeBelow {
+			t.Fatalf("source batch at %d (%d bytes) would not be merged; the test needs small batches", b.BaseOffset, len(b.Raw))
+		}
+	}
+	h := newHooks()
+	r := NewRunner(Config{Source: srcCl, Dest: dstCl, Hooks: h})
+	defer r.Close()
+	r.Set([]Spec{{Topic: "bombs", SourceTopic: "bombs", Partitions: 1, Copying: true, Fresh: true}})
+	testutil.WaitFor(t, 60*time.Second, "mirror caught up", func() error {
+		_, ends := testutil.Offsets(t, dstCl, "bombs")
+		if ends[0] != int64(n) {
+			return fmt.Errorf("at %d of %d (failed: %v)", ends[0], n, h.failed)
+		}
+		return nil
+	})
+	dstBatches := rawBatches(t, dstCl, "bombs")
+	if len(dstBatches) != n {
+		t.Fatalf("destination has %d batches, want the source's %d", len(dstBatches), n)
+	}
+	for i, b := range dstBatches {
+		s := srcBatches[i]
+		if b.BaseOffset != s.BaseOffset || !bytes.Equal(b.Raw[batch.HeaderSize:], s.Raw[batch.HeaderSize:]) {
+			t.Fatalf("destination batch %d (offset %d) differs from the source's (offset %d)", i, b.BaseOffset, s.BaseOffset)
+		}
+	}
+}
+
+// rawBatches fetches every batch of partition 0 of topic as the broker
+// stores it.
+func rawBatches(t *testing.T, cl *kgo.Client, topic string) []batch.Batch {
+	t.Helper()
+	md, err := kadm.NewClient(cl).Metadata(context.Background(), topic)
+	if err != nil || md.Topics[topic].Err != nil {
+		t.Fatalf("metadata: %v %v", err, md.Topics[topic].Err)
+	}
+	var out []batch.Batch
+	for off := int64(0); ; {
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxWaitMillis, req.MaxBytes = 0, 64<<20
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = topic, md.Topics[topic].ID
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.FetchOffset, rp.PartitionMaxBytes = off, 64<<20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(context.Background(), cl)
+		if err != nil {
+			t.Fatalf("fetch: %v", err)
+		}
+		part := resp.Topics[0].Partitions[0]
+		if err := kerr.ErrorForCode(part.ErrorCode); err != nil {
+			t.Fatalf("fetch: %v", err)
+		}
+		bs, err := batch.Split(part.RecordBatches)
+		if err != nil {
+			t.Fatalf("split: %v", err)
+		}
+		if len(bs) == 0 {
+			return out
+		}
+		for _, b := range bs {
+			out = append(out, batch.Batch{Header: b.Header, Raw: bytes.Clone(b.Raw)})
+		}
+		off = bs[len(bs)-1].NextOffset()
 	}
 }

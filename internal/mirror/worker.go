@@ -282,6 +282,18 @@ func mergeRun(bs []batch.Batch) int {
 // copyMerged produces a run of small batches as one batch.
 func (w *worker) copyMerged(ctx context.Context, bs []batch.Batch) error {
 	raw, records, err := batch.Merge(bs)
+	if errors.Is(err, batch.ErrTooLarge) {
+		// Small on the wire, huge decompressed: merging is only an
+		// optimisation, so the batches go as they are and the
+		// destination broker judges them.
+		for i := range bs {
+			b := &bs[i]
+			if err := w.produceWith(ctx, b.Raw, b.BaseOffset, b.RecordCount, &w.prod, nil, true); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if err != nil {
 		return fatal(ErrUnsupportedFormat, "partition %d: %v", w.p.id, err)
 	}
