@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"unicode/utf8"
 )
@@ -145,11 +146,21 @@ func strictJSON(v string, out any) error {
 	if err := dec.Decode(out); err != nil {
 		return fmt.Errorf("malformed JSON: %w", err)
 	}
-	if dec.More() {
-		return errors.New("malformed JSON: data after the document")
+	// dec.More reports false before a stray ']' or '}', so it would let
+	// `{...}]` through; only io.EOF says nothing but space follows.
+	rest := strings.TrimSpace(v[dec.InputOffset():])
+	if _, err := dec.Token(); err != io.EOF {
+		if len(rest) > maxTrailingQuote {
+			rest = rest[:maxTrailingQuote] + "..."
+		}
+		return fmt.Errorf("malformed JSON: data after the document: %q", rest)
 	}
 	return nil
 }
+
+// maxTrailingQuote is how much of the data after a filter document an
+// error quotes.
+const maxTrailingQuote = 32
 
 // oneOfFold matches v against vals ignoring ASCII case only: Unicode
 // folding would take "ſ" (U+017F) for "s", which Kafka's own parsers do
