@@ -285,6 +285,10 @@ func (m *Manager) startRun(l *Link) *linkRun {
 	if err != nil {
 		run.buildErr = err
 		m.log.Error("link source client", "link", l.Name, "err", err)
+		// The tasks still start: they run no round while the link is
+		// FAILED, and their Status lists them as LINK_FAILED rather
+		// than the link having no tasks at all.
+		run.sync = linksync.Start(&syncLink{m: m, name: l.Name, run: run}, m.log.With("link", l.Name))
 		return run
 	}
 	interval := min(l.Configs.Duration(linkconfig.AvailabilityCheckMs), 5*time.Second)
