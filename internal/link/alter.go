@@ -170,12 +170,11 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 
 	failed := map[string]string{}
 	reverse := op == OpReverseStart || op == OpReversePause
-	if (op == OpPromote || op == OpFailover) && !validateOnly && len(accepted) > 0 && run != nil && run.sync != nil {
-		// Consumers moving over find the latest offsets: one last offset
-		// sync before the mirrors stop.
-		for _, e := range run.sync.SyncOffsets(ctx, topicsOf(accepted)) {
-			m.log.Warn("last consumer offset sync before stopping", "link", linkName, "code", e.Code, "err", e.Message)
-		}
+	if op == OpFailover && !validateOnly && len(accepted) > 0 {
+		// Failover stops the mirrors as they are, so their last offset
+		// sync is now. Promote's runs once each mirror has caught up (see
+		// finishPromote).
+		m.lastOffsetSync(ctx, linkName, run, topicsOf(accepted))
 	}
 	var remote *remoteSide
 	if reverse && len(accepted) > 0 {
@@ -496,12 +495,28 @@ func (m *Manager) finishPromote(ctx context.Context, linkName string, run *linkR
 				}
 				return nil
 			}
+			// The sync caps offsets at the mirror's end, so only now,
+			// with the mirror caught up and before it is STOPPED (never
+			// synced again), does it carry the source's latest commits.
+			m.lastOffsetSync(ctx, linkName, run, []string{topic})
 			m.stopMirrors(ctx, linkName, run, []string{topic})
 			return nil
 		}
 		// Records arrived while the copy stopped: copy them too.
 		target = now[mir.SourceTopic]
 		m.reconcile(linkName)
+	}
+}
+
+// lastOffsetSync runs one consumer offset sync for topics before their
+// mirrors stop, so consumers moving over find the latest offsets. Errors
+// are logged: the mirrors stop regardless.
+func (m *Manager) lastOffsetSync(ctx context.Context, linkName string, run *linkRun, topics []string) {
+	if run == nil || run.sync == nil {
+		return
+	}
+	for _, e := range run.sync.SyncOffsets(ctx, topics) {
+		m.log.Warn("last consumer offset sync before stopping", "link", linkName, "code", e.Code, "err", e.Message)
 	}
 }
 
