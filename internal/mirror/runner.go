@@ -167,6 +167,8 @@ type Runner struct {
 
 	srcMeta  metaCache
 	destMeta metaCache
+	// sink produces the workers' plain batches.
+	sink *sink
 }
 
 // topicRun is the runner's view of one mirror topic.
@@ -214,6 +216,7 @@ func NewRunner(cfg Config) *Runner {
 	}
 	r.srcMeta.cl = cfg.Source
 	r.destMeta.cl = cfg.Dest
+	r.sink = newSink(ctx, cfg.Dest, cfg.ProduceTimeout)
 	r.wg.Add(2)
 	go r.metadataLoop()
 	go r.lagLoop()
@@ -371,6 +374,7 @@ func (r *Runner) Close() {
 	}
 	r.cancel()
 	r.wg.Wait()
+	r.sink.close()
 	r.mu.Lock()
 	fs := r.fetchers
 	r.fetchers = map[int32]*fetcher{}

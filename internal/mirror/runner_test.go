@@ -264,3 +264,93 @@ func rawBatches(t *testing.T, cl *kgo.Client, topic string) []batch.Batch {
 		off = bs[len(bs)-1].NextOffset()
 	}
 }
+
+// TestRunnerPipelinesProduces: batches of many partitions share produce
+// requests, several requests are out per broker and several batches per
+// partition, and still every partition's batches reach the broker in
+// sequence order and the copy is exact.
+func TestRunnerPipelinesProduces(t *testing.T) {
+	const partitions, batches = 8, 40
+	src := testutil.NewCluster(t)
+	var mu sync.Mutex
+	nextSeq := map[int32]int32{} // partition -> sequence the next batch must have
+	var disorder []string
+	dst := testutil.NewCluster(t)
+	dst.ControlKey(0, func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		dst.KeepControl()
+		req := kreq.(*kmsg.ProduceRequest)
+		if req.TransactionID != nil {
+			return nil, nil, false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, rt := range req.Topics {
+			if rt.Topic != "wide" && rt.TopicID == [16]byte{} {
+				continue
+			}
+			for _, rp := range rt.Partitions {
+				bs, err := batch.Split(rp.Records)
+				if err != nil || len(bs) != 1 {
+					disorder = append(disorder, fmt.Sprintf("partition %d: %d batches, %v", rp.Partition, len(bs), err))
+					continue
+				}
+				b := bs[0]
+				if want, ok := nextSeq[rp.Partition]; ok && b.BaseSequence != want && b.BaseSequence != 0 {
+					disorder = append(disorder, fmt.Sprintf("partition %d: sequence %d arrived, %d expected", rp.Partition, b.BaseSequence, want))
+				}
+				nextSeq[rp.Partition] = b.BaseSequence + b.RecordCount
+			}
+		}
+		// A slow broker: requests queue up behind this one.
+		time.Sleep(2 * time.Millisecond)
+		return nil, nil, false
+	})
+	srcCl := testutil.Client(t, src.ListenAddrs())
+	dstCl := testutil.Client(t, dst.ListenAddrs())
+	testutil.CreateTopic(t, srcCl, "wide", partitions, nil)
+	testutil.CreateTopic(t, dstCl, "wide", partitions, nil)
+	// Batches over mergeBelow, so that each is copied as it is.
+	p := testutil.Client(t, src.ListenAddrs(), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	for i := 0; i < batches; i++ {
+		var rs []*kgo.Record
+		for part := int32(0); part < partitions; part++ {
+			rs = append(rs, &kgo.Record{Topic: "wide", Partition: part, Key: []byte(fmt.Sprint(i)), Value: bytes.Repeat([]byte{byte(i)}, mergeBelow)})
+		}
+		if err := p.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	h := newHooks()
+	r := NewRunner(Config{Source: srcCl, Dest: dstCl, Hooks: h})
+	defer r.Close()
+	r.Set([]Spec{{Topic: "wide", SourceTopic: "wide", Partitions: partitions, Copying: true, Fresh: true}})
+	_, srcEnds := testutil.Offsets(t, srcCl, "wide")
+	testutil.WaitFor(t, 60*time.Second, "mirror caught up", func() error {
+		_, ends := testutil.Offsets(t, dstCl, "wide")
+		for p, e := range srcEnds {
+			if ends[p] != e {
+				return fmt.Errorf("partition %d at %d of %d (failed: %v)", p, ends[p], e, h.failed)
+			}
+		}
+		return nil
+	})
+	if diff := testutil.DiffRecords(testutil.ReadAll(t, src.ListenAddrs(), "wide"), testutil.ReadAll(t, dst.ListenAddrs(), "wide")); diff != "" {
+		t.Fatal(diff)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(disorder) > 0 {
+		t.Fatalf("batches reached the broker out of sequence order: %v", disorder)
+	}
+	for name, got := range map[string]int32{
+		"produce requests out at once": r.sink.peakOut.Load(),
+		"partitions in one request":    r.sink.peakPartitions.Load(),
+		"batches of a partition out":   r.sink.peakPipe.Load(),
+	} {
+		if got < 2 {
+			t.Errorf("at most %d %s, want several", got, name)
+		}
+	}
+	t.Logf("peaks: %d requests out, %d partitions per request, %d batches per partition", r.sink.peakOut.Load(), r.sink.peakPartitions.Load(), r.sink.peakPipe.Load())
+}

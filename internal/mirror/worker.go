@@ -33,8 +33,12 @@ type worker struct {
 	setups int
 	// txns holds the replaying producers of source transactions, by source
 	// producer id.
-	txns     map[int64]*txnProducer
-	destEnd  int64 // mirror log end offset: the next offset to produce
+	txns map[int64]*txnProducer
+	// destEnd is the next offset to produce: the mirror's log end offset
+	// once the batches in window have landed.
+	destEnd int64
+	// window holds the batches out (see pipe), oldest first.
+	window   []*inFlight
 	align    int64 // pending alignment target, -1 for none
 	startedC bool  // Started was counted for this partition
 }
@@ -167,6 +171,11 @@ func (w *worker) copyLoop(ctx context.Context) error {
 // took is given back to the buffer accounting, copied or not.
 func (w *worker) handle(ctx context.Context, chunks []chunk, events []fetchEvent) (err error) {
 	defer func() {
+		// Whatever happened, nothing is left in flight: a stop returns
+		// only after the batches out have landed or failed.
+		if ferr := w.flush(ctx); err == nil {
+			err = ferr
+		}
 		for _, c := range chunks {
 			w.p.consumed(c.bytes)
 		}
@@ -203,6 +212,13 @@ func (w *worker) copyChunk(ctx context.Context, c chunk) error {
 		if b.BaseOffset < w.destEnd {
 			return fatal(ErrIllegalState, "partition %d: source batch %d-%d straddles the mirror end %d", w.p.id, b.BaseOffset, b.LastOffset(), w.destEnd)
 		}
+		if !w.pipelined(c.batches[i:]) {
+			// Transactions, markers, filler and alignment need what is
+			// out to have landed.
+			if err := w.flush(ctx); err != nil {
+				return err
+			}
+		}
 		if b.BaseOffset > w.destEnd {
 			// Offsets the source no longer has: compaction removed whole
 			// batches, or an alignment is under way.
@@ -235,13 +251,16 @@ func (w *worker) copyChunk(ctx context.Context, c chunk) error {
 			if b.Transactional() {
 				err = w.copyTxnBatch(ctx, raw, b, records, carry)
 			} else {
-				err = w.produceWith(ctx, raw, b.BaseOffset, records, &w.prod, nil, carry)
+				err = w.pipe(ctx, raw, b.BaseOffset, records, carry)
 			}
 			if err != nil {
 				return err
 			}
 		}
 		if w.align >= 0 && w.destEnd >= w.align {
+			if err := w.flush(ctx); err != nil {
+				return err
+			}
 			if err := w.finishAlign(ctx); err != nil {
 				return err
 			}
@@ -288,7 +307,7 @@ func (w *worker) copyMerged(ctx context.Context, bs []batch.Batch) error {
 		// destination broker judges them.
 		for i := range bs {
 			b := &bs[i]
-			if err := w.produceWith(ctx, b.Raw, b.BaseOffset, b.RecordCount, &w.prod, nil, true); err != nil {
+			if err := w.pipe(ctx, b.Raw, b.BaseOffset, b.RecordCount, true); err != nil {
 				return err
 			}
 		}
@@ -297,7 +316,15 @@ func (w *worker) copyMerged(ctx context.Context, bs []batch.Batch) error {
 	if err != nil {
 		return fatal(ErrUnsupportedFormat, "partition %d: %v", w.p.id, err)
 	}
-	return w.produce(ctx, raw, bs[0].BaseOffset, records)
+	return w.pipe(ctx, raw, bs[0].BaseOffset, records, false)
+}
+
+// pipelined reports whether the batch at the head of bs is copied by pipe,
+// behind the batches out: plain data contiguous with the copy, with no
+// alignment under way.
+func (w *worker) pipelined(bs []batch.Batch) bool {
+	b := &bs[0]
+	return w.align < 0 && b.BaseOffset == w.destEnd && !b.Control() && !b.Transactional()
 }
 
 // checkCopyable refuses batches that cannot be copied faithfully. The CRC
@@ -830,7 +857,7 @@ func (w *worker) newProducer(ctx context.Context) error {
 
 // produce writes one batch to the mirror partition and checks that it
 // landed at want. Retriable errors are retried with the same sequence
-// number, which the broker de-duplicates.
+// number, which the broker deduplicates.
 func (w *worker) produce(ctx context.Context, raw []byte, want int64, records int32) error {
 	return w.produceWith(ctx, raw, want, records, &w.prod, nil, false)
 }
@@ -838,50 +865,201 @@ func (w *worker) produce(ctx context.Context, raw []byte, want int64, records in
 // produceWith is produce with a given producer, inside the transaction
 // txnID when that is not nil. With carryCRC the new CRC is derived from the
 // batch's own (a source batch copied as it is) instead of computed over
-// the records.
+// the records. Batches still in flight (see pipe) land first.
 func (w *worker) produceWith(ctx context.Context, raw []byte, want int64, records int32, prod *batch.Producer, txnID *string, carryCRC bool) error {
-	if carryCRC {
-		batch.RewriteCarryCRC(raw, *prod, txnID != nil)
-	} else {
-		batch.Rewrite(raw, *prod, txnID != nil)
+	if err := w.flush(ctx); err != nil {
+		return err
 	}
+	rewrite(raw, *prod, txnID, carryCRC)
+	if err := w.retry(ctx, &inFlight{raw: raw, want: want, records: records}, txnID, 0); err != nil {
+		return err
+	}
+	w.landed(want, records)
+	prod.Sequence = nextSequence(prod.Sequence, records)
+	return nil
+}
+
+func rewrite(raw []byte, prod batch.Producer, txnID *string, carryCRC bool) {
+	if carryCRC {
+		batch.RewriteCarryCRC(raw, prod, txnID != nil)
+	} else {
+		batch.Rewrite(raw, prod, txnID != nil)
+	}
+}
+
+// landed records a batch the destination put where it belongs.
+func (w *worker) landed(want int64, records int32) {
+	w.destEnd = max(w.destEnd, want+int64(records))
+	w.p.destEnd.Store(want + int64(records))
+	w.p.produced.Add(1)
+}
+
+// inFlight is a batch produced (or being produced) and not yet accounted.
+type inFlight struct {
+	raw     []byte
+	want    int64
+	records int32
+	job     *produceJob
+}
+
+// retry produces f until it lands, from attempt on, and checks where it
+// landed. Retriable errors are retried with the same bytes and so the same
+// sequence number, which the broker deduplicates.
+func (w *worker) retry(ctx context.Context, f *inFlight, txnID *string, attempt int) error {
 	bo := newBackoff()
-	refresh := false
+	refresh := attempt > 0
 	w.p.inflight.Add(1)
 	defer w.p.inflight.Add(-1)
-	for attempt := 0; ; attempt++ {
-		base, err := w.produceOnce(raw, refresh, txnID)
-		if err == nil {
-			if base != want {
-				return fatal(ErrIllegalState, "partition %d: the destination put source offset %d at offset %d; something other than Strait wrote to the mirror topic", w.p.id, want, base)
+	for ; ; attempt++ {
+		if attempt > 0 {
+			// A stop lets the attempt in flight finish (the send ignores
+			// ctx) but does not retry: the next setup re-reads the
+			// mirror's end, so a batch that did land is not produced
+			// twice.
+			select {
+			case <-time.After(bo.next()):
+			case <-ctx.Done():
+				return ctx.Err()
 			}
-			w.destEnd = want + int64(records)
-			w.p.destEnd.Store(w.destEnd)
-			w.p.produced.Add(1)
-			prod.Sequence = nextSequence(prod.Sequence, records)
-			return nil
+		}
+		base, err := w.produceOnce(f.raw, refresh, txnID)
+		if err == nil {
+			return w.checkLanded(f, base)
 		}
 		if txnID != nil && (errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidTxnState)) {
 			return fatal(ErrIllegalState, "partition %d: destination transaction %s is gone (%v): it was aborted or fenced on the destination, for example after transaction.max.timeout.ms", w.p.id, *txnID, err)
 		}
 		var fe *errFatal
-		if errors.As(err, &fe) {
+		if errors.As(err, &fe) || !retriable(err) || attempt >= 20 {
 			return err
 		}
-		if !retriable(err) || attempt >= 20 {
-			return err
-		}
-		refresh = isLeaderErr(err) || errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.UnknownTopicID)
+		refresh = needsRefresh(err)
 		w.r.log.Debug("produce retry", "topic", w.t.spec.Topic, "partition", w.p.id, "err", err)
-		// A stop lets the attempt in flight finish (produceOnce ignores
-		// ctx) but does not retry: the next setup re-reads the mirror's
-		// end, so a batch that did land is not produced twice.
-		select {
-		case <-time.After(bo.next()):
-		case <-ctx.Done():
-			return ctx.Err()
+	}
+}
+
+func needsRefresh(err error) bool {
+	return isLeaderErr(err) || errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.UnknownTopicID)
+}
+
+// checkLanded checks that f landed on the source's offset.
+func (w *worker) checkLanded(f *inFlight, base int64) error {
+	if base != f.want {
+		return fatal(ErrIllegalState, "partition %d: the destination put source offset %d at offset %d; something other than Strait wrote to the mirror topic", w.p.id, f.want, base)
+	}
+	return nil
+}
+
+// pipe produces a plain (not transactional) batch without waiting for the
+// ones before it: up to maxPipe batches of the partition are out at once,
+// with consecutive sequence numbers. flush waits for them.
+func (w *worker) pipe(ctx context.Context, raw []byte, want int64, records int32, carryCRC bool) error {
+	for len(w.window) >= maxPipe {
+		if err := w.awaitOldest(ctx); err != nil {
+			return err
 		}
 	}
+	leader, id, err := w.r.destMeta.leader(ctx, w.t.spec.Topic, w.p.id, false)
+	if err != nil {
+		if ferr := w.flush(ctx); ferr != nil {
+			return ferr
+		}
+		return err
+	}
+	// A broker takes the first batch of a producer it does not know with
+	// any sequence number (KIP-360), so a first batch overtaken by the
+	// next would let that one land in its place. The first batch goes
+	// alone; after it, a batch out of order is refused, never misplaced.
+	first := w.prod.Sequence == 0
+	rewrite(raw, w.prod, nil, carryCRC)
+	w.prod.Sequence = nextSequence(w.prod.Sequence, records)
+	f := &inFlight{raw: raw, want: want, records: records, job: &produceJob{
+		topic: w.t.spec.Topic, topicID: id, partition: w.p.id, leader: leader, raw: raw,
+	}}
+	w.p.inflight.Add(1)
+	w.r.sink.submit(f.job)
+	w.window = append(w.window, f)
+	raise(&w.r.sink.peakPipe, int32(len(w.window)))
+	// The copy goes on from the end of what is out; the partition's
+	// reported end (lag) moves only when a batch lands.
+	w.destEnd = want + int64(records)
+	if first {
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+// flush waits until every batch out has landed, or fails.
+func (w *worker) flush(ctx context.Context) error {
+	for len(w.window) > 0 {
+		if err := w.awaitOldest(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// awaitOldest waits for the oldest batch out. If it failed, every batch
+// after it is waited for too (their sequences follow its, so the broker
+// refuses them) and, when the failure is retriable and none of them
+// landed, they are produced again in order, one at a time. Anything else
+// goes back to the worker's setup, which starts from the mirror's end.
+func (w *worker) awaitOldest(ctx context.Context) error {
+	f := w.window[0]
+	res := <-f.job.done
+	w.p.inflight.Add(-1)
+	w.window = w.window[1:]
+	if res.err == nil {
+		if err := w.checkLanded(f, res.base); err != nil {
+			w.abandon()
+			return err
+		}
+		w.landed(f.want, f.records)
+		return nil
+	}
+	failed := []*inFlight{f}
+	var laterLanded bool
+	var misplaced error
+	for _, g := range w.window {
+		r := <-g.job.done
+		w.p.inflight.Add(-1)
+		if r.err == nil {
+			// Only if the failed batch did land after all (its answer
+			// was lost) can a later one land, and then where it belongs.
+			laterLanded = true
+			if err := w.checkLanded(g, r.base); err != nil && misplaced == nil {
+				misplaced = err
+			}
+		}
+		failed = append(failed, g)
+	}
+	w.window = w.window[:0]
+	if misplaced != nil {
+		return misplaced
+	}
+	var fe *errFatal
+	if errors.As(res.err, &fe) || !retriable(res.err) || laterLanded {
+		// A fresh setup starts again from the mirror's end.
+		return res.err
+	}
+	w.r.log.Debug("produce retry", "topic", w.t.spec.Topic, "partition", w.p.id, "batches", len(failed), "err", res.err)
+	for _, g := range failed {
+		if err := w.retry(ctx, g, nil, 1); err != nil {
+			return err
+		}
+		w.landed(g.want, g.records)
+	}
+	return nil
+}
+
+// abandon waits out the batches still out after a fatal error, so that
+// nothing of the worker is in flight when it returns.
+func (w *worker) abandon() {
+	for _, g := range w.window {
+		<-g.job.done
+		w.p.inflight.Add(-1)
+	}
+	w.window = w.window[:0]
 }
 
 func nextSequence(seq, n int32) int32 {
@@ -902,15 +1080,23 @@ func retriable(err error) bool {
 	return true // connection errors
 }
 
-// produceOnce sends one produce request with one batch. It deliberately does
-// not take the worker's context: once a stop is requested the in-flight
-// batch is still seen through, so nothing lands after the stop returns.
+// produceOnce sends one batch and waits for it. It deliberately does not
+// take the worker's context: once a stop is requested the in-flight batch
+// is still seen through, so nothing lands after the stop returns. Plain
+// batches go through the sink, with other partitions' batches; a
+// transaction's go alone, under its transactional id.
 func (w *worker) produceOnce(raw []byte, refresh bool, txnID *string) (int64, error) {
 	ctx, cancel := context.WithTimeout(w.r.ctx, w.r.cfg.ProduceTimeout)
 	defer cancel()
 	leader, id, err := w.r.destMeta.leader(ctx, w.t.spec.Topic, w.p.id, refresh)
 	if err != nil {
 		return 0, err
+	}
+	if txnID == nil {
+		j := &produceJob{topic: w.t.spec.Topic, topicID: id, partition: w.p.id, leader: leader, raw: raw}
+		w.r.sink.submit(j)
+		res := <-j.done
+		return res.base, res.err
 	}
 	req := kmsg.NewPtrProduceRequest()
 	req.TransactionID = txnID
@@ -927,30 +1113,6 @@ func (w *worker) produceOnce(raw []byte, refresh bool, txnID *string) (int64, er
 	if err != nil {
 		return 0, err
 	}
-	for _, t := range resp.Topics {
-		for _, p := range t.Partitions {
-			if p.Partition != w.p.id {
-				continue
-			}
-			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				switch {
-				case errors.Is(err, kerr.OutOfOrderSequenceNumber), errors.Is(err, kerr.UnknownProducerID), errors.Is(err, kerr.InvalidProducerEpoch):
-					// Our producer state is gone on the broker; a fresh
-					// setup re-reads the end offset and takes a new id.
-					return 0, fmt.Errorf("produce: %w", err)
-				case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
-					return 0, fatal(ErrIllegalState, "partition %d: the destination refuses a %d-byte batch as too large (raise max.message.bytes on the mirror topic)", w.p.id, len(raw))
-				case errors.Is(err, kerr.CorruptMessage), errors.Is(err, kerr.InvalidRecord):
-					msg := ""
-					if p.ErrorMessage != nil {
-						msg = *p.ErrorMessage
-					}
-					return 0, fatal(ErrIllegalState, "partition %d: the destination refuses the batch: %v %s", w.p.id, err, msg)
-				}
-				return 0, err
-			}
-			return p.BaseOffset, nil
-		}
-	}
-	return 0, errors.New("produce response without the partition")
+	res := findProduced(resp, &produceJob{topic: w.t.spec.Topic, topicID: id, partition: w.p.id, raw: raw})
+	return res.base, res.err
 }
