@@ -38,7 +38,7 @@ const (
 
 // sinkRequestBytes caps the batches of one produce request; a single
 // larger batch still goes, alone.
-const sinkRequestBytes = 16 << 20
+const sinkRequestBytes = 4 << 20
 
 // produceJob is one batch for one partition.
 type produceJob struct {

@@ -1008,7 +1008,7 @@ func (w *worker) awaitOldest(ctx context.Context) error {
 	f := w.window[0]
 	res := <-f.job.done
 	w.p.inflight.Add(-1)
-	w.window = w.window[1:]
+	w.popWindow(1)
 	if res.err == nil {
 		if err := w.checkLanded(f, res.base); err != nil {
 			w.abandon()
@@ -1033,7 +1033,7 @@ func (w *worker) awaitOldest(ctx context.Context) error {
 		}
 		failed = append(failed, g)
 	}
-	w.window = w.window[:0]
+	w.popWindow(len(w.window))
 	if misplaced != nil {
 		return misplaced
 	}
@@ -1059,7 +1059,16 @@ func (w *worker) abandon() {
 		<-g.job.done
 		w.p.inflight.Add(-1)
 	}
-	w.window = w.window[:0]
+	w.popWindow(len(w.window))
+}
+
+// popWindow drops the n oldest batches of the window. The slots they
+// leave are cleared: a batch's bytes share the fetch response they came
+// in, so a stale pointer in the array would keep a whole response alive.
+func (w *worker) popWindow(n int) {
+	k := copy(w.window, w.window[n:])
+	clear(w.window[k:])
+	w.window = w.window[:k]
 }
 
 func nextSequence(seq, n int32) int32 {
