@@ -360,24 +360,42 @@ func TestForeignWriteFailsMirror(t *testing.T) {
 }
 
 // TestSourceOutageAndRecovery stops the source cluster: the link turns
-// UNAVAILABLE and the mirror SOURCE_UNAVAILABLE within the configured time;
-// the source comes back on the same port and data dir and the mirror
-// returns to ACTIVE by itself with an identical copy.
+// UNAVAILABLE and the mirror SOURCE_UNAVAILABLE within the configured time
+// (with the default request.timeout.ms: a probe fails within
+// availability.check.ms, at least 1 s); the source comes back on the same
+// port and data dir and the mirror returns to ACTIVE by itself with an
+// identical copy. state_time_ms moves with each change, and with a link
+// pause.
 func TestSourceOutageAndRecovery(t *testing.T) {
 	dir := t.TempDir()
 	e := newEnv(t, kfake.DataDir(dir))
 	testutil.CreateTopic(t, e.srcCl, "o", 2, nil)
 	produceMixed(t, e.src.ListenAddrs(), "o", 100)
-	e.createLink("l1", map[string]string{"availability.check.ms": "250", "availability.check.consecutive.failure.threshold": "2", "request.timeout.ms": "1000"})
+	e.createLink("l1", map[string]string{"availability.check.ms": "250", "availability.check.consecutive.failure.threshold": "2"})
 	e.createMirror("l1", "o")
 	e.waitCaughtUp("o", "o")
 	addr := e.src.ListenAddrs()[0]
 	port := addr[strings.LastIndex(addr, ":")+1:]
+	active := e.describe("l1", "o")
+	moved := func(what string, before, after mirrorView) {
+		t.Helper()
+		if after.StateTimeMs <= before.StateTimeMs {
+			t.Fatalf("%s: state_time_ms %d, was %d (%s)", what, after.StateTimeMs, before.StateTimeMs, before.MirrorStatus)
+		}
+	}
 
 	e.src.Close()
 	start := time.Now()
 	e.waitStatus("l1", "o", "SOURCE_UNAVAILABLE")
-	t.Logf("SOURCE_UNAVAILABLE after %v", time.Since(start))
+	took := time.Since(start)
+	t.Logf("SOURCE_UNAVAILABLE after %v", took)
+	// 0.5 s of failures, a probe interval, a 1 s probe: well under 10 s,
+	// where a probe that waited for the 30 s request timeout took 15 s.
+	if took > 10*time.Second {
+		t.Fatalf("SOURCE_UNAVAILABLE after %v with availability.check.ms 250 x 2", took)
+	}
+	unavailable := e.describe("l1", "o")
+	moved("SOURCE_UNAVAILABLE", active, unavailable)
 	var link struct {
 		LinkState        string  `json:"link_state"`
 		LinkError        string  `json:"link_error"`
@@ -407,6 +425,16 @@ func TestSourceOutageAndRecovery(t *testing.T) {
 	if link.LinkState != "ACTIVE" || link.LinkError != "NO_ERROR" {
 		t.Fatalf("link after the outage: %+v", link)
 	}
+	back := e.describe("l1", "o")
+	moved("ACTIVE again", unavailable, back)
+
+	e.api.JSON("PUT", "/links/l1/configs/cluster.link.paused", map[string]any{"value": "true"}, http.StatusNoContent, nil)
+	e.waitStatus("l1", "o", "LINK_PAUSED")
+	paused := e.describe("l1", "o")
+	moved("LINK_PAUSED", back, paused)
+	e.api.JSON("PUT", "/links/l1/configs/cluster.link.paused", map[string]any{"value": "false"}, http.StatusNoContent, nil)
+	e.waitStatus("l1", "o", "ACTIVE")
+	moved("ACTIVE after the link pause", paused, e.describe("l1", "o"))
 }
 
 // TestStatesSurviveRestart restarts the daemon and checks every stored

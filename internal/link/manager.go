@@ -98,6 +98,12 @@ type Manager struct {
 	// reflects; guarded by writeMu.
 	offsets map[string]int64
 
+	// derived remembers, per mirror topic, the status a link condition
+	// (paused, unavailable, failed) gives it and since when, so that
+	// state_time_ms moves with those statuses too; see noteDerived.
+	derivedMu sync.Mutex
+	derived   map[string]derivedStatus
+
 	// stopBG ends the background goroutines (state follower, restore
 	// loop); bg waits for them.
 	stopBG context.CancelFunc
@@ -249,6 +255,7 @@ type linkRun struct {
 
 	mu           sync.Mutex
 	failingSince time.Time
+	lastOK       time.Time // the last probe that succeeded
 	lastErr      error
 	unavailable  bool
 }
@@ -304,7 +311,10 @@ func (m *Manager) startRun(l *Link) *linkRun {
 		PartitionMaxBytes: int32(l.Configs.Int(linkconfig.ReplicaFetchMaxBytes)),
 		FetchMaxWait:      l.Configs.Duration(linkconfig.ReplicaFetchWaitMaxMs),
 		MetadataInterval:  interval,
-		TxnIDPrefix:       "strait/" + l.Name,
+		// A probe fails within availability.check.ms, so that an
+		// outage is seen in about availability.check.ms x threshold.
+		ProbeTimeout: min(max(l.Configs.Duration(linkconfig.AvailabilityCheckMs), time.Second), 15*time.Second),
+		TxnIDPrefix:  "strait/" + l.Name,
 	})
 	run.sync = linksync.Start(&syncLink{m: m, name: l.Name, run: run}, m.log.With("link", l.Name))
 	return run
@@ -358,8 +368,68 @@ func (m *Manager) status(mir *Mirror) Status {
 	return mir.Status
 }
 
+// derivedStatus is a mirror's stored and reported status, and when the
+// reported one last changed while the stored one did not (Unix ms; 0 when
+// the stored status's own time holds).
+type derivedStatus struct {
+	stored, status Status
+	since          int64
+}
+
+// noteDerived records the time the reported status of a link's mirrors
+// changed. LINK_PAUSED, SOURCE_UNAVAILABLE and LINK_FAILED are not stored
+// on a mirror (they follow the link), so their changes are noted here,
+// when the link's configs, runner or availability change.
+func (m *Manager) noteDerived(linkName string) {
+	m.mu.RLock()
+	var mirs []*Mirror
+	for _, mir := range m.mirrors {
+		if mir.Link == linkName {
+			mirs = append(mirs, mir)
+		}
+	}
+	m.mu.RUnlock()
+	// Statuses first: status takes m.mu, which is never taken under
+	// derivedMu.
+	sts := make([]Status, len(mirs))
+	for i, mir := range mirs {
+		sts[i] = m.status(mir)
+	}
+	now := m.nowMs()
+	m.derivedMu.Lock()
+	defer m.derivedMu.Unlock()
+	if m.derived == nil {
+		m.derived = map[string]derivedStatus{}
+	}
+	for i, mir := range mirs {
+		next := derivedStatus{stored: mir.Status, status: sts[i]}
+		if prev, seen := m.derived[mir.Topic]; seen {
+			conditionNow := sts[i] != mir.Status
+			conditionEnded := prev.status != prev.stored && prev.stored == mir.Status
+			switch {
+			case prev.status == sts[i]:
+				next.since = prev.since
+			case conditionNow || conditionEnded:
+				// A link condition began, changed or ended. (A change of
+				// the stored status alone has the mirror's own time.)
+				next.since = now
+			}
+		}
+		m.derived[mir.Topic] = next
+	}
+}
+
+// stateTimeMs is when mir's reported status last changed.
+func (m *Manager) stateTimeMs(mir *Mirror) int64 {
+	m.derivedMu.Lock()
+	d := m.derived[mir.Topic]
+	m.derivedMu.Unlock()
+	return max(mir.StateTimeMs, d.since)
+}
+
 // reconcile tells the link's runner which mirrors to copy.
 func (m *Manager) reconcile(linkName string) {
+	defer m.noteDerived(linkName)
 	m.reconcileMu.Lock()
 	defer m.reconcileMu.Unlock()
 	m.mu.RLock()
@@ -672,26 +742,42 @@ func (h *hooks) Skipped(topic string, partition int32, from, to int64) {
 }
 
 func (h *hooks) SourceReachable(err error) {
+	if h.reachable(err) {
+		h.m.noteDerived(h.link)
+	}
+}
+
+// reachable records a probe's outcome and reports whether the link's
+// availability changed.
+func (h *hooks) reachable(err error) bool {
 	r := h.run
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	now := h.m.cfg.Now()
 	if err == nil {
-		if r.unavailable {
+		changed := r.unavailable
+		if changed {
 			h.m.log.Info("source cluster reachable again", "link", h.link)
 		}
-		r.failingSince, r.lastErr, r.unavailable = time.Time{}, nil, false
-		return
+		r.failingSince, r.lastErr, r.unavailable, r.lastOK = time.Time{}, nil, false, now
+		return changed
 	}
-	now := h.m.cfg.Now()
 	if r.failingSince.IsZero() {
+		// Failing since the last probe that succeeded, not since this
+		// one, which may have taken its whole timeout to fail.
 		r.failingSince = now
+		if !r.lastOK.IsZero() {
+			r.failingSince = r.lastOK
+		}
 	}
 	r.lastErr = err
 	limit := h.cfg.Duration(linkconfig.AvailabilityCheckMs) * time.Duration(h.cfg.Int(linkconfig.AvailabilityThreshold))
 	if !r.unavailable && now.Sub(r.failingSince) >= limit {
 		r.unavailable = true
 		h.m.log.Warn("source cluster unavailable", "link", h.link, "err", err)
+		return true
 	}
+	return false
 }
 
 // growMirror adds partitions to a mirror topic whose source grew, then

@@ -292,7 +292,7 @@ func (m *Manager) view(mir *Mirror, withErrors bool) MirrorView {
 		Partitions:     mir.Partitions,
 		Status:         m.status(mir),
 		TopicError:     mir.TopicError,
-		StateTimeMs:    mir.StateTimeMs,
+		StateTimeMs:    m.stateTimeMs(mir),
 		Lags:           m.lags(mir),
 		SkippedOffsets: mir.SkippedOffsets,
 	}

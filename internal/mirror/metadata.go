@@ -148,7 +148,7 @@ func (r *Runner) probeSource(missing map[string]time.Time) {
 	for _, t := range ts {
 		names = append(names, t.spec.SourceTopic)
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.ProbeTimeout)
 	defer cancel()
 	var metas map[string]topicMeta
 	var err error

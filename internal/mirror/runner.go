@@ -99,6 +99,9 @@ type Config struct {
 	MetadataInterval time.Duration
 	// ProduceTimeout bounds one produce request.
 	ProduceTimeout time.Duration
+	// ProbeTimeout bounds one probe of the source (metadata), which tells
+	// whether the source is reachable. Default 15 s.
+	ProbeTimeout time.Duration
 	// TxnIDPrefix starts the transactional ids of replayed source
 	// transactions; one per link. Default "strait".
 	TxnIDPrefix string
@@ -125,6 +128,9 @@ func (c *Config) defaults() {
 	}
 	if c.ProduceTimeout <= 0 {
 		c.ProduceTimeout = 30 * time.Second
+	}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = 15 * time.Second
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
