@@ -152,25 +152,6 @@ func (e *env) waitCaughtUp(srcTopic, mirrorTopic string) {
 	})
 }
 
-// assertIdentical compares the source topic and its mirror record by record
-// and offset by offset, and their log start offsets.
-func (e *env) assertIdentical(srcTopic, mirrorTopic string) int {
-	e.t.Helper()
-	srcStarts, _ := testutil.Offsets(e.t, e.srcCl, srcTopic)
-	dstStarts, _ := testutil.Offsets(e.t, e.dstCl, mirrorTopic)
-	for p, s := range srcStarts {
-		if dstStarts[p] != s {
-			e.t.Fatalf("partition %d: source log start %d, mirror log start %d", p, s, dstStarts[p])
-		}
-	}
-	src := testutil.ReadAll(e.t, e.src.ListenAddrs(), srcTopic, e.clientOpts...)
-	dst := testutil.ReadAll(e.t, e.dst.ListenAddrs(), mirrorTopic, e.clientOpts...)
-	if diff := testutil.DiffRecords(src, dst); diff != "" {
-		e.t.Fatalf("mirror differs from source: %s", diff)
-	}
-	return testutil.Count(src)
-}
-
 // mirrorView is the part of KafkaMirrorData the tests read.
 type mirrorView struct {
 	LinkName         string `json:"link_name"`

@@ -55,52 +55,56 @@ func produceKeyed(t *testing.T, addrs []string, topic string, rounds, keys int, 
 // the mirror at the same offset, identical, and that every other mirror
 // record in the source's range is a filler tombstone, or, when the source
 // compacted after the copy (superseded), an older record of a key the
-// source has a later record of.
+// source has a later record of. It checks what read_uncommitted and
+// read_committed readers see: both must find the survivors where the source
+// has them.
 func assertSurvivorsAt(t *testing.T, e *env, topic string, superseded bool) {
 	t.Helper()
-	src := testutil.ReadAll(t, e.src.ListenAddrs(), topic)
-	dst := testutil.ReadAll(t, e.dst.ListenAddrs(), topic)
-	fillers, survivors, older := 0, 0, 0
-	for p, srs := range src {
-		latest := map[string]int64{}
-		for _, r := range srs {
-			latest[string(r.Key)] = r.Offset
+	for _, view := range isolationViews {
+		src := readView(t, e.src.ListenAddrs(), topic, view.committed).records
+		dst := readView(t, e.dst.ListenAddrs(), topic, view.committed).records
+		fillers, survivors, older := 0, 0, 0
+		for p, srs := range src {
+			latest := map[string]int64{}
+			for _, r := range srs {
+				latest[string(r.Key)] = r.Offset
+			}
+			byOffset := map[int64]*kgo.Record{}
+			for _, r := range dst[p] {
+				byOffset[r.Offset] = r
+			}
+			at := map[int64]bool{}
+			for _, s := range srs {
+				at[s.Offset] = true
+				d := byOffset[s.Offset]
+				if d == nil {
+					t.Fatalf("%s, partition %d: source record at %d is not on the mirror", view.name, p, s.Offset)
+				}
+				if diff := testutil.DiffRecords(map[int32][]*kgo.Record{0: {s}}, map[int32][]*kgo.Record{0: {d}}); diff != "" {
+					t.Fatalf("%s, partition %d: %s", view.name, p, diff)
+				}
+				survivors++
+			}
+			for _, d := range dst[p] {
+				if at[d.Offset] || len(srs) == 0 || d.Offset < srs[0].Offset {
+					continue
+				}
+				if bytes.Equal(d.Key, batch.FillerKey) && d.Value == nil {
+					fillers++
+					continue
+				}
+				if l, ok := latest[string(d.Key)]; superseded && ok && l > d.Offset {
+					older++
+					continue
+				}
+				t.Fatalf("%s, partition %d: mirror record at %d (key %q) is neither the source's nor filler", view.name, p, d.Offset, d.Key)
+			}
 		}
-		byOffset := map[int64]*kgo.Record{}
-		for _, r := range dst[p] {
-			byOffset[r.Offset] = r
+		if survivors == 0 || fillers == 0 {
+			t.Fatalf("%s: %d records compared, %d fillers: the test did not exercise compaction", view.name, survivors, fillers)
 		}
-		at := map[int64]bool{}
-		for _, s := range srs {
-			at[s.Offset] = true
-			d := byOffset[s.Offset]
-			if d == nil {
-				t.Fatalf("partition %d: source record at %d is not on the mirror", p, s.Offset)
-			}
-			if diff := testutil.DiffRecords(map[int32][]*kgo.Record{0: {s}}, map[int32][]*kgo.Record{0: {d}}); diff != "" {
-				t.Fatalf("partition %d: %s", p, diff)
-			}
-			survivors++
-		}
-		for _, d := range dst[p] {
-			if at[d.Offset] || len(srs) == 0 || d.Offset < srs[0].Offset {
-				continue
-			}
-			if bytes.Equal(d.Key, batch.FillerKey) && d.Value == nil {
-				fillers++
-				continue
-			}
-			if l, ok := latest[string(d.Key)]; superseded && ok && l > d.Offset {
-				older++
-				continue
-			}
-			t.Fatalf("partition %d: mirror record at %d (key %q) is neither the source's nor filler", p, d.Offset, d.Key)
-		}
+		t.Logf("%s: %d surviving records at their offsets, %d filler tombstones, %d records the source compacted since", view.name, survivors, fillers, older)
 	}
-	if survivors == 0 || fillers == 0 {
-		t.Fatalf("%d records compared, %d fillers: the test did not exercise compaction", survivors, fillers)
-	}
-	t.Logf("%d surviving records at their offsets, %d filler tombstones, %d records the source compacted since", survivors, fillers, older)
 }
 
 // TestCompactedSource mirrors a compacted source, compacted before the
@@ -201,24 +205,30 @@ func TestLogAppendTimeSource(t *testing.T) {
 		return nil
 	})
 	e.alter("l1", "pause", names("lat"), "")
-	src := testutil.Client(t, e.src.ListenAddrs(), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"lat": {0: kgo.NewOffset().AtStart()}}))
-	dst := testutil.Client(t, e.dst.ListenAddrs(), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"lat": {0: kgo.NewOffset().AtStart()}}))
-	read := func(cl *kgo.Client) []*kgo.Record {
+	// The source serves batches without end, so each view reads the first
+	// 30 records rather than up to an end offset.
+	read := func(addrs []string, view string, level kgo.IsolationLevel) []*kgo.Record {
+		cl := testutil.Client(t, addrs, kgo.FetchIsolationLevel(level), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"lat": {0: kgo.NewOffset().AtStart()}}))
 		var out []*kgo.Record
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		for len(out) < 30 && ctx.Err() == nil {
 			cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
 		}
+		if len(out) < 30 {
+			t.Fatalf("%s: read %d records of 30", view, len(out))
+		}
 		return out[:30]
 	}
-	s, d := read(src), read(dst)
-	for i := range s {
-		if s[i].Offset != d[i].Offset || !bytes.Equal(s[i].Key, d[i].Key) || !bytes.Equal(s[i].Value, d[i].Value) || !s[i].Timestamp.Equal(d[i].Timestamp) {
-			t.Fatalf("record %d: source %d %s %v, mirror %d %s %v", i, s[i].Offset, s[i].Key, s[i].Timestamp, d[i].Offset, d[i].Key, d[i].Timestamp)
-		}
-		if d[i].Timestamp.UnixMilli() != appendTime || s[i].Attrs.TimestampType() != 1 || d[i].Attrs.TimestampType() != 0 {
-			t.Fatalf("record %d: timestamp %d types %d/%d", i, d[i].Timestamp.UnixMilli(), s[i].Attrs.TimestampType(), d[i].Attrs.TimestampType())
+	for _, view := range isolationViews {
+		s, d := read(e.src.ListenAddrs(), view.name, view.level), read(e.dst.ListenAddrs(), view.name, view.level)
+		for i := range s {
+			if s[i].Offset != d[i].Offset || !bytes.Equal(s[i].Key, d[i].Key) || !bytes.Equal(s[i].Value, d[i].Value) || !s[i].Timestamp.Equal(d[i].Timestamp) {
+				t.Fatalf("%s record %d: source %d %s %v, mirror %d %s %v", view.name, i, s[i].Offset, s[i].Key, s[i].Timestamp, d[i].Offset, d[i].Key, d[i].Timestamp)
+			}
+			if d[i].Timestamp.UnixMilli() != appendTime || s[i].Attrs.TimestampType() != 1 || d[i].Attrs.TimestampType() != 0 {
+				t.Fatalf("%s record %d: timestamp %d types %d/%d", view.name, i, d[i].Timestamp.UnixMilli(), s[i].Attrs.TimestampType(), d[i].Attrs.TimestampType())
+			}
 		}
 	}
 }

@@ -363,11 +363,7 @@ func TestPrefixedLink(t *testing.T) {
 		}
 		return nil
 	})
-	src := testutil.ReadAll(t, e.src.ListenAddrs(), "orders")
-	dst := testutil.ReadAll(t, e.dst.ListenAddrs(), "west.orders")
-	if diff := testutil.DiffRecords(src, dst); diff != "" {
-		t.Fatal(diff)
-	}
+	assertSameViews(t, e.src.ListenAddrs(), "orders", e.dst.ListenAddrs(), "west.orders")
 	committed := consumeCommit(t, e.src.ListenAddrs(), "billing", "orders", 50)
 	testutil.WaitFor(t, 15*time.Second, "prefixed group synced", func() error {
 		got, err := kadm.NewClient(e.dstCl).FetchOffsets(context.Background(), "west.billing")
