@@ -184,35 +184,3 @@ func Count(rs map[int32][]*kgo.Record) int {
 	return n
 }
 
-// ReadUntilIdle reads topic from its start with extra client options (such
-// as read_committed isolation) until no record arrives for idle, and
-// returns the records by partition. Use it where the last offsets may hold
-// no readable record (transaction markers).
-func ReadUntilIdle(t testing.TB, addrs []string, topic string, idle time.Duration, opts ...kgo.Opt) map[int32][]*kgo.Record {
-	t.Helper()
-	admCl := Client(t, addrs)
-	starts, ends := Offsets(t, admCl, topic)
-	offs := map[int32]kgo.Offset{}
-	out := map[int32][]*kgo.Record{}
-	for p := range ends {
-		offs[p] = kgo.NewOffset().At(starts[p])
-		out[p] = nil
-	}
-	cl := Client(t, addrs, append([]kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs})}, opts...)...)
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), idle)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		if fs.NumRecords() == 0 {
-			return out
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset < ends[r.Partition] {
-				out[r.Partition] = append(out[r.Partition], r)
-			}
-		})
-	}
-	t.Fatalf("reading %s: still receiving records after 60s", topic)
-	return nil
-}
