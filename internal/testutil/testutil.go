@@ -183,4 +183,3 @@ func Count(rs map[int32][]*kgo.Record) int {
 	}
 	return n
 }
-
