@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strait-dev/strait/internal/mirror"
 	"github.com/strait-dev/strait/internal/store"
@@ -208,6 +210,13 @@ func (m *Manager) planRestore(ctx context.Context, l *Link, run *linkRun, view r
 	if int32(len(d.Partitions)) != rm.Partitions {
 		return plan, fmt.Errorf("Topic '%s' has %d partitions, the remote topic %d", t, len(d.Partitions), rm.Partitions)
 	}
+	groups, err := activeGroupsOn(ctx, m.cfg.Dest, t)
+	if err != nil {
+		return plan, fmt.Errorf("Topic '%s' cannot be restored: its consumer groups cannot be checked: %v", t, err)
+	}
+	if len(groups) > 0 {
+		return plan, fmt.Errorf("Topic '%s' cannot be restored while consumer groups are active on it (%s); stop their consumers first", t, strings.Join(groups, ", "))
+	}
 	rtd, err := kadm.NewClient(run.src).ListTopics(ctx, t)
 	if err != nil {
 		return plan, fmt.Errorf("cannot describe the remote topic '%s': %v", t, err)
@@ -231,6 +240,41 @@ func (m *Manager) planRestore(ctx context.Context, l *Link, run *linkRun, view r
 		SourceTopicID: hex.EncodeToString(remoteID[:]),
 	}
 	return plan, nil
+}
+
+// activeGroupsOn names the consumer groups that have members and committed
+// offsets on topic. A restore deletes and re-creates the topic under them:
+// their consumers would carry on from offsets that now hold other records,
+// so the contract refuses the restore while such groups are active. An old
+// broker reports no group state; its groups count as active.
+func activeGroupsOn(ctx context.Context, cl *kgo.Client, topic string) ([]string, error) {
+	adm := kadm.NewClient(cl)
+	listed, err := adm.ListGroups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var live []string
+	for _, g := range listed.Sorted() {
+		// Share groups keep no committed offsets to fetch.
+		if g.State != "Empty" && g.State != "Dead" && g.ProtocolType != "share" {
+			live = append(live, g.Group)
+		}
+	}
+	if len(live) == 0 {
+		return nil, nil
+	}
+	fetched := adm.FetchManyOffsets(ctx, live...)
+	var out []string
+	for _, g := range live {
+		r := fetched[g]
+		if r.Err != nil {
+			return nil, fmt.Errorf("group '%s': %w", g, r.Err)
+		}
+		if len(r.Fetched[topic]) > 0 {
+			out = append(out, g)
+		}
+	}
+	return out, nil
 }
 
 // startRestore records the restore, replaces the local topic and lets the
