@@ -53,6 +53,9 @@ type Options struct {
 	// removed at the end unless Keep.
 	DataDir string
 	Keep    bool
+	// DestDelay delays every response of the destination cluster: a
+	// destination a round trip of DestDelay away. 0 for loopback.
+	DestDelay time.Duration
 	// CopyTimeout bounds one copy; a copier that has not finished by then
 	// is reported as failed.
 	CopyTimeout time.Duration
@@ -177,11 +180,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	printHeader(o.Out, rep)
 
 	log.Info("starting clusters", "data_dir", dataDir)
-	if e.src, err = startCluster(ctx, bin, dataDir, e.logDir, "src", "bench-src"); err != nil {
+	if e.src, err = startCluster(ctx, bin, dataDir, e.logDir, "src", "bench-src", 0); err != nil {
 		return nil, err
 	}
 	defer e.src.close()
-	if e.dst, err = startCluster(ctx, bin, dataDir, e.logDir, "dst", "bench-dst"); err != nil {
+	if e.dst, err = startCluster(ctx, bin, dataDir, e.logDir, "dst", "bench-dst", o.DestDelay); err != nil {
 		return nil, err
 	}
 	defer e.dst.close()

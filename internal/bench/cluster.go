@@ -23,7 +23,8 @@ type cluster struct {
 
 // startCluster runs `<bin> devcluster` for cluster id on a free port with
 // its data in dataDir/dirName, and waits until it answers.
-func startCluster(ctx context.Context, bin, dataDir, logDir, dirName, id string) (*cluster, error) {
+// Its responses are sent delay late (0 for none).
+func startCluster(ctx context.Context, bin, dataDir, logDir, dirName, id string, delay time.Duration) (*cluster, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -32,7 +33,8 @@ func startCluster(ctx context.Context, bin, dataDir, logDir, dirName, id string)
 		"--listen", addr,
 		"--data-dir", filepath.Join(dataDir, dirName),
 		"--cluster-id", id,
-		"--auto-create-topics=false")
+		"--auto-create-topics=false",
+		"--response-delay", delay.String())
 	if err != nil {
 		return nil, err
 	}

@@ -100,6 +100,7 @@ any measurement failed; the child processes' logs are in <data-dir>/logs
 	f.IntVar(&o.LatencySeconds, "latency-seconds", 15, "latency test duration per copier, seconds (0 skips it)")
 	f.StringVar(&o.DataDir, "data-dir", "", "empty or new folder for cluster data and logs (default: a temporary folder)")
 	f.BoolVar(&o.Keep, "keep", false, "keep --data-dir, the logs and the topics at the end")
+	f.DurationVar(&o.DestDelay, "dest-delay", 0, "send every destination response this much later: a destination a round trip away (0: loopback)")
 	f.DurationVar(&o.CopyTimeout, "copy-timeout", 10*time.Minute, "give up on one copy after this long")
 	f.BoolVar(&asJSON, "json", false, "also print the results as JSON at the end")
 	f.StringVar(&logLevel, "log-level", "info", "progress log level on stderr: debug, info, warn or error")

@@ -39,5 +39,6 @@ address and directory loses nothing.`,
 	cmd.Flags().IntVar(&o.Brokers, "brokers", 1, "number of brokers, on consecutive ports")
 	cmd.Flags().BoolVar(&o.AutoCreateTopics, "auto-create-topics", true, "create topics on first use, like auto.create.topics.enable")
 	cmd.Flags().IntVar(&o.DefaultPartitions, "default-partitions", 1, "partitions of auto-created topics")
+	cmd.Flags().DurationVar(&o.ResponseDelay, "response-delay", 0, "send every response this much later, as a cluster a round trip away would (benchmarks)")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -28,6 +29,10 @@ type Options struct {
 	// DefaultPartitions is the partition count of auto-created topics; 0
 	// means 1.
 	DefaultPartitions int
+	// ResponseDelay holds back every byte the brokers send by this long,
+	// in order, without holding up the brokers: the cluster answers as
+	// one a round trip of ResponseDelay away would (benchmarks).
+	ResponseDelay time.Duration
 	// Extra options passed to kfake.
 	Extra []kfake.Opt
 }
@@ -54,7 +59,11 @@ func Start(o Options) (*kfake.Cluster, error) {
 		// kfake binds 127.0.0.1; honour the host asked for instead.
 		kfake.ListenFn(func(network, addr string) (net.Listener, error) {
 			_, p, _ := net.SplitHostPort(addr)
-			return net.Listen(network, net.JoinHostPort(host, p))
+			l, err := net.Listen(network, net.JoinHostPort(host, p))
+			if err != nil || o.ResponseDelay <= 0 {
+				return l, err
+			}
+			return delayListener{l, o.ResponseDelay}, nil
 		}),
 	}
 	if o.DataDir != "" {
