@@ -145,6 +145,11 @@ func (s *sink) submit(j *produceJob) {
 	}
 	s.mu.Unlock()
 	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		j.done <- produceResult{err: s.ctx.Err()}
+		return
+	}
 	b.queue = append(b.queue, j)
 	b.mu.Unlock()
 	select {
@@ -161,8 +166,9 @@ type brokerSink struct {
 	written chan struct{}
 	slots   chan struct{} // one per request out
 
-	mu    sync.Mutex
-	queue []*produceJob
+	mu     sync.Mutex
+	queue  []*produceJob
+	closed bool // the loop has ended: no job is taken any more
 }
 
 func (b *brokerSink) loop() {
@@ -243,7 +249,7 @@ func (b *brokerSink) next() []*produceJob {
 func (b *brokerSink) failQueued(err error) {
 	b.mu.Lock()
 	q := b.queue
-	b.queue = nil
+	b.queue, b.closed = nil, true
 	b.mu.Unlock()
 	for _, j := range q {
 		j.done <- produceResult{err: err}
