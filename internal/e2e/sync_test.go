@@ -96,7 +96,7 @@ func TestConsumerOffsetSync(t *testing.T) {
 	consumeCommit(t, e.src.ListenAddrs(), "other", "orders", 5)
 
 	dstAdm := kadm.NewClient(e.dstCl)
-	testutil.WaitFor(t, 15*time.Second, "offsets synced", func() error {
+	waitWithinInterval(t, time.Second, "offsets synced", func() error {
 		got, err := dstAdm.FetchOffsets(context.Background(), "billing")
 		if err != nil {
 			return err
@@ -214,7 +214,7 @@ func TestTopicConfigSync(t *testing.T) {
 	alter(kadm.SetConfig, "retention.ms", "3600000")
 	alter(kadm.SetConfig, "flush.ms", "1234")
 	alter(kadm.SetConfig, "compression.type", "gzip") // never synced
-	testutil.WaitFor(t, 15*time.Second, "configs synced", func() error {
+	waitWithinInterval(t, time.Second, "configs synced", func() error {
 		d := dynamic()
 		if d["retention.ms"] != "3600000" || d["flush.ms"] != "1234" {
 			return fmt.Errorf("mirror configs %v", d)
@@ -225,7 +225,7 @@ func TestTopicConfigSync(t *testing.T) {
 		t.Fatalf("compression.type followed the source: %v", d["compression.type"])
 	}
 	alter(kadm.DeleteConfig, "retention.ms", "")
-	testutil.WaitFor(t, 15*time.Second, "config reset", func() error {
+	waitWithinInterval(t, time.Second, "config reset", func() error {
 		if v, ok := dynamic()["retention.ms"]; ok {
 			return fmt.Errorf("retention.ms still %s", v)
 		}
@@ -276,7 +276,7 @@ func TestACLSync(t *testing.T) {
 		"acl.sync.enable": "true", "acl.sync.ms": "1000",
 		"acl.filters": `{"aclFilters":[{"resourceFilter":{"resourceType":"topic","patternType":"any"},"accessFilter":{"principal":"User:alice","operation":"any","permissionType":"any"}},{"resourceFilter":{"resourceType":"topic","name":"orders","patternType":"literal"},"accessFilter":{"principal":"User:local","operation":"any","permissionType":"allow"}}]}`,
 	})
-	testutil.WaitFor(t, 15*time.Second, "alice's ACL synced", func() error {
+	waitWithinInterval(t, time.Second, "alice's ACL synced", func() error {
 		if got := fmt.Sprint(readers()); !strings.Contains(got, "User:alice@orders") {
 			return fmt.Errorf("destination ACLs %s", got)
 		}
@@ -290,7 +290,7 @@ func TestACLSync(t *testing.T) {
 	if _, err := srcAdm.DeleteACLs(context.Background(), kadm.NewACLs().Topics("orders").ResourcePatternType(kadm.ACLPatternLiteral).Allow("User:alice").AllowHosts().Operations(kadm.OpRead)); err != nil {
 		t.Fatal(err)
 	}
-	testutil.WaitFor(t, 15*time.Second, "alice's ACL removed", func() error {
+	waitWithinInterval(t, time.Second, "alice's ACL removed", func() error {
 		if got := fmt.Sprint(readers()); strings.Contains(got, "User:alice") {
 			return fmt.Errorf("destination ACLs %s", got)
 		}
@@ -314,7 +314,7 @@ func TestAutoCreateMirrors(t *testing.T) {
 		testutil.CreateTopic(t, e.srcCl, topic, 2, nil)
 	}
 	produceWith(t, e.srcCl, "orders", 30)
-	testutil.WaitFor(t, 15*time.Second, "mirrors auto-created", func() error {
+	waitWithinInterval(t, time.Second, "mirrors auto-created", func() error {
 		var list struct {
 			Data []mirrorView `json:"data"`
 		}
@@ -452,4 +452,12 @@ func TestFailoverSyncsOffsetsFirst(t *testing.T) {
 	if o, ok := got.Lookup("orders", 0); !ok || o.At != committed[0] {
 		t.Fatalf("after failover the group is at %+v, committed %d on the source", o, committed[0])
 	}
+}
+
+// waitWithinInterval waits for what a sync task running every interval
+// must bring about: within two intervals (the change may come just after
+// a round began) and 3 s for the round itself on a loaded machine.
+func waitWithinInterval(t *testing.T, interval time.Duration, what string, cond func() error) {
+	t.Helper()
+	testutil.WaitFor(t, 2*interval+3*time.Second, what+" within the sync interval", cond)
 }
