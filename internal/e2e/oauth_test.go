@@ -9,8 +9,10 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/testutil"
 )
 
@@ -46,9 +48,9 @@ func (b *oauthBroker) tokenEndpoint(t *testing.T, id, secret string) *httptest.S
 	return srv
 }
 
-func (b *oauthBroker) install(e *env) {
-	e.src.ControlKey(int16(kmsg.SASLHandshake), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
-		e.src.KeepControl()
+func (b *oauthBroker) install(c *kfake.Cluster) {
+	c.ControlKey(int16(kmsg.SASLHandshake), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
 		req := kreq.(*kmsg.SASLHandshakeRequest)
 		resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
 		resp.SupportedMechanisms = []string{"OAUTHBEARER"}
@@ -57,8 +59,8 @@ func (b *oauthBroker) install(e *env) {
 		}
 		return resp, nil, true
 	})
-	e.src.ControlKey(int16(kmsg.SASLAuthenticate), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
-		e.src.KeepControl()
+	c.ControlKey(int16(kmsg.SASLAuthenticate), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
 		req := kreq.(*kmsg.SASLAuthenticateRequest)
 		resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
 		// "n,,\x01auth=Bearer <token>\x01[key=value\x01]*\x01"
@@ -96,7 +98,7 @@ func TestOAuthBearerToKafka(t *testing.T) {
 	// clients do not authenticate.
 	testutil.CreateTopic(t, e.srcCl, "secured", 2, nil)
 	produceWith(t, e.srcCl, "secured", 200)
-	b.install(e)
+	b.install(e.src)
 
 	jaas := func(secret string) string {
 		return `org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId="strait-link" clientSecret="` + secret + `" scope="kafka";`
@@ -135,5 +137,38 @@ func TestOAuthBearerToKafka(t *testing.T) {
 		if !strings.HasPrefix(tok, "tok-kafka-") {
 			t.Fatalf("token %q was not asked for with the link's scope", tok)
 		}
+	}
+}
+
+// TestOAuthBearerToDestination runs the daemon against a destination that
+// takes only OAUTHBEARER: its state topic, admin calls and the mirror's
+// produce requests (on the sink's own client, cloned from the destination
+// client's options) all authenticate with fetched tokens.
+func TestOAuthBearerToDestination(t *testing.T) {
+	b := &oauthBroker{issued: map[string]bool{}}
+	srv := b.tokenEndpoint(t, "strait-daemon", "daemon-s3cret")
+	e0 := &env{}
+	e0.configure = func(c *config.Config) {
+		b.install(e0.dst) // before the daemon first connects
+		c.DestinationSecurityProtocol = "SASL_PLAINTEXT"
+		c.DestinationSASLMechanism = "OAUTHBEARER"
+		c.DestinationSASLUsername = "strait-daemon"
+		c.DestinationSASLPassword = "daemon-s3cret"
+		c.DestinationOAuthTokenURL = srv.URL + "/token"
+		c.DestinationOAuthScope = "kafka"
+	}
+	e := newEnvWith(t, e0)
+	testutil.CreateTopic(t, e.srcCl, "orders", 3, nil)
+	produceWith(t, e.srcCl, "orders", 300)
+	e.createLink("l1", nil)
+	e.createMirror("l1", "orders")
+	e.waitCaughtUp("orders", "orders")
+	if n := e.assertIdentical("orders", "orders"); n != 300 {
+		t.Fatalf("%d records mirrored, want 300", n)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.accepted == 0 || len(b.refused) > 0 {
+		t.Fatalf("destination accepted %d OAUTHBEARER sessions and refused %q", b.accepted, b.refused)
 	}
 }
