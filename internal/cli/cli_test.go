@@ -219,9 +219,9 @@ func TestLoadConfigEveryKey(t *testing.T) {
 			}
 		})
 	}
-	// The secrets key itself is never a flag: command lines are visible
+	// Secrets keys themselves are never flags: command lines are visible
 	// to every user of the machine.
-	envOnly := []string{"secrets_key"}
+	envOnly := []string{"secrets_key", "secrets_previous_keys"}
 	if len(serveFlags)+len(envOnly) != len(config.Env) {
 		t.Errorf("%d serve flags and %d env-only settings for %d settings", len(serveFlags), len(envOnly), len(config.Env))
 	}

@@ -44,7 +44,9 @@ state in a compacted topic there, mirrors topics from the links' source
 clusters and serves the cluster-linking REST API under /kafka/v3 and /v3.
 
 Settings come from flags, then STRAIT_* environment variables, then the
-YAML file given with --config, then defaults.`,
+YAML file given with --config, then defaults. The secrets keys are never
+flags: STRAIT_SECRETS_KEY (or --secrets-key-file), and while changing it
+STRAIT_SECRETS_PREVIOUS_KEYS (see docs/security.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd.Flags(), configFile)

@@ -60,6 +60,10 @@ type Config struct {
 	// be given credentials.
 	SecretsKey     string `yaml:"secrets_key"`
 	SecretsKeyFile string `yaml:"secrets_key_file"`
+	// SecretsPreviousKeys lists, comma-separated, keys the credentials may
+	// still be sealed with while the key is changed: they open with them
+	// and are sealed again with the current key when the daemon starts.
+	SecretsPreviousKeys string `yaml:"secrets_previous_keys"`
 	// AllowUnauthenticated lets the API listen on a non-loopback address
 	// without authentication.
 	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
@@ -114,6 +118,7 @@ var Env = map[string]string{
 	"tls_client_ca_file":                              "STRAIT_TLS_CLIENT_CA_FILE",
 	"secrets_key":                                     "STRAIT_SECRETS_KEY",
 	"secrets_key_file":                                "STRAIT_SECRETS_KEY_FILE",
+	"secrets_previous_keys":                           "STRAIT_SECRETS_PREVIOUS_KEYS",
 }
 
 // LoadEnv overlays the STRAIT_* environment variables that are set.
@@ -186,6 +191,8 @@ func (c *Config) field(key string) *string {
 		return &c.SecretsKey
 	case "secrets_key_file":
 		return &c.SecretsKeyFile
+	case "secrets_previous_keys":
+		return &c.SecretsPreviousKeys
 	}
 	return nil
 }
@@ -231,6 +238,14 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	if c.SecretsPreviousKeys != "" {
+		if c.SecretsKey == "" && c.SecretsKeyFile == "" {
+			return errors.New("secrets_previous_keys needs secrets_key or secrets_key_file: the key the credentials are sealed with from now on")
+		}
+		if _, err := c.SecretsPreviousKeyBytes(); err != nil {
+			return err
+		}
+	}
 	if !c.Loopback() && !c.Auth.Enabled() && !c.AllowUnauthenticated {
 		return fmt.Errorf("refusing to serve the API on %s without authentication: configure auth (api_keys, jwt or client_certificates), or listen on 127.0.0.1, or set allow_unauthenticated (--allow-unauthenticated) if something else protects it", c.HTTP)
 	}
@@ -262,6 +277,22 @@ func (c *Config) SecretsKeyBytes() ([]byte, error) {
 		return secret.LoadKey(c.SecretsKeyFile)
 	}
 	return nil, nil
+}
+
+// SecretsPreviousKeyBytes returns the keys of secrets_previous_keys.
+func (c *Config) SecretsPreviousKeyBytes() ([][]byte, error) {
+	var out [][]byte
+	for i, k := range strings.Split(c.SecretsPreviousKeys, ",") {
+		if strings.TrimSpace(k) == "" {
+			continue
+		}
+		b, err := secret.ParseKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("secrets_previous_keys, key %d: %w", i+1, err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
 }
 
 // Destination returns the connection settings for the destination cluster.

@@ -89,7 +89,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if key, err := cfg.SecretsKeyBytes(); err != nil {
 		return nil, fmt.Errorf("secrets key: %w", err)
 	} else if key != nil {
-		if sealer, err = secret.New(key); err != nil {
+		previous, err := cfg.SecretsPreviousKeyBytes()
+		if err != nil {
+			return nil, err
+		}
+		if sealer, err = secret.New(key, previous...); err != nil {
 			return nil, err
 		}
 	}

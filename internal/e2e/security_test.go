@@ -18,6 +18,7 @@ import (
 	"math/big"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -851,4 +852,115 @@ func TestPatternWorkIsBounded(t *testing.T) {
 	if len(res.Data) != 3 {
 		t.Fatalf("%d results, want 3", len(res.Data))
 	}
+}
+
+// TestSecretsKeyRotation changes the secrets key without losing a link's
+// credentials: the daemon starts with the new key and the old one in
+// secrets_previous_keys, opens the credentials, seals them again with the
+// new key, and from then on starts with the new key alone. A key that is
+// neither refuses to start, saying why.
+func TestSecretsKeyRotation(t *testing.T) {
+	const password = "rotated-pw-41d2"
+	e := newEnvWith(t, &env{
+		srcOpts: []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "admin", "admin-pass"), kfake.User("SCRAM-SHA-512", "linker", password)},
+	})
+	admin := testutil.Client(t, e.src.ListenAddrs(), saslOpt("SCRAM-SHA-256", "admin", "admin-pass"))
+	e.srcCl = admin
+	testutil.CreateTopic(t, admin, "rot", 1, nil)
+	produceWith(t, admin, "rot", 20)
+	jaas := `org.apache.kafka.common.security.scram.ScramLoginModule required username="linker" password="` + password + `";`
+	e.createLink("rot", map[string]string{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-512", "sasl.jaas.config": jaas})
+	e.createMirror("rot", "rot")
+	e.waitCaughtUp("rot", "rot")
+
+	// sealed returns the sealed values of the link's latest record in the
+	// state topic, and the raw state topic.
+	sealedRe := regexp.MustCompile(`sealed:v1:[A-Za-z0-9+/=]+`)
+	sealed := func() ([]string, string) {
+		t.Helper()
+		var last []byte
+		var raw strings.Builder
+		for _, rs := range testutil.ReadAll(t, e.dst.ListenAddrs(), config.Defaults().StateTopic) {
+			for _, r := range rs {
+				raw.Write(r.Key)
+				raw.Write(r.Value)
+				if strings.HasSuffix(string(r.Key), "rot") && strings.Contains(string(r.Key), "link") && !strings.Contains(string(r.Key), "mirror") {
+					last = r.Value
+				}
+			}
+		}
+		return sealedRe.FindAllString(string(last), -1), raw.String()
+	}
+	oldKey := e.secretsKey
+	newKey, err := secret.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldSealer := mustSealer(t, oldKey)
+	newSealer := mustSealer(t, newKey)
+	opensWith := func(s *secret.Sealer) bool {
+		t.Helper()
+		vs, _ := sealed()
+		if len(vs) == 0 {
+			t.Fatal("no sealed value in the link's record")
+		}
+		for _, v := range vs {
+			if got, err := s.Open(v); err == nil && got == jaas {
+				return true
+			}
+		}
+		return false
+	}
+	if !opensWith(oldSealer) {
+		t.Fatal("the credentials are not sealed with the first key")
+	}
+
+	// A key that is neither: refused, with the reason.
+	e.stopDaemon()
+	e.secretsKey = newKey
+	cfg := config.Defaults()
+	cfg.DestinationBootstrap = e.dst.ListenAddrs()[0]
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.SecretsKey = newKey
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := daemon.New(ctx, cfg, logger(), daemon.Options{}); err == nil || !strings.Contains(err.Error(), "does not open with this secrets key") {
+		t.Fatalf("start with a key that opens nothing: %v", err)
+	}
+
+	// The new key with the old one as previous: starts, seals again.
+	e.configure = func(c *config.Config) { c.SecretsPreviousKeys = oldKey }
+	e.startDaemon()
+	if !opensWith(newSealer) {
+		t.Fatal("the credentials were not sealed again with the new key")
+	}
+	produceWith(t, admin, "rot", 20)
+	e.waitCaughtUp("rot", "rot")
+
+	// The new key alone from now on.
+	e.stopDaemon()
+	e.configure = nil
+	e.startDaemon()
+	produceWith(t, admin, "rot", 20)
+	e.waitCaughtUp("rot", "rot")
+	src := testutil.ReadAll(t, e.src.ListenAddrs(), "rot", saslOpt("SCRAM-SHA-256", "admin", "admin-pass"))
+	if diff := testutil.DiffRecords(src, testutil.ReadAll(t, e.dst.ListenAddrs(), "rot")); diff != "" || testutil.Count(src) != 60 {
+		t.Fatalf("%d source records; mirror differs: %s", testutil.Count(src), diff)
+	}
+	if _, raw := sealed(); strings.Contains(raw, password) {
+		t.Fatal("the state topic holds the password in the clear")
+	}
+}
+
+func mustSealer(t *testing.T, key string) *secret.Sealer {
+	t.Helper()
+	k, err := secret.ParseKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := secret.New(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -43,7 +43,7 @@ func (m *Manager) applyRecord(key string, e store.Entry) {
 	if e.Value != nil {
 		l, mir, err = decodeRecord(key, e.Value)
 		if err == nil && l != nil {
-			err = m.openLink(l)
+			_, err = m.openLink(l)
 		}
 		if err != nil {
 			m.writeMu.Unlock()

@@ -133,12 +133,26 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	var stale []*Link
 	for _, l := range m.links {
-		if err := m.openLink(l); err != nil {
+		old, err := m.openLink(l)
+		if err != nil {
 			return nil, err
+		}
+		if old {
+			stale = append(stale, l)
 		}
 	}
 	m.writeMu.Lock()
+	for _, l := range stale {
+		// Sealed with a previous secrets key: seal again with the
+		// current one, so that the previous key can be dropped.
+		if err := m.putLinkLocked(ctx, l); err != nil {
+			m.writeMu.Unlock()
+			return nil, fmt.Errorf("seal link %s with the current secrets key: %w", l.Name, err)
+		}
+		m.log.Info("link credentials sealed again with the current secrets key", "link", l.Name)
+	}
 	for topic, mir := range m.mirrors {
 		switch {
 		case m.links[mir.Link] == nil:
@@ -568,22 +582,23 @@ func (m *Manager) sealLink(l *Link) (*Link, error) {
 }
 
 // openLink opens, in place, the sealed configs of a link read from the
-// state topic.
-func (m *Manager) openLink(l *Link) error {
+// state topic. stale reports a value sealed with a previous secrets key.
+func (m *Manager) openLink(l *Link) (stale bool, err error) {
 	for name, v := range l.Configs {
 		if !secret.Sealed(v) {
 			continue
 		}
 		if m.cfg.Secrets == nil {
-			return fmt.Errorf("link %s has sealed credentials and no secrets key is configured", l.Name)
+			return false, fmt.Errorf("link %s has sealed credentials and no secrets key is configured", l.Name)
 		}
-		plain, err := m.cfg.Secrets.Open(v)
+		plain, old, err := m.cfg.Secrets.Unseal(v)
 		if err != nil {
-			return fmt.Errorf("link %s config %s: %w", l.Name, name, err)
+			return false, fmt.Errorf("link %s config %s: %w", l.Name, name, err)
 		}
+		stale = stale || old
 		l.Configs[name] = plain
 	}
-	return nil
+	return stale, nil
 }
 
 // deleteLinkLocked durably forgets a link. Callers hold writeMu.

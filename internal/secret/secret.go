@@ -18,12 +18,33 @@ import (
 // prefix marks a sealed value; the version lets the format change.
 const prefix = "sealed:v1:"
 
-// Sealer seals and opens values with one key. It is safe for concurrent
+// Sealer seals values with one key and opens them with that key or, while
+// the key is being changed, with previous ones. It is safe for concurrent
 // use.
-type Sealer struct{ aead cipher.AEAD }
+type Sealer struct {
+	aead     cipher.AEAD
+	previous []cipher.AEAD
+}
 
-// New returns a Sealer for a 32-byte key.
-func New(key []byte) (*Sealer, error) {
+// New returns a Sealer for a 32-byte key. Values sealed with one of the
+// previous keys still open (see Unseal); new values are sealed with key.
+func New(key []byte, previous ...[]byte) (*Sealer, error) {
+	aead, err := newAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sealer{aead: aead}
+	for i, k := range previous {
+		a, err := newAEAD(k)
+		if err != nil {
+			return nil, fmt.Errorf("previous key %d: %w", i+1, err)
+		}
+		s.previous = append(s.previous, a)
+	}
+	return s, nil
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
 	if len(key) != 32 {
 		return nil, fmt.Errorf("secrets key must be 32 bytes, got %d", len(key))
 	}
@@ -31,11 +52,7 @@ func New(key []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &Sealer{aead: aead}, nil
+	return cipher.NewGCM(block)
 }
 
 // ParseKey reads a key written as 64 hex digits or 44 characters of
@@ -83,18 +100,32 @@ func (s *Sealer) Seal(v string) (string, error) {
 // Sealed reports whether v is a sealed value.
 func Sealed(v string) bool { return strings.HasPrefix(v, prefix) }
 
-// Open decrypts a value Seal returned.
+// Open decrypts a value Seal returned, with the key or a previous one.
 func (s *Sealer) Open(v string) (string, error) {
+	plain, _, err := s.Unseal(v)
+	return plain, err
+}
+
+// Unseal is Open that also reports whether v was sealed with a previous
+// key, and so should be sealed again with the current one.
+func (s *Sealer) Unseal(v string) (plain string, stale bool, err error) {
 	if !Sealed(v) {
-		return "", errors.New("value is not sealed")
+		return "", false, errors.New("value is not sealed")
 	}
 	b, err := base64.StdEncoding.DecodeString(v[len(prefix):])
 	if err != nil || len(b) < s.aead.NonceSize() {
-		return "", errors.New("sealed value is malformed")
+		return "", false, errors.New("sealed value is malformed")
 	}
-	out, err := s.aead.Open(nil, b[:s.aead.NonceSize()], b[s.aead.NonceSize():], nil)
-	if err != nil {
-		return "", errors.New("sealed value does not open with this secrets key")
+	// GCM authenticates: a wrong key fails to open, it never yields
+	// garbage, so trying each key in turn is safe.
+	nonce, box := b[:s.aead.NonceSize()], b[s.aead.NonceSize():]
+	if out, err := s.aead.Open(nil, nonce, box, nil); err == nil {
+		return string(out), false, nil
 	}
-	return string(out), nil
+	for _, a := range s.previous {
+		if out, err := a.Open(nil, nonce, box, nil); err == nil {
+			return string(out), true, nil
+		}
+	}
+	return "", false, errors.New("sealed value does not open with this secrets key (nor a previous one)")
 }

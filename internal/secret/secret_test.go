@@ -82,3 +82,57 @@ func TestParseKey(t *testing.T) {
 		t.Error("New took a 16-byte key")
 	}
 }
+
+// TestPreviousKeys: while the key changes, values sealed with a previous
+// key open and are reported stale; new values are sealed with the current
+// key; a key that is neither opens nothing.
+func TestPreviousKeys(t *testing.T) {
+	key := func(b byte) []byte {
+		k := make([]byte, 32)
+		k[0] = b
+		return k
+	}
+	oldS, _ := New(key(1))
+	sealedOld, err := oldS.Seal("old secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(key(2), key(1), key(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealedNew, _ := s.Seal("new secret")
+	tests := []struct {
+		name      string
+		s         *Sealer
+		v         string
+		want      string
+		wantStale bool
+		wantErr   bool
+	}{
+		{"old value, previous key given", s, sealedOld, "old secret", true, false},
+		{"new value", s, sealedNew, "new secret", false, false},
+		{"new value, old key only", oldS, sealedNew, "", false, true},
+		{"old value, current key only", mustNew(t, key(2)), sealedOld, "", false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, stale, err := tc.s.Unseal(tc.v)
+			if (err != nil) != tc.wantErr || got != tc.want || stale != tc.wantStale {
+				t.Fatalf("Unseal = %q, stale %v, err %v; want %q, stale %v, err %v", got, stale, err, tc.want, tc.wantStale, tc.wantErr)
+			}
+		})
+	}
+	if _, err := New(key(2), make([]byte, 16)); err == nil || !strings.Contains(err.Error(), "previous key 1") {
+		t.Fatalf("a short previous key: %v", err)
+	}
+}
+
+func mustNew(t *testing.T, key []byte) *Sealer {
+	t.Helper()
+	s, err := New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
