@@ -260,6 +260,15 @@ func matchLink(patterns []string, link string) bool {
 	return false
 }
 
+// Spent reports, without taking a token, whether p has used up its rate
+// limit, and how long until it may go on.
+func (g *Guard) Spent(p Principal) (bool, time.Duration) {
+	if g.limiter == nil {
+		return false, 0
+	}
+	return g.limiter.spent(p.Name, time.Now())
+}
+
 // Allow takes a token for p from the rate limiter; false means over the
 // limit, with how long to wait.
 func (g *Guard) Allow(p Principal) (bool, time.Duration) {

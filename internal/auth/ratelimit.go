@@ -45,6 +45,22 @@ func (l *limiter) take(who string, now time.Time) (bool, time.Duration) {
 	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 }
 
+// spent reports, without taking a token, whether who's bucket is empty,
+// and how long until its next token.
+func (l *limiter) spent(who string, now time.Time) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[who]
+	if !ok {
+		return false, 0
+	}
+	tokens := min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	if tokens >= 1 {
+		return false, 0
+	}
+	return true, time.Duration((1 - tokens) / l.rate * float64(time.Second))
+}
+
 // maxBuckets bounds the limiter's memory: failed logins get a bucket per
 // address, and addresses are many.
 const maxBuckets = 10000

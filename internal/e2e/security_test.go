@@ -441,11 +441,12 @@ func TestAuditLog(t *testing.T) {
 }
 
 func TestAPIRateLimit(t *testing.T) {
+	var logs syncBuffer
 	e := newEnvWith(t, &env{configure: func(c *config.Config) {
 		c.Auth.APIKeys = []auth.APIKey{{Key: "a", SecretHash: hashed(t, "a")}, {Key: "b", SecretHash: hashed(t, "b")}}
 		c.Auth.Roles = []auth.Role{{Principal: "User:a", Role: "viewer"}, {Principal: "User:b", Role: "viewer"}}
 		c.Auth.RateLimit = auth.RateLimit{PerSecond: 0.1, Burst: 3}
-	}})
+	}, log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	a := as(e.api, t, basic("a", "a"))
 	for i := range 3 {
 		if status, body := a.Do("GET", "/links", nil); status != http.StatusOK {
@@ -476,6 +477,15 @@ func TestAPIRateLimit(t *testing.T) {
 	}
 	if statuses[http.StatusUnauthorized] != 3 || statuses[http.StatusTooManyRequests] != 2 {
 		t.Fatalf("wrong secrets answered %v, want 3x401 then 2x429", statuses)
+	}
+	// Once the address has spent its budget, credentials are not even
+	// checked (each check is a 100,000-round hash): only the first three
+	// were, and the right secret from that address waits too.
+	if n := strings.Count(logs.String(), "request refused: authentication failed"); n != 3 {
+		t.Fatalf("%d secrets checked for 5 wrong guesses, want 3: the last 2 must be refused before hashing", n)
+	}
+	if status, _ := as(e.api, t, basic("b", "b")).Do("GET", "/links", nil); status != http.StatusTooManyRequests {
+		t.Fatalf("right secret from an address over its failure budget: %d, want 429", status)
 	}
 }
 

@@ -84,15 +84,24 @@ var openGuard, _ = auth.New(auth.Config{})
 // serve it; when not, the refusal is written.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, a access) (*http.Request, bool) {
 	g := s.guard()
+	// Failed authentications count against the caller's address, so
+	// guessing secrets is rate-limited too. An address that has spent its
+	// budget is refused before its credentials are checked: checking an
+	// API secret costs a 100,000-round hash, which nobody should be able
+	// to make the daemon pay at will.
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	addr := auth.Principal{Name: "address:" + host}
+	if spent, wait := g.Spent(addr); spent {
+		s.log.Warn("request refused: too many failed authentications from its address", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+		tooManyRequests(w, r, wait)
+		return r, false
+	}
 	p, err := g.Authenticate(r)
 	if err != nil {
 		// Why is logged, not answered: a caller probing keys learns
 		// nothing from the body.
 		s.log.Warn("request refused: authentication failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
-		// Failures count against the caller's address, so guessing
-		// secrets is rate-limited too.
-		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		if ok, wait := g.Allow(auth.Principal{Name: "address:" + host}); !ok {
+		if ok, wait := g.Allow(addr); !ok {
 			tooManyRequests(w, r, wait)
 			return r, false
 		}
