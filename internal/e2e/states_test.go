@@ -600,29 +600,8 @@ func restoreDrill(t *testing.T, topic string, holdCopy bool) (setup, restore mir
 	_, aEnds := testutil.Offsets(t, e.srcCl, topic)
 
 	var refuseDelete atomic.Bool
-	var deletesRefused atomic.Int32
 	refuseDelete.Store(true)
-	a.ControlKey(int16(kmsg.DeleteTopics), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
-		if !refuseDelete.Load() {
-			a.DropControl()
-			return nil, nil, false
-		}
-		a.KeepControl()
-		deletesRefused.Add(1)
-		req := kreq.(*kmsg.DeleteTopicsRequest)
-		resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
-		for _, n := range req.TopicNames {
-			rt := kmsg.NewDeleteTopicsResponseTopic()
-			rt.Topic, rt.ErrorCode = kmsg.StringPtr(n), kerr.RequestTimedOut.Code
-			resp.Topics = append(resp.Topics, rt)
-		}
-		for _, dt := range req.Topics {
-			rt := kmsg.NewDeleteTopicsResponseTopic()
-			rt.Topic, rt.TopicID, rt.ErrorCode = dt.Topic, dt.TopicID, kerr.RequestTimedOut.Code
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
+	deletesRefused := refuseDeletes(a, &refuseDelete)
 
 	var tr struct {
 		Data []struct {

@@ -62,6 +62,30 @@ func produce(t *testing.T, cl *kgo.Client, topic string, n int, codec kgo.Compre
 	}
 }
 
+// copyTopic starts a runner copying topic, with partitions, from the
+// source to the destination (both created by the test), and waits until
+// the mirror ends where the source does. The runner closes with the test.
+func copyTopic(t *testing.T, srcCl, dstCl *kgo.Client, topic string, partitions int32) (*Runner, *hooks) {
+	t.Helper()
+	h := newHooks()
+	r := NewRunner(Config{Source: srcCl, Dest: dstCl, Hooks: h})
+	t.Cleanup(r.Close)
+	r.Set([]Spec{{Topic: topic, SourceTopic: topic, Partitions: partitions, Copying: true, Fresh: true}})
+	_, srcEnds := testutil.Offsets(t, srcCl, topic)
+	testutil.WaitFor(t, 60*time.Second, "mirror caught up", func() error {
+		_, ends := testutil.Offsets(t, dstCl, topic)
+		for p, e := range srcEnds {
+			if ends[p] != e {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				return fmt.Errorf("partition %d at %d of %d (failed: %v)", p, ends[p], e, h.failed)
+			}
+		}
+		return nil
+	})
+	return r, h
+}
+
 func TestRunnerCopiesWithIdenticalOffsets(t *testing.T) {
 	src := testutil.NewCluster(t)
 	dst := testutil.NewCluster(t)
@@ -73,20 +97,7 @@ func TestRunnerCopiesWithIdenticalOffsets(t *testing.T) {
 		p := testutil.Client(t, src.ListenAddrs(), kgo.ProducerBatchCompression(c))
 		produce(t, p, "orders", 500, c)
 	}
-	h := newHooks()
-	r := NewRunner(Config{Source: srcCl, Dest: dstCl, Hooks: h})
-	defer r.Close()
-	r.Set([]Spec{{Topic: "orders", SourceTopic: "orders", Partitions: 3, Copying: true, Fresh: true}})
-	_, srcEnds := testutil.Offsets(t, srcCl, "orders")
-	testutil.WaitFor(t, 30*time.Second, "mirror caught up", func() error {
-		_, ends := testutil.Offsets(t, dstCl, "orders")
-		for p, e := range srcEnds {
-			if ends[p] != e {
-				return fmt.Errorf("partition %d at %d of %d (failed: %v)", p, ends[p], e, h.failed)
-			}
-		}
-		return nil
-	})
+	_, h := copyTopic(t, srcCl, dstCl, "orders", 3)
 	if diff := testutil.DiffRecords(testutil.ReadAll(t, src.ListenAddrs(), "orders"), testutil.ReadAll(t, dst.ListenAddrs(), "orders")); diff != "" {
 		t.Fatal(diff)
 	}
@@ -202,17 +213,7 @@ func TestRunnerCopiesBombsAsTheyAre(t *testing.T) {
 			t.Fatalf("source batch at %d (%d bytes) would not be merged; the test needs small batches", b.BaseOffset, len(b.Raw))
 		}
 	}
-	h := newHooks()
-	r := NewRunner(Config{Source: srcCl, Dest: dstCl, Hooks: h})
-	defer r.Close()
-	r.Set([]Spec{{Topic: "bombs", SourceTopic: "bombs", Partitions: 1, Copying: true, Fresh: true}})
-	testutil.WaitFor(t, 60*time.Second, "mirror caught up", func() error {
-		_, ends := testutil.Offsets(t, dstCl, "bombs")
-		if ends[0] != int64(n) {
-			return fmt.Errorf("at %d of %d (failed: %v)", ends[0], n, h.failed)
-		}
-		return nil
-	})
+	copyTopic(t, srcCl, dstCl, "bombs", 1)
 	dstBatches := rawBatches(t, dstCl, "bombs")
 	if len(dstBatches) != n {
 		t.Fatalf("destination has %d batches, want the source's %d", len(dstBatches), n)
@@ -321,20 +322,7 @@ func TestRunnerPipelinesProduces(t *testing.T) {
 			t.Fatalf("produce: %v", err)
 		}
 	}
-	h := newHooks()
-	r := NewRunner(Config{Source: srcCl, Dest: dstCl, Hooks: h})
-	defer r.Close()
-	r.Set([]Spec{{Topic: "wide", SourceTopic: "wide", Partitions: partitions, Copying: true, Fresh: true}})
-	_, srcEnds := testutil.Offsets(t, srcCl, "wide")
-	testutil.WaitFor(t, 60*time.Second, "mirror caught up", func() error {
-		_, ends := testutil.Offsets(t, dstCl, "wide")
-		for p, e := range srcEnds {
-			if ends[p] != e {
-				return fmt.Errorf("partition %d at %d of %d (failed: %v)", p, ends[p], e, h.failed)
-			}
-		}
-		return nil
-	})
+	r, _ := copyTopic(t, srcCl, dstCl, "wide", partitions)
 	if diff := testutil.DiffRecords(testutil.ReadAll(t, src.ListenAddrs(), "wide"), testutil.ReadAll(t, dst.ListenAddrs(), "wide")); diff != "" {
 		t.Fatal(diff)
 	}
