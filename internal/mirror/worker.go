@@ -729,22 +729,16 @@ func (w *worker) firstDestOffsets(ctx context.Context) (int64, int64, error) {
 		}
 		out := map[int32][2]int64{}
 		var ferr error
-		starts.Each(func(o kadm.ListedOffset) {
-			if o.Err != nil {
-				ferr = o.Err
-			}
-			v := out[o.Partition]
-			v[0] = o.Offset
-			out[o.Partition] = v
-		})
-		ends.Each(func(o kadm.ListedOffset) {
-			if o.Err != nil {
-				ferr = o.Err
-			}
-			v := out[o.Partition]
-			v[1] = o.Offset
-			out[o.Partition] = v
-		})
+		for i, listed := range []kadm.ListedOffsets{starts, ends} {
+			listed.Each(func(o kadm.ListedOffset) {
+				if o.Err != nil {
+					ferr = o.Err
+				}
+				v := out[o.Partition]
+				v[i] = o.Offset
+				out[o.Partition] = v
+			})
+		}
 		return out, ferr
 	})
 }
