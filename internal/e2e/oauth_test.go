@@ -85,6 +85,17 @@ func (b *oauthBroker) install(c *kfake.Cluster) {
 	})
 }
 
+// checkSessions fails t unless the cluster (the source or the
+// destination) took OAUTHBEARER sessions and refused none.
+func (b *oauthBroker) checkSessions(t *testing.T, cluster string) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.accepted == 0 || len(b.refused) > 0 {
+		t.Fatalf("%s accepted %d OAUTHBEARER sessions and refused %q", cluster, b.accepted, b.refused)
+	}
+}
+
 // TestOAuthBearerToKafka links to a source that takes only OAUTHBEARER:
 // Strait fetches a token from the token endpoint with the link's client
 // credentials, authenticates every connection with it, and mirrors. A
@@ -128,11 +139,9 @@ func TestOAuthBearerToKafka(t *testing.T) {
 	if n := e.assertIdentical("secured", "secured"); n != 200 {
 		t.Fatalf("%d records mirrored, want 200", n)
 	}
+	b.checkSessions(t, "source")
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.accepted == 0 || len(b.refused) > 0 {
-		t.Fatalf("broker accepted %d OAUTHBEARER sessions and refused %q", b.accepted, b.refused)
-	}
 	for tok := range b.issued {
 		if !strings.HasPrefix(tok, "tok-kafka-") {
 			t.Fatalf("token %q was not asked for with the link's scope", tok)
@@ -166,9 +175,5 @@ func TestOAuthBearerToDestination(t *testing.T) {
 	if n := e.assertIdentical("orders", "orders"); n != 300 {
 		t.Fatalf("%d records mirrored, want 300", n)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.accepted == 0 || len(b.refused) > 0 {
-		t.Fatalf("destination accepted %d OAUTHBEARER sessions and refused %q", b.accepted, b.refused)
-	}
+	b.checkSessions(t, "destination")
 }
