@@ -54,6 +54,19 @@ func smallShape() shape {
 	}
 }
 
+// producer returns a client writing records of this shape to topic on
+// the cluster at addr, partitioned by the records themselves.
+func (s shape) producer(addr, topic string) (*kgo.Client, error) {
+	return kgo.NewClient(
+		kgo.SeedBrokers(addr),
+		kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchCompression(s.compression()),
+		kgo.ProducerBatchMaxBytes(s.batchMaxBytes),
+		kgo.ProducerLinger(s.linger),
+	)
+}
+
 // compression is the kgo codec for s.codec.
 func (s shape) compression() kgo.CompressionCodec {
 	if s.codec == "lz4" {
@@ -104,14 +117,7 @@ type generated struct {
 func generate(ctx context.Context, src *cluster, topic string, n int, s shape, totalBytes int64) (generated, error) {
 	start := time.Now()
 	records := max(totalBytes/int64(s.recordSize), int64(n))
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(src.addr),
-		kgo.DefaultProduceTopic(topic),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerBatchCompression(s.compression()),
-		kgo.ProducerBatchMaxBytes(s.batchMaxBytes),
-		kgo.ProducerLinger(s.linger),
-	)
+	cl, err := s.producer(src.addr, topic)
 	if err != nil {
 		return generated{}, fmt.Errorf("generator client: %w", err)
 	}

@@ -47,14 +47,7 @@ func (e *env) runLatency(ctx context.Context, copier string) LatencyResult {
 	}
 	defer p.stop(10 * time.Second)
 
-	prod, err := kgo.NewClient(
-		kgo.SeedBrokers(e.src.addr),
-		kgo.DefaultProduceTopic(topic),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerBatchCompression(s.compression()),
-		kgo.ProducerBatchMaxBytes(s.batchMaxBytes),
-		kgo.ProducerLinger(s.linger),
-	)
+	prod, err := s.producer(e.src.addr, topic)
 	if err != nil {
 		return fail(fmt.Errorf("latency producer: %w", err))
 	}
