@@ -81,16 +81,7 @@ func consumeCommit(t *testing.T, addrs []string, group, topic string, n int) map
 // consumer and with kcat. A destination group with active members is not
 // overwritten, and the task says so.
 func TestConsumerOffsetSync(t *testing.T) {
-	e := newEnv(t)
-	testutil.CreateTopic(t, e.srcCl, "orders", 1, nil)
-	produceWith(t, e.srcCl, "orders", 100)
-	e.createLink("l1", map[string]string{
-		"consumer.offset.sync.enable":   "true",
-		"consumer.offset.sync.ms":       "1000",
-		"consumer.offset.group.filters": `{"groupFilters":[{"name":"bill","patternType":"PREFIXED","filterType":"INCLUDE"},{"name":"bill-tmp","patternType":"LITERAL","filterType":"EXCLUDE"}]}`,
-	})
-	e.createMirror("l1", "orders")
-	e.waitCaughtUp("orders", "orders")
+	e := offsetSyncEnv(t, 1, 100, "1000", `{"groupFilters":[{"name":"bill","patternType":"PREFIXED","filterType":"INCLUDE"},{"name":"bill-tmp","patternType":"LITERAL","filterType":"EXCLUDE"}]}`)
 	committed := consumeCommit(t, e.src.ListenAddrs(), "billing", "orders", 37)
 	consumeCommit(t, e.src.ListenAddrs(), "bill-tmp", "orders", 5)
 	consumeCommit(t, e.src.ListenAddrs(), "other", "orders", 5)
@@ -429,16 +420,7 @@ func TestSyncConfigValidation(t *testing.T) {
 // group's latest commit on the source is on the destination even when the
 // periodic sync has not come round.
 func TestFailoverSyncsOffsetsFirst(t *testing.T) {
-	e := newEnv(t)
-	testutil.CreateTopic(t, e.srcCl, "orders", 1, nil)
-	produceWith(t, e.srcCl, "orders", 60)
-	e.createLink("l1", map[string]string{
-		"consumer.offset.sync.enable":   "true",
-		"consumer.offset.sync.ms":       "86400000", // one round at start, then a day
-		"consumer.offset.group.filters": `{"groupFilters":[{"name":"*","patternType":"LITERAL","filterType":"INCLUDE"}]}`,
-	})
-	e.createMirror("l1", "orders")
-	e.waitCaughtUp("orders", "orders")
+	e := offsetSyncEnv(t, 1, 60, "86400000", allOffsetGroups) // one round at start, then a day
 	committed := consumeCommit(t, e.src.ListenAddrs(), "late", "orders", 23)
 	got, _ := kadm.NewClient(e.dstCl).FetchOffsets(context.Background(), "late")
 	if o, ok := got.Lookup("orders", 0); ok && o.At == committed[0] {

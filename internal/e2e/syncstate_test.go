@@ -22,6 +22,25 @@ import (
 // allOffsetGroups selects every consumer group for the offset sync.
 const allOffsetGroups = `{"groupFilters":[{"name":"*","patternType":"LITERAL","filterType":"INCLUDE"}]}`
 
+// offsetSyncEnv starts an env with a source topic "orders" of partitions
+// holding records records, mirrored over link "l1" whose consumer offset
+// sync runs every syncMs for the groups filters selects, and waits until
+// the mirror has caught up.
+func offsetSyncEnv(t *testing.T, partitions int32, records int, syncMs, filters string) *env {
+	t.Helper()
+	e := newEnv(t)
+	testutil.CreateTopic(t, e.srcCl, "orders", partitions, nil)
+	produceWith(t, e.srcCl, "orders", records)
+	e.createLink("l1", map[string]string{
+		"consumer.offset.sync.enable":   "true",
+		"consumer.offset.sync.ms":       syncMs,
+		"consumer.offset.group.filters": filters,
+	})
+	e.createMirror("l1", "orders")
+	e.waitCaughtUp("orders", "orders")
+	return e
+}
+
 // categoryCounts returns a link's category_counts by category, from
 // GET /links/{l} with and without include_tasks; the two must agree.
 func (e *env) categoryCounts(linkName string) map[string]int {
@@ -133,16 +152,7 @@ func TestFailedLinkTasks(t *testing.T) {
 // ACTIVE and PAUSED.
 func TestOffsetSyncCapsAtMirrorEnd(t *testing.T) {
 	const partitions = 3
-	e := newEnv(t)
-	testutil.CreateTopic(t, e.srcCl, "orders", partitions, nil)
-	produceWith(t, e.srcCl, "orders", 100)
-	e.createLink("l1", map[string]string{
-		"consumer.offset.sync.enable":   "true",
-		"consumer.offset.sync.ms":       "1000",
-		"consumer.offset.group.filters": allOffsetGroups,
-	})
-	e.createMirror("l1", "orders")
-	e.waitCaughtUp("orders", "orders")
+	e := offsetSyncEnv(t, partitions, 100, "1000", allOffsetGroups)
 	e.waitStatus("l1", "orders", "ACTIVE")
 	e.wantCounts("l1", map[string]int{"ACTIVE": partitions})
 
@@ -195,16 +205,7 @@ func TestOffsetSyncCapsAtMirrorEnd(t *testing.T) {
 // has the source commit's leader epoch and metadata string, not only its
 // offset.
 func TestOffsetSyncCarriesEpochAndMetadata(t *testing.T) {
-	e := newEnv(t)
-	testutil.CreateTopic(t, e.srcCl, "orders", 1, nil)
-	produceWith(t, e.srcCl, "orders", 50)
-	e.createLink("l1", map[string]string{
-		"consumer.offset.sync.enable":   "true",
-		"consumer.offset.sync.ms":       "1000",
-		"consumer.offset.group.filters": allOffsetGroups,
-	})
-	e.createMirror("l1", "orders")
-	e.waitCaughtUp("orders", "orders")
+	e := offsetSyncEnv(t, 1, 50, "1000", allOffsetGroups)
 
 	cases := []struct {
 		at       int64
@@ -245,16 +246,7 @@ func TestOffsetSyncCarriesEpochAndMetadata(t *testing.T) {
 // what the lagging mirror held is on the destination at its commit once
 // the mirror is STOPPED (a stopped mirror is never synced again).
 func TestPromoteSyncsOffsetsAfterCatchUp(t *testing.T) {
-	e := newEnv(t)
-	testutil.CreateTopic(t, e.srcCl, "orders", 1, nil)
-	produceWith(t, e.srcCl, "orders", 40)
-	e.createLink("l1", map[string]string{
-		"consumer.offset.sync.enable":   "true",
-		"consumer.offset.sync.ms":       "86400000", // one round at start, then a day
-		"consumer.offset.group.filters": allOffsetGroups,
-	})
-	e.createMirror("l1", "orders")
-	e.waitCaughtUp("orders", "orders")
+	e := offsetSyncEnv(t, 1, 40, "86400000", allOffsetGroups) // one round at start, then a day
 	if code, msg := resultErr(t, e.alter("l1", "pause", names("orders"), ""), 0); code != 0 {
 		t.Fatalf("pause: %d %s", code, msg)
 	}
