@@ -41,6 +41,17 @@ func startDaemonOn(t *testing.T, c *kfake.Cluster) *testutil.API {
 	return testutil.NewAPI(t, "http://"+d.Addr(), "/kafka/v3", d.Manager().ClusterID())
 }
 
+// bidiPair starts a second Strait on e's source cluster A (e's own daemon
+// runs on B, the destination) and links the two both ways with the
+// bidirectional link "dr". It returns A's API.
+func (e *env) bidiPair() *testutil.API {
+	e.t.Helper()
+	apiA := startDaemonOn(e.t, e.src)
+	bidirectional(e.t, e.api, e.src, "source-cluster")
+	bidirectional(e.t, apiA, e.dst, "destination-cluster")
+	return apiA
+}
+
 // bidirectional creates the link "dr" on both sides: on the API of
 // cluster local, towards remote.
 func bidirectional(t *testing.T, api *testutil.API, remote *kfake.Cluster, remoteID string) {
@@ -97,10 +108,7 @@ func TestFailoverDrill(t *testing.T) {
 	e := newEnv(t) // A = e.src (primary), B = e.dst (disaster recovery), e.api = B's Strait
 	a, b := e.src, e.dst
 	aCl, bCl := e.srcCl, e.dstCl
-	apiB := e.api
-	apiA := startDaemonOn(t, a)
-	bidirectional(t, apiB, a, "source-cluster")
-	bidirectional(t, apiA, b, "destination-cluster")
+	apiB, apiA := e.api, e.bidiPair()
 
 	testutil.CreateTopic(t, aCl, "orders", 3, nil)
 	produceMixed(t, a.ListenAddrs(), "orders", 600) // 3,000 orders on A
@@ -231,10 +239,7 @@ func TestFailoverDrill(t *testing.T) {
 func TestReverse(t *testing.T) {
 	e := newEnv(t)
 	a, b := e.src, e.dst
-	apiB := e.api
-	apiA := startDaemonOn(t, a)
-	bidirectional(t, apiB, a, "source-cluster")
-	bidirectional(t, apiA, b, "destination-cluster")
+	apiB, apiA := e.api, e.bidiPair()
 	var la, lb struct {
 		ClusterLinkID   string  `json:"cluster_link_id"`
 		RemoteClusterID *string `json:"remote_cluster_id"`

@@ -496,10 +496,7 @@ func reachPendingStopped(t *testing.T) mirrorView {
 func reachPendingSynchronize(t *testing.T) mirrorView {
 	e := newEnvWith(t, &env{promoteTimeout: 5 * time.Second})
 	a, b := e.src, e.dst
-	apiB := e.api
-	apiA := startDaemonOn(t, a)
-	bidirectional(t, apiB, a, "source-cluster")
-	bidirectional(t, apiA, b, "destination-cluster")
+	apiB, apiA := e.api, e.bidiPair()
 	testutil.CreateTopic(t, e.srcCl, "psy", 2, nil)
 	produceMixed(t, a.ListenAddrs(), "psy", 20)
 	apiB.JSON(http.MethodPost, "/links/dr/mirrors", map[string]any{"source_topic_name": "psy"}, http.StatusNoContent, nil)
@@ -561,10 +558,7 @@ func failedOverPair(t *testing.T, topic string) (*env, *testutil.API) {
 	t.Helper()
 	e := newEnv(t)
 	a, b := e.src, e.dst
-	apiB := e.api
-	apiA := startDaemonOn(t, a)
-	bidirectional(t, apiB, a, "source-cluster")
-	bidirectional(t, apiA, b, "destination-cluster")
+	apiB, apiA := e.api, e.bidiPair()
 	testutil.CreateTopic(t, e.srcCl, topic, 2, nil)
 	produceMixed(t, a.ListenAddrs(), topic, 20)
 	apiB.JSON(http.MethodPost, "/links/dr/mirrors", map[string]any{"source_topic_name": topic}, http.StatusNoContent, nil)

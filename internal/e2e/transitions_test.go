@@ -107,11 +107,8 @@ func TestTransitionTable(t *testing.T) {
 // topic left exactly as it was. A is e.src, B is e.dst; each has a Strait.
 func TestTransitionTableBidirectional(t *testing.T) {
 	e := newEnv(t)
-	a, b := e.src, e.dst
-	apiB := e.api
-	apiA := startDaemonOn(t, a)
-	bidirectional(t, apiB, a, "source-cluster")
-	bidirectional(t, apiA, b, "destination-cluster")
+	a := e.src
+	apiB, apiA := e.api, e.bidiPair()
 	// A bidirectional link with a prefix, which no reverse can use.
 	bidiLink(t, apiB, "drp", a, "source-cluster", map[string]string{"cluster.link.prefix": "p."})
 	// C has no Strait, and is closed half-way to be unreachable; the short
