@@ -437,9 +437,10 @@ func TestSourceOutageAndRecovery(t *testing.T) {
 	moved("ACTIVE after the link pause", paused, e.describe("l1", "o"))
 }
 
-// TestStatesSurviveRestart restarts the daemon and checks every stored
-// state and its details came back.
-func TestStatesSurviveRestart(t *testing.T) {
+// fourStatesEnv starts an env whose link "l1" has a mirror in each stored
+// state: "active", "paused", "stopped" (failed over) and "failed".
+func fourStatesEnv(t *testing.T) *env {
+	t.Helper()
 	e := newEnv(t)
 	for _, topic := range []string{"active", "paused", "stopped"} {
 		testutil.CreateTopic(t, e.srcCl, topic, 1, nil)
@@ -452,6 +453,13 @@ func TestStatesSurviveRestart(t *testing.T) {
 	e.waitStatus("l1", "active", "ACTIVE")
 	e.alter("l1", "pause", names("paused"), "")
 	e.alter("l1", "failover", names("stopped"), "")
+	return e
+}
+
+// TestStatesSurviveRestart restarts the daemon and checks every stored
+// state and its details came back.
+func TestStatesSurviveRestart(t *testing.T) {
+	e := fourStatesEnv(t)
 	before := map[string]mirrorView{}
 	for _, topic := range []string{"active", "paused", "stopped", "failed"} {
 		before[topic] = e.describe("l1", topic)

@@ -19,19 +19,8 @@ import (
 // result the contract's table gives, asserted with validate_only, which
 // runs every check and changes nothing.
 func TestTransitionTable(t *testing.T) {
-	e := newEnv(t)
-	for _, topic := range []string{"active", "paused", "stopped"} {
-		testutil.CreateTopic(t, e.srcCl, topic, 1, nil)
-	}
+	e := fourStatesEnv(t)
 	testutil.CreateTopic(t, e.dstCl, "plain", 1, nil)
-	e.createLink("l1", nil)
-	e.failMirror("l1", "failed")
-	for _, topic := range []string{"active", "paused", "stopped"} {
-		e.createMirror("l1", topic)
-	}
-	e.waitStatus("l1", "active", "ACTIVE")
-	e.alter("l1", "pause", names("paused"), "")
-	e.alter("l1", "failover", names("stopped"), "")
 	statuses := map[string]string{"active": "ACTIVE", "paused": "PAUSED", "failed": "FAILED", "stopped": "STOPPED"}
 	for topic, st := range statuses {
 		e.waitStatus("l1", topic, st)
