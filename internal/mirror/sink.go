@@ -278,12 +278,39 @@ func (b *brokerSink) send(jobs []*produceJob) {
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 	}
 	resp, err := req.RequestWith(ctx, b.s.cl.Broker(int(b.node)))
-	for _, j := range jobs {
-		if err != nil {
+	if err != nil {
+		for _, j := range jobs {
 			j.done <- produceResult{err: err}
-			continue
 		}
-		j.done <- findProduced(resp, j)
+		return
+	}
+	// One pass over the response, not one per job: a request may carry
+	// hundreds of partitions.
+	type tp struct {
+		topic     string
+		partition int32
+	}
+	answers := make(map[tp]*kmsg.ProduceResponseTopicPartition, len(jobs))
+	for ti := range resp.Topics {
+		t := &resp.Topics[ti]
+		name := t.Topic
+		if name == "" { // v13+ answers by topic id
+			for _, rt := range req.Topics {
+				if rt.TopicID == t.TopicID {
+					name = rt.Topic
+				}
+			}
+		}
+		for pi := range t.Partitions {
+			answers[tp{name, t.Partitions[pi].Partition}] = &t.Partitions[pi]
+		}
+	}
+	for _, j := range jobs {
+		if p := answers[tp{j.topic, j.partition}]; p != nil {
+			j.done <- partitionResult(p, j)
+		} else {
+			j.done <- produceResult{err: errors.New("produce response without the partition")}
+		}
 	}
 }
 
@@ -294,16 +321,20 @@ func findProduced(resp *kmsg.ProduceResponse, j *produceJob) produceResult {
 			continue
 		}
 		for _, p := range t.Partitions {
-			if p.Partition != j.partition {
-				continue
+			if p.Partition == j.partition {
+				return partitionResult(&p, j)
 			}
-			if err := produceError(&p, j.partition, len(j.raw)); err != nil {
-				return produceResult{err: err}
-			}
-			return produceResult{base: p.BaseOffset}
 		}
 	}
 	return produceResult{err: errors.New("produce response without the partition")}
+}
+
+// partitionResult is j's outcome from its partition's answer.
+func partitionResult(p *kmsg.ProduceResponseTopicPartition, j *produceJob) produceResult {
+	if err := produceError(p, j.partition, len(j.raw)); err != nil {
+		return produceResult{err: err}
+	}
+	return produceResult{base: p.BaseOffset}
 }
 
 // produceError turns a partition's produce error into what the worker acts
