@@ -107,7 +107,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if err != nil {
 		return nil, err
 	}
-	if d.store, err = store.Open(ctx, base, cfg.StateTopic); err != nil {
+	if d.store, err = store.Open(ctx, base, cfg.StateTopic, log); err != nil {
 		return nil, err
 	}
 	d.mgr, err = link.New(ctx, link.Config{

@@ -124,6 +124,9 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.Store.CheckFormat(ctx, kv, cfg.ClusterID); err != nil {
+		return nil, err
+	}
 	m.links, m.mirrors, m.offsets, err = decodeState(kv)
 	if err != nil {
 		return nil, err

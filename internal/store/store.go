@@ -13,14 +13,18 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strait-dev/strait/internal/retry"
 )
 
 // DefaultTopic is the state topic's name unless configured otherwise. The
@@ -43,12 +47,18 @@ type Store struct {
 	topic string
 	base  []kgo.Opt
 	prod  *kgo.Client
+	log   *slog.Logger
 	mu    sync.Mutex // serializes writes so records land in call order
 }
 
 // Open connects to the destination with the base client options, creates
-// the state topic if it does not exist, and returns the store.
-func Open(ctx context.Context, base []kgo.Opt, topic string) (*Store, error) {
+// the state topic if it does not exist, and returns the store. Transient
+// errors (a leader moving, a dropped connection) are retried until ctx
+// ends; log says what it waits for.
+func Open(ctx context.Context, base []kgo.Opt, topic string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if topic == "" {
 		topic = DefaultTopic
 	}
@@ -61,8 +71,8 @@ func Open(ctx context.Context, base []kgo.Opt, topic string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{topic: topic, base: base, prod: prod}
-	if err := s.ensureTopic(ctx); err != nil {
+	s := &Store{topic: topic, base: base, prod: prod, log: log}
+	if err := retry.Do(ctx, log, "the state topic "+topic+" to be created", attemptTimeout, s.ensureTopic); err != nil {
 		prod.Close()
 		return nil, err
 	}
@@ -89,6 +99,48 @@ func (s *Store) ensureTopic(ctx context.Context) error {
 	return nil
 }
 
+// FormatKey is the state record that says which format the state topic is
+// written in and for which destination cluster.
+const FormatKey = "meta/format"
+
+// FormatVersion is the state format this Strait writes and reads. A later
+// version that changes the meaning of records raises it; this one refuses
+// to serve from a topic written in a newer format.
+const FormatVersion = 1
+
+// format is the value of the FormatKey record.
+type format struct {
+	Version   int    `json:"version"`
+	ClusterID string `json:"cluster_id"`
+}
+
+// CheckFormat checks the format record of a loaded state against this
+// Strait and the destination's cluster id, and writes it when the topic has
+// none yet. A topic from a newer Strait, or one that belongs to another
+// cluster (its records were copied here), cannot heal by waiting: the
+// errors say what to do.
+func (s *Store) CheckFormat(ctx context.Context, kv map[string]Entry, clusterID string) error {
+	e, ok := kv[FormatKey]
+	if ok && e.Value != nil {
+		var f format
+		if err := json.Unmarshal(e.Value, &f); err != nil {
+			return fmt.Errorf("state topic %s: unreadable format record: %w", s.topic, err)
+		}
+		switch {
+		case f.Version > FormatVersion:
+			return fmt.Errorf("state topic %s is in format %d, written by a newer Strait; this one reads format %d: run the newer version", s.topic, f.Version, FormatVersion)
+		case f.ClusterID != "" && f.ClusterID != clusterID:
+			return fmt.Errorf("state topic %s belongs to cluster %s, but the destination is cluster %s: point --destination-bootstrap at the right cluster, or give this one its own --state-topic", s.topic, f.ClusterID, clusterID)
+		}
+		return nil
+	}
+	b, _ := json.Marshal(format{Version: FormatVersion, ClusterID: clusterID})
+	return retry.Do(ctx, s.log, "the state topic's format record", attemptTimeout, func(ctx context.Context) error {
+		_, err := s.Put(ctx, FormatKey, b)
+		return err
+	})
+}
+
 // Put durably stores value under key and returns the record's offset.
 func (s *Store) Put(ctx context.Context, key string, value []byte) (int64, error) {
 	if value == nil {
@@ -112,10 +164,12 @@ func (s *Store) write(ctx context.Context, key string, value []byte) (int64, err
 	return rec.Offset, nil
 }
 
-// Load reads the whole state topic. It returns every key's latest record
-// (deleted keys included, with a nil Value) and the offset to Follow from.
+// Load reads the whole state topic, up to the end offset it had when the
+// read began, however long the cluster takes (see readTopic). It returns
+// every key's latest record (deleted keys included, with a nil Value) and
+// the offset to Follow from.
 func (s *Store) Load(ctx context.Context) (map[string]Entry, int64, error) {
-	return load(ctx, s.prod, s.base, s.topic)
+	return readTopic(ctx, s.prod, s.topic, s.log, true)
 }
 
 // Follow calls fn for every record from offset from on, in order, until ctx
@@ -158,9 +212,10 @@ func NewRemote(cl *kgo.Client, topic string) *Remote {
 	return &Remote{cl: cl, topic: topic}
 }
 
-// Load reads the remote state topic; ErrNoStateTopic if there is none.
+// Load reads the remote state topic whole; ErrNoStateTopic if there is
+// none.
 func (r *Remote) Load(ctx context.Context) (map[string]Entry, error) {
-	out, _, err := load(ctx, r.cl, r.cl.Opts(), r.topic)
+	out, _, err := readTopic(ctx, r.cl, r.topic, nil, false)
 	return out, err
 }
 
@@ -174,65 +229,4 @@ func (r *Remote) Put(ctx context.Context, key string, value []byte) error {
 		return fmt.Errorf("write remote state %q: %w", key, err)
 	}
 	return nil
-}
-
-// load reads topic from its start to its current end with a consumer built
-// from opts; adm is any client of that cluster.
-func load(ctx context.Context, adm *kgo.Client, opts []kgo.Opt, topic string) (map[string]Entry, int64, error) {
-	ends, err := kadm.NewClient(adm).ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list state topic end: %w", err)
-	}
-	end, ok := ends.Lookup(topic, 0)
-	if !ok || errors.Is(end.Err, kerr.UnknownTopicOrPartition) {
-		return nil, 0, ErrNoStateTopic
-	}
-	if end.Err != nil {
-		return nil, 0, fmt.Errorf("list state topic end: %w", end.Err)
-	}
-	out := map[string]Entry{}
-	if end.Offset == 0 {
-		return out, 0, nil
-	}
-	cons, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
-		kgo.FetchMaxWait(200*time.Millisecond),
-	)...)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer cons.Close()
-	for {
-		// Compaction can remove the records just below the end offset, so
-		// a poll that finds nothing for a while also means the end.
-		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		fs := cons.PollFetches(pctx)
-		idle := pctx.Err() != nil && fs.NumRecords() == 0
-		cancel()
-		if err := ctx.Err(); err != nil {
-			return nil, 0, err
-		}
-		if idle {
-			return out, end.Offset, nil
-		}
-		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) {
-				ferr = err
-			}
-		})
-		if ferr != nil && !kerr.IsRetriable(ferr) {
-			return nil, 0, fmt.Errorf("read state topic: %w", ferr)
-		}
-		done := false
-		fs.EachRecord(func(r *kgo.Record) {
-			out[string(r.Key)] = Entry{Value: r.Value, Offset: r.Offset}
-			if r.Offset >= end.Offset-1 {
-				done = true
-			}
-		})
-		if done {
-			return out, end.Offset, nil
-		}
-	}
 }
