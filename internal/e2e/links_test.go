@@ -52,7 +52,7 @@ func TestClustersAndPrefixes(t *testing.T) {
 		} `json:"tasks"`
 	}
 	e.api.JSON("GET", "/links/slash?include_tasks=true", nil, http.StatusOK, &link)
-	if link.SourceClusterID != "source-cluster" || len(link.ClusterLinkID) != 22 || len(link.LinkID) != 36 || len(link.Tasks) != 4 {
+	if link.SourceClusterID != "source-cluster" || len(link.ClusterLinkID) != 22 || len(link.LinkID) != 36 || len(link.Tasks) != 5 {
 		t.Fatalf("link: %+v", link)
 	}
 	v3.JSON("POST", "/links/slash/mirrors", map[string]any{"source_topic_name": "t"}, http.StatusNoContent, nil)

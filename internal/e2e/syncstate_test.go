@@ -99,7 +99,7 @@ func groupAt(t *testing.T, adm *kadm.Client, group, topic string) map[int32]kadm
 }
 
 // TestFailedLinkTasks: a link whose source client cannot be built lists
-// its four tasks as LINK_FAILED (not no tasks at all); once its settings
+// its five tasks as LINK_FAILED (not no tasks at all); once its settings
 // are fixed they leave that state.
 func TestFailedLinkTasks(t *testing.T) {
 	e := newEnv(t)
@@ -122,7 +122,7 @@ func TestFailedLinkTasks(t *testing.T) {
 	}
 	var lt linkTasks
 	e.api.JSON(http.MethodGet, "/links/broken?include_tasks=true", nil, http.StatusOK, &lt)
-	want := []string{"AclSync", "AutoCreateMirror", "ConsumerOffsetSync", "TopicConfigsSync"}
+	want := []string{"AclSync", "AutoCreateMirror", "ConsumerOffsetSync", "MirrorTopicCopy", "TopicConfigsSync"}
 	if len(lt.Tasks) != len(want) {
 		t.Fatalf("tasks of a failed link: %+v, want %v", lt.Tasks, want)
 	}

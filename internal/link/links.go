@@ -148,7 +148,12 @@ func (m *Manager) Link(name string, withTasks bool) (LinkView, error) {
 	counts := map[string]int{}
 	for _, mir := range m.mirrorsOf(name) {
 		v.TopicNames = append(v.TopicNames, mir.Topic)
-		counts[category(m.status(mir))] += int(mir.Partitions)
+		c, stalled := category(m.status(mir)), 0
+		if c == "ACTIVE" {
+			stalled = len(m.stalls.of(mir.Topic))
+		}
+		counts[c] += int(mir.Partitions) - stalled
+		counts["IN_ERROR"] += stalled
 	}
 	for _, c := range []string{"ACTIVE", "PAUSED", "PENDING", "IN_ERROR", "NOT_APPLICABLE"} {
 		v.Categories = append(v.Categories, CategoryCount{Category: c, Count: counts[c]})
@@ -161,6 +166,8 @@ func (m *Manager) Link(name string, withTasks bool) (LinkView, error) {
 			}
 			v.Tasks = append(v.Tasks, t)
 		}
+		v.Tasks = append(v.Tasks, m.copyTask(name, v.State))
+		sort.Slice(v.Tasks, func(i, j int) bool { return v.Tasks[i].Name < v.Tasks[j].Name })
 	}
 	return v, nil
 }

@@ -99,6 +99,9 @@ type Manager struct {
 	derivedMu sync.Mutex
 	derived   map[string]derivedStatus
 
+	// stalls are the partitions that copy nothing (see stalls.go).
+	stalls stalls
+
 	// stopBG ends the background goroutines (state follower, restore
 	// loop); bg waits for them.
 	stopBG context.CancelFunc

@@ -299,6 +299,11 @@ func (m *Manager) view(mir *Mirror, withErrors bool) MirrorView {
 	if v.TopicError == "" {
 		v.TopicError = TopicErrorNone
 	}
+	if v.TopicError == TopicErrorNone && (v.Status == StatusActive || v.Status == StatusPendingMirror || v.Status == StatusPendingRestore) && len(m.stalls.of(mir.Topic)) > 0 {
+		// A partition copies nothing: see stalls.go and the
+		// link's MirrorTopicCopy task for why.
+		v.TopicError = "UNKNOWN"
+	}
 	if withErrors {
 		v.TransitionErrors = append([]TransitionError{}, mir.TransitionErrors...)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/strait-dev/strait/internal/linkconfig"
 	"github.com/strait-dev/strait/internal/linksync"
+	"github.com/strait-dev/strait/internal/mirror"
 	"github.com/strait-dev/strait/internal/store"
 )
 
@@ -112,7 +113,11 @@ type Mirror struct {
 	// retention before they could be copied.
 	SkippedOffsets int64 `json:"skipped_offsets,omitempty"`
 	// Align holds unfinished alignment targets by partition.
-	Align            map[int32]int64   `json:"align,omitempty"`
+	Align map[int32]int64 `json:"align,omitempty"`
+	// Writers are the producer identities the partitions are written as,
+	// shared by every process that copies them (the fence, see
+	// internal/mirror/fence.go).
+	Writers          map[int32]mirror.WriterID `json:"writers,omitempty"`
 	TransitionErrors []TransitionError `json:"transition_errors,omitempty"`
 	// PrevStatus is the status before a promote began (PENDING_STOPPED),
 	// restored if the promote does not complete.
@@ -147,6 +152,12 @@ func (m *Mirror) clone() *Mirror {
 		c.Align = make(map[int32]int64, len(m.Align))
 		for k, v := range m.Align {
 			c.Align[k] = v
+		}
+	}
+	if m.Writers != nil {
+		c.Writers = make(map[int32]mirror.WriterID, len(m.Writers))
+		for k, v := range m.Writers {
+			c.Writers[k] = v
 		}
 	}
 	c.TransitionErrors = append([]TransitionError(nil), m.TransitionErrors...)

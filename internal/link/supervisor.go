@@ -227,6 +227,7 @@ func (m *Manager) reconcile(linkName string) {
 				StartOffset:   mir.StartOffset,
 				Align:         mir.Align,
 				Compacted:     mir.Compacted,
+				Writers:       mir.Writers,
 			})
 		}
 	}
@@ -300,6 +301,36 @@ func (h *hooks) SaveAlign(ctx context.Context, topic string, partition int32, ta
 		return nil
 	})
 	return err
+}
+
+func (h *hooks) SaveWriters(ctx context.Context, topic string, ids map[int32]mirror.WriterID) (map[int32]mirror.WriterID, error) {
+	out := make(map[int32]mirror.WriterID, len(ids))
+	_, err := h.m.updateMirror(ctx, topic, func(mir *Mirror) error {
+		if mir.Link != h.link {
+			return errorf(ErrMirrorNotFound, "Mirror topic '%s' does not exist.", topic)
+		}
+		if mir.Writers == nil {
+			mir.Writers = map[int32]mirror.WriterID{}
+		}
+		changed := false
+		for p, id := range ids {
+			if cur, ok := mir.Writers[p]; ok && cur.ID == id.ID && cur.Epoch >= id.Epoch {
+				out[p] = cur
+				continue
+			} else if ok && cur.ID != id.ID {
+				out[p] = cur // allocated before: keep the one every owner uses
+				continue
+			}
+			mir.Writers[p] = id
+			out[p] = id
+			changed = true
+		}
+		if !changed {
+			return errNoChange
+		}
+		return nil
+	})
+	return out, err
 }
 
 func (h *hooks) PartitionsGrew(topic string, partitions int32) {

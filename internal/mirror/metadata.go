@@ -253,6 +253,7 @@ func (r *Runner) lagLoop() {
 		r.refreshLags(ctx, idle)
 		r.checkForeignWrites(ctx, copying)
 		cancel()
+		r.watchStalls(copying, time.Now())
 	}
 }
 
@@ -299,18 +300,21 @@ func (r *Runner) refreshLags(ctx context.Context, ts []*topicRun) {
 	}
 }
 
-// checkForeignWrites compares the destination end offset of idle copying
-// partitions with what their workers produced. A partition whose worker
-// has no produce out and finished none while the end was read must end
-// exactly where the worker's last produce ended; more means someone else
-// wrote to the mirror topic. (A busy partition is checked by its own
-// produces: each must land on the source's offset.)
+// checkForeignWrites compares the destination end offset of the copying
+// partitions whose worker waits with nothing out against the end the
+// worker confirmed. A mirror that ends elsewhere was written by someone
+// else: the worker is told (part.moved) and reads the mirror back to tell
+// a foreign write (which fails the mirror) from a late write of another
+// Strait writer (which it adopts). Nothing is failed from here: what the
+// runner sees may be a moment old. (A busy partition is checked by its
+// own produces: each must land on the source's offset.)
 func (r *Runner) checkForeignWrites(ctx context.Context, ts []*topicRun) {
 	if len(ts) == 0 {
 		return
 	}
 	type snap struct {
 		p        *part
+		end      int64
 		produced uint64
 	}
 	var snaps []snap
@@ -318,8 +322,8 @@ func (r *Runner) checkForeignWrites(ctx context.Context, ts []*topicRun) {
 	for _, t := range ts {
 		names = append(names, t.spec.Topic)
 		for _, p := range t.parts {
-			if p.inflight.Load() == 0 && p.destEnd.Load() >= 0 {
-				snaps = append(snaps, snap{p, p.produced.Load()})
+			if end := p.confirmedEnd.Load(); end >= 0 {
+				snaps = append(snaps, snap{p, end, p.produced.Load()})
 			}
 		}
 	}
@@ -333,11 +337,12 @@ func (r *Runner) checkForeignWrites(ctx context.Context, ts []*topicRun) {
 	for _, s := range snaps {
 		p := s.p
 		o, ok := ends.Lookup(p.t.spec.Topic, p.id)
-		if !ok || o.Err != nil || p.inflight.Load() != 0 || p.produced.Load() != s.produced {
+		if !ok || o.Err != nil || p.confirmedEnd.Load() != s.end || p.produced.Load() != s.produced {
 			continue
 		}
-		if want := p.destEnd.Load(); want >= 0 && o.Offset > want {
-			r.fail(p.t, ErrIllegalState, fmt.Sprintf("partition %d: the mirror topic ends at %d but Strait copied up to %d; something other than Strait wrote to the mirror topic", p.id, o.Offset, want))
+		if o.Offset != s.end {
+			p.moved.Store(o.Offset)
+			p.wake()
 		}
 	}
 }

@@ -37,6 +37,20 @@ type part struct {
 	// destination must be exactly destEnd.
 	inflight atomic.Int32
 	produced atomic.Uint64
+	// confirmedEnd is where the worker knows the mirror to end while it
+	// waits with nothing out, -1 at any other time (setting up, copying,
+	// restarting): only then can the runner compare it with the mirror's
+	// end. moved is the end the runner found instead, -1 for none.
+	confirmedEnd atomic.Int64
+	moved        atomic.Int64
+	// progressAt is when the partition last moved or had nothing to copy
+	// (Unix ns), stalled whether it is reported stalled, and lastErr the
+	// worker's last error (see stall.go). watchEnd is the end seen by the
+	// last watch; only the runner's lag loop touches it.
+	progressAt atomic.Int64
+	stalled    atomic.Bool
+	lastErr    atomic.Value // string
+	watchEnd   int64
 
 	mu sync.Mutex
 	// ready is set when the fetcher may fetch the partition.
@@ -62,6 +76,8 @@ func newPart(t *topicRun, id int32) *part {
 	p.fetcherID.Store(-1)
 	p.srcHW.Store(-1)
 	p.destEnd.Store(-1)
+	p.confirmedEnd.Store(-1)
+	p.moved.Store(-1)
 	return p
 }
 

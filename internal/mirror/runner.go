@@ -48,6 +48,9 @@ type Spec struct {
 	// Compacted is set for a mirror topic with cleanup.policy=compact: its
 	// filler records need a key.
 	Compacted bool
+	// Writers are the partitions' writer identities saved by
+	// Hooks.SaveWriters (see fence.go); the runner does not modify the map.
+	Writers map[int32]WriterID
 }
 
 // Hooks is how a runner reports to its owner. Calls may come from any
@@ -73,6 +76,16 @@ type Hooks interface {
 	// deleted (retention) before they were copied: the mirror was aligned
 	// past them, and they are lost to it.
 	Skipped(topic string, partition int32, from, to int64)
+	// SaveWriters durably records writer identities of a topic's
+	// partitions and returns the identities stored for them afterwards
+	// (one stored before is kept). The runner writes as a partition's
+	// writer only once it is saved.
+	SaveWriters(ctx context.Context, topic string, ids map[int32]WriterID) (map[int32]WriterID, error)
+	// Stalled reports a partition that has offsets to copy and has copied
+	// none for Config.StallTimeout, and why; Recovered reports that it
+	// moves again or stopped being copied.
+	Stalled(topic string, partition int32, reason string)
+	Recovered(topic string, partition int32)
 }
 
 // Config configures a Runner.
@@ -105,6 +118,9 @@ type Config struct {
 	// TxnIDPrefix starts the transactional ids of replayed source
 	// transactions; one per link. Default "strait".
 	TxnIDPrefix string
+	// StallTimeout is how long a partition with offsets to copy may copy
+	// nothing before it is reported stalled. Default one minute.
+	StallTimeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -137,6 +153,9 @@ func (c *Config) defaults() {
 	}
 	if c.TxnIDPrefix == "" {
 		c.TxnIDPrefix = "strait"
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = time.Minute
 	}
 }
 
@@ -202,6 +221,8 @@ type topicRun struct {
 	// startOffsets is the shared offsets lookup of the workers' first
 	// setup; new for every start of the topic.
 	startOffsets *offsetsOnce
+	// writers hands out the partitions' writer identities.
+	writers *writerIDs
 }
 
 // kickFetchers wakes the fetchers: a partition of t can take data again.
@@ -292,11 +313,14 @@ func (r *Runner) startTopicLocked(t *topicRun) {
 	t.cancel = cancel
 	t.copying.Store(true)
 	t.startOffsets = &offsetsOnce{}
+	t.writers = newWriterIDs(t.desired.Writers)
 	if t.desired.Fresh {
 		t.startedLeft.Store(int32(len(t.parts)))
 	}
+	now := time.Now().UnixNano()
 	for _, p := range t.parts {
 		p.reset()
+		p.progressAt.Store(now)
 		t.wg.Add(1)
 		w := &worker{r: r, t: t, p: p, spec: t.desired}
 		go func() {
@@ -324,6 +348,7 @@ func (r *Runner) stopTopic(t *topicRun) {
 		cancel()
 	}
 	t.wg.Wait()
+	r.clearStalls(t)
 }
 
 // Stop stops copying topic, synchronously, as Set would, and leaves its lag

@@ -22,10 +22,28 @@ type hooks struct {
 	started map[string]bool
 	failed  map[string]string
 	align   map[string]int64
+	writers map[string]WriterID
 }
 
 func newHooks() *hooks {
-	return &hooks{started: map[string]bool{}, failed: map[string]string{}, align: map[string]int64{}}
+	return &hooks{started: map[string]bool{}, failed: map[string]string{}, align: map[string]int64{}, writers: map[string]WriterID{}}
+}
+
+// SaveWriters keeps the first identity saved for a partition, as the
+// state topic does.
+func (h *hooks) SaveWriters(_ context.Context, topic string, ids map[int32]WriterID) (map[int32]WriterID, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[int32]WriterID{}
+	for p, id := range ids {
+		k := fmt.Sprintf("%s/%d", topic, p)
+		if cur, ok := h.writers[k]; ok && (cur.ID != id.ID || cur.Epoch >= id.Epoch) {
+			id = cur
+		}
+		h.writers[k] = id
+		out[p] = id
+	}
+	return out, nil
 }
 
 func (h *hooks) Started(topic string) { h.mu.Lock(); h.started[topic] = true; h.mu.Unlock() }
@@ -41,6 +59,8 @@ func (h *hooks) SaveAlign(_ context.Context, topic string, p int32, target int64
 	return nil
 }
 func (h *hooks) SourceReachable(error)               {}
+func (h *hooks) Stalled(string, int32, string)       {}
+func (h *hooks) Recovered(string, int32)             {}
 func (h *hooks) PartitionsGrew(string, int32)        {}
 func (h *hooks) Skipped(string, int32, int64, int64) {}
 
@@ -341,4 +361,25 @@ func TestRunnerPipelinesProduces(t *testing.T) {
 		}
 	}
 	t.Logf("peaks: %d requests out, %d partitions per request, %d batches per partition", r.sink.peakOut.Load(), r.sink.peakPartitions.Load(), r.sink.peakPipe.Load())
+}
+
+// TestSinkCountsOnlySuccessfulWrites: kgo reports a failed write to the
+// hook and then writes the request again on a new connection. Only the
+// successful write may release the next request; a signal for the failed
+// one would let every later request go one ahead of the one before it.
+func TestSinkCountsOnlySuccessfulWrites(t *testing.T) {
+	s := &sink{brokers: map[int32]*brokerSink{}}
+	b := &brokerSink{s: s, node: 1, written: make(chan struct{}, 2*sinkInflight)}
+	s.brokers[1] = b
+	h := writeHook{s}
+	meta := kgo.BrokerMetadata{NodeID: 1}
+	h.OnBrokerWrite(meta, 0, 0, 0, 0, fmt.Errorf("broken pipe"))
+	if n := len(b.written); n != 0 {
+		t.Fatalf("a failed write signalled %d times", n)
+	}
+	h.OnBrokerWrite(meta, 1, 100, 0, 0, nil) // a fetch: not ours
+	h.OnBrokerWrite(meta, 0, 100, 0, 0, nil)
+	if n := len(b.written); n != 1 {
+		t.Fatalf("one written produce request signalled %d times", n)
+	}
 }

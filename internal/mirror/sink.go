@@ -106,10 +106,14 @@ func (s *sink) close() {
 }
 
 // writeHook tells a broker's loop that a produce request was written.
+// Only a write that succeeded counts: kgo calls the hook for a failed write
+// too and then writes the same request again on a new connection, and a
+// signal for each would let the next request go before this one is on the
+// wire, for good (one signal ahead per failure).
 type writeHook struct{ s *sink }
 
-func (h writeHook) OnBrokerWrite(meta kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, _ error) {
-	if key != 0 { // Produce
+func (h writeHook) OnBrokerWrite(meta kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key != 0 || err != nil { // Produce, written
 		return
 	}
 	h.s.mu.Lock()
@@ -191,6 +195,14 @@ func (b *brokerSink) loop() {
 			if len(jobs) == 0 {
 				<-b.slots
 				break
+			}
+			if len(b.slots) == 1 {
+				// Nothing else is out: a signal still waiting is left over
+				// from a request whose answer came first (a canceled
+				// write), and must not release the next one early.
+				for len(b.written) > 0 {
+					<-b.written
+				}
 			}
 			raise(&b.s.peakOut, int32(len(b.slots)))
 			raise(&b.s.peakPartitions, int32(len(jobs)))

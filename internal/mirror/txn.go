@@ -51,61 +51,88 @@ func (w *worker) txnID(sourcePID int64) string {
 	return fmt.Sprintf("%s/%s/%d/%d", w.r.cfg.TxnIDPrefix, w.t.spec.Topic, w.p.id, sourcePID)
 }
 
-// txn returns the replaying producer of a source producer, finding an open
-// destination transaction left by an earlier worker, or starting fresh.
+// txn returns the replaying producer of a source producer. Its producer id
+// and epoch come from the destination's transaction coordinator: an open
+// destination transaction is continued, a finished one's epoch is taken as
+// it is. InitProducerID is sent only for a transactional id the
+// coordinator does not know: on an existing one it would abort a
+// transaction left open by an earlier owner and put an abort marker where
+// the source has none, and a failed description is never taken for "no
+// transaction". The sequence comes from the mirror's log (see fence.go).
 func (w *worker) txn(ctx context.Context, sourcePID int64) (*txnProducer, error) {
 	if tp, ok := w.txns[sourcePID]; ok {
 		return tp, nil
 	}
 	tp := &txnProducer{id: w.txnID(sourcePID)}
-	resumed, err := w.resumeTxn(ctx, tp)
+	d, found, err := w.describeTxn(ctx, tp.id)
 	if err != nil {
 		return nil, err
 	}
-	if !resumed {
+	if !found {
 		if err := w.initTxn(ctx, tp); err != nil {
 			return nil, err
 		}
+		// A new producer id: nothing of it is in the log.
+		w.txns[sourcePID] = tp
+		return tp, nil
+	}
+	switch d.State {
+	case "Ongoing":
+		_, tp.open = d.Topics[w.t.spec.Topic][w.p.id]
+		w.r.log.Info("resuming open destination transaction", "topic", w.t.spec.Topic, "partition", w.p.id, "txn", tp.id, "in_partition", tp.open)
+	case "Empty", "CompleteCommit", "CompleteAbort":
+	default:
+		// PrepareCommit, PrepareAbort, PrepareEpochFence: the
+		// coordinator is finishing a transaction; ask again shortly.
+		return nil, fmt.Errorf("destination transaction %s is %s", tp.id, d.State)
+	}
+	tp.prod = batch.Producer{ID: d.ProducerID, Epoch: d.ProducerEpoch}
+	if err := w.resumeSequence(ctx, tp); err != nil {
+		return nil, err
 	}
 	w.txns[sourcePID] = tp
 	return tp, nil
 }
 
-// resumeTxn picks up a destination transaction that is still open for tp's
-// transactional id, with the sequence the partition expects next.
-func (w *worker) resumeTxn(ctx context.Context, tp *txnProducer) (bool, error) {
-	adm := kadm.NewClient(w.r.cfg.Dest)
-	described, err := adm.DescribeTransactions(ctx, tp.id)
-	if err != nil {
-		var se *kadm.ShardErrors
-		if !errors.As(err, &se) {
-			return false, fmt.Errorf("describe transaction %s: %w", tp.id, err)
-		}
+// describeTxn describes a transactional id; found is false only when the
+// coordinator answered that it does not know it.
+func (w *worker) describeTxn(ctx context.Context, id string) (kadm.DescribedTransaction, bool, error) {
+	described, err := kadm.NewClient(w.r.cfg.Dest).DescribeTransactions(ctx, id)
+	d, ok := described[id]
+	switch {
+	case ok && errors.Is(d.Err, kerr.TransactionalIDNotFound):
+		return d, false, nil
+	case ok && d.Err != nil:
+		return d, false, fmt.Errorf("describe transaction %s: %w", id, d.Err)
+	case err != nil:
+		return d, false, fmt.Errorf("describe transaction %s: %w", id, err)
+	case !ok:
+		return d, false, fmt.Errorf("describe transaction %s: no answer for it", id)
 	}
-	d, ok := described[tp.id]
-	if !ok || d.Err != nil || d.State != "Ongoing" {
-		return false, nil
-	}
-	tp.prod = batch.Producer{ID: d.ProducerID, Epoch: d.ProducerEpoch}
-	_, inTxn := d.Topics[w.t.spec.Topic][w.p.id]
-	tp.open = inTxn
-	ps, err := adm.DescribeProducers(ctx, kadm.TopicsSet{w.t.spec.Topic: {w.p.id: {}}})
-	if err != nil {
-		return false, fmt.Errorf("describe producers: %w", err)
-	}
-	ps.EachProducer(func(p kadm.DescribedProducer) {
-		if p.Partition == w.p.id && p.ProducerID == d.ProducerID {
-			tp.prod.Sequence = nextSequence(p.LastSequence, 1)
-			if p.LastSequence < 0 {
-				tp.prod.Sequence = 0
-			}
-		}
-	})
-	w.r.log.Info("resuming open destination transaction", "topic", w.t.spec.Topic, "partition", w.p.id, "txn", tp.id, "in_partition", tp.open)
-	return true, nil
+	return d, true, nil
 }
 
-// initTxn takes a producer id and epoch for tp's transactional id.
+// resumeSequence sets tp's next sequence from its last batch in the
+// mirror's log: the one after it at the same epoch, 0 at a newer epoch
+// (KIP-890 bumps the epoch after every transaction, and the sequence
+// starts again). The log must end where the worker believes it to: a
+// batch that landed since the worker's setup was written by someone else.
+func (w *worker) resumeSequence(ctx context.Context, tp *txnProducer) error {
+	last, err := w.lastBatchOf(ctx, tp.prod.ID, w.destStart, w.destEnd)
+	if err != nil {
+		return err
+	}
+	if last.end != w.destEnd {
+		return w.suspect(ctx, fmt.Sprintf("partition %d: the mirror ends at %d, not %d, when transaction %s is resumed", w.p.id, last.end, w.destEnd, tp.id))
+	}
+	tp.prod.Sequence = 0
+	if last.found && last.hdr.ProducerEpoch == tp.prod.Epoch {
+		tp.prod.Sequence = nextSequence(last.hdr.BaseSequence, last.hdr.RecordCount)
+	}
+	return nil
+}
+
+// initTxn takes a producer id and epoch for a new transactional id.
 func (w *worker) initTxn(ctx context.Context, tp *txnProducer) error {
 	req := kmsg.NewPtrInitProducerIDRequest()
 	req.TransactionalID = kmsg.StringPtr(tp.id)
@@ -158,11 +185,17 @@ func (w *worker) begin(ctx context.Context, tp *txnProducer) error {
 	return nil
 }
 
-// txnError turns a transaction error into the mirror's failure when it
-// means the destination transaction is gone.
+// txnError reports a refused transaction request. A fenced epoch or a
+// transaction that is not open means another owner took the transactional
+// id over, or the destination aborted the transaction (after
+// transaction.max.timeout.ms); which one is known only by reading the
+// mirror, so the worker starts again, and its setup compares the mirror's
+// tail with the source.
 func (w *worker) txnError(tp *txnProducer, what string, err error) error {
-	if errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidTxnState) || errors.Is(err, kerr.InvalidProducerIDMapping) {
-		return fatal(ErrIllegalState, "partition %d: cannot %s destination transaction %s (%v): it was aborted or fenced on the destination, for example after transaction.max.timeout.ms", w.p.id, what, tp.id, err)
+	for pid, cur := range w.txns {
+		if cur == tp {
+			delete(w.txns, pid)
+		}
 	}
 	return fmt.Errorf("%s transaction %s: %w", what, tp.id, err)
 }
@@ -177,7 +210,7 @@ func (w *worker) copyTxnBatch(ctx context.Context, raw []byte, b *batch.Batch, r
 	if err := w.begin(ctx, tp); err != nil {
 		return err
 	}
-	return w.produceWith(ctx, raw, b.BaseOffset, records, &tp.prod, &tp.id, carryCRC)
+	return w.produceWith(ctx, raw, b.BaseOffset, records, &tp.prod, &tp.id, b.ProducerID, carryCRC)
 }
 
 // copyControl replays a source transaction marker: EndTxn on the replaying
@@ -209,6 +242,13 @@ func (w *worker) copyControl(ctx context.Context, b *batch.Batch) error {
 		err = kerr.ErrorForCode(resp.ErrorCode)
 	}
 	if err != nil {
+		// The answer may be lost, or come after the marker was written
+		// (a retried EndTxn of an earlier owner, a timeout): whether the
+		// marker is there is read, not guessed.
+		delete(w.txns, b.ProducerID)
+		if lerr := w.awaitMarker(ctx, b.BaseOffset, 2*time.Second, true); lerr == nil {
+			return nil
+		}
 		return w.txnError(tp, "end", err)
 	}
 	tp.open = false
@@ -217,27 +257,40 @@ func (w *worker) copyControl(ctx context.Context, b *batch.Batch) error {
 		// sequence starts again.
 		tp.prod = batch.Producer{ID: resp.ProducerID, Epoch: resp.ProducerEpoch}
 	}
-	return w.awaitMarker(ctx, b.BaseOffset)
+	return w.awaitMarker(ctx, b.BaseOffset, 30*time.Second, false)
 }
 
-// awaitMarker waits until the destination partition ends right after the
-// marker offset: brokers write markers after EndTxn answers.
-func (w *worker) awaitMarker(ctx context.Context, at int64) error {
-	deadline := time.Now().Add(30 * time.Second)
+// awaitMarker waits, up to wait, until the destination partition ends right
+// after the marker offset (brokers write markers after EndTxn answers).
+// With verify (the EndTxn was not answered with success) it also checks
+// that the marker there is the source's.
+func (w *worker) awaitMarker(ctx context.Context, at int64, wait time.Duration, verify bool) error {
+	deadline := time.Now().Add(wait)
 	for {
 		_, end, err := w.destOffsets(ctx)
-		if err != nil {
-			return err
-		}
 		switch {
+		case err != nil:
+			// A failed read says nothing about the marker.
 		case end == at+1:
-			w.destEnd = end
+			if verify {
+				if diverged, err := w.diffRange(ctx, at, end); err != nil || diverged != nil {
+					if diverged != nil {
+						return diverged
+					}
+					return err
+				}
+			}
+			w.destEnd, w.confirmed = end, end
 			w.p.destEnd.Store(end)
 			w.p.produced.Add(1)
 			return nil
 		case end > at+1:
-			return fatal(ErrIllegalState, "partition %d: the transaction marker for source offset %d left the mirror ending at %d; something other than Strait wrote to the mirror topic", w.p.id, at, end)
-		case time.Now().After(deadline):
+			return w.suspect(ctx, fmt.Sprintf("partition %d: after the transaction marker for source offset %d the mirror ends at %d", w.p.id, at, end))
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("transaction marker for offset %d: %w", at, err)
+			}
 			return fmt.Errorf("transaction marker for offset %d did not land (mirror ends at %d)", at, end)
 		}
 		select {

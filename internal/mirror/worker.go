@@ -21,7 +21,14 @@ type worker struct {
 	// StartOffset and Align fields are the worker's to read.
 	spec Spec
 
+	// prod is the partition's writer (see fence.go) with the sequence of
+	// its next batch.
 	prod batch.Producer
+	// known is set when the broker is known to hold the writer's state
+	// on the partition (its last batch is in the log): then a batch out
+	// of order is refused, never taken as a first batch. bumpEpoch asks
+	// the next setup for a new epoch (see noteRefused).
+	known, bumpEpoch bool
 	// setups counts the worker's setups: only the first shares the
 	// topic's offsets lookup.
 	setups int
@@ -31,6 +38,12 @@ type worker struct {
 	// destEnd is the next offset to produce: the mirror's log end offset
 	// once the batches in window have landed.
 	destEnd int64
+	// confirmed is the offset up to which the mirror is known to hold
+	// what the source holds: read at setup, moved by every batch that
+	// landed where it belongs.
+	confirmed int64
+	// destStart is the mirror's log start offset as read at setup.
+	destStart int64
 	// window holds the batches out (see pipe), oldest first.
 	window   []*inFlight
 	align    int64 // pending alignment target, -1 for none
@@ -55,8 +68,10 @@ func (w *worker) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		err := w.setup(ctx)
 		if err == nil {
+			bo.reset()
 			err = w.copyLoop(ctx)
 		}
+		w.p.confirmedEnd.Store(-1)
 		if ctx.Err() != nil {
 			return
 		}
@@ -66,6 +81,7 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 		w.p.disarm()
+		w.p.lastErr.Store(err.Error())
 		// A new topic's metadata takes a moment to reach every broker;
 		// only a partition that keeps failing is worth a warning.
 		level := slog.LevelDebug
@@ -81,11 +97,13 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
-// setup reads the mirror's end, gets a producer id, finishes or starts an
-// alignment, and arms the fetcher at the mirror's end.
+// setup reads the mirror's end and its writer's state (see fence.go),
+// finishes or starts an alignment, and arms the fetcher at the mirror's
+// end.
 func (w *worker) setup(ctx context.Context) error {
 	// Open transactions are found again on the destination (resumeTxn).
 	w.txns = map[int64]*txnProducer{}
+	w.p.confirmedEnd.Store(-1)
 	var start, end int64
 	var err error
 	if w.setups == 0 {
@@ -97,8 +115,6 @@ func (w *worker) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.destEnd = end
-	w.p.destEnd.Store(end)
 	// Fresh metadata: the topic may have been deleted and re-created
 	// under the same name since it was cached.
 	if _, err := w.r.destMeta.get(ctx, w.t.spec.Topic, true); err != nil {
@@ -107,10 +123,15 @@ func (w *worker) setup(ctx context.Context) error {
 	if _, err := w.r.srcMeta.get(ctx, w.t.spec.SourceTopic, true); err != nil {
 		return err
 	}
-	if err := w.verifyTail(ctx, start, end); err != nil {
+	// The end the copy continues from is the one read together with the
+	// writer's last batch, not the listed one: a late batch of another
+	// writer may have landed in between.
+	if end, err = w.resumeWriter(ctx, start, end); err != nil {
 		return err
 	}
-	if err := w.newProducer(ctx); err != nil {
+	w.destStart, w.destEnd, w.confirmed = start, end, end
+	w.p.destEnd.Store(end)
+	if err := w.verifyTail(ctx, start, end); err != nil {
 		return err
 	}
 	if w.spec.Fresh && end == 0 && w.align < 0 {
@@ -149,12 +170,21 @@ func (w *worker) markStarted() {
 // error needs a fresh setup.
 func (w *worker) copyLoop(ctx context.Context) error {
 	for {
+		// Nothing is out: the mirror must end where the worker's last
+		// batch ended (the runner checks, see checkForeignWrites).
+		w.confirmed = w.destEnd
+		w.p.confirmedEnd.Store(w.destEnd)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-w.p.notify:
 		}
+		if end := w.p.moved.Swap(-1); end >= 0 && end != w.destEnd {
+			w.p.confirmedEnd.Store(-1)
+			return w.suspect(ctx, (&destMoved{end: end}).Error())
+		}
 		chunks, events := w.p.take()
+		w.p.confirmedEnd.Store(-1)
 		if err := w.handle(ctx, chunks, events); err != nil {
 			return err
 		}

@@ -13,45 +13,30 @@ import (
 	"github.com/strait-dev/strait/internal/batch"
 )
 
-// newProducer takes a fresh idempotent producer id for this partition.
-// A fresh id after every restart means sequence numbers never need to be
-// recovered: the mirror's end offset is the only state.
-func (w *worker) newProducer(ctx context.Context) error {
-	req := kmsg.NewPtrInitProducerIDRequest()
-	req.TransactionTimeoutMillis = 60000
-	req.ProducerID, req.ProducerEpoch = -1, -1
-	resp, err := req.RequestWith(ctx, w.r.cfg.Dest)
-	if err != nil {
-		return fmt.Errorf("init producer id: %w", err)
-	}
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return fmt.Errorf("init producer id: %w", err)
-	}
-	w.prod = batch.Producer{ID: resp.ProducerID, Epoch: resp.ProducerEpoch, Sequence: 0}
-	return nil
-}
-
 // produce writes one batch to the mirror partition and checks that it
 // landed at want. Retriable errors are retried with the same sequence
 // number, which the broker deduplicates.
 func (w *worker) produce(ctx context.Context, raw []byte, want int64, records int32) error {
-	return w.produceWith(ctx, raw, want, records, &w.prod, nil, false)
+	return w.produceWith(ctx, raw, want, records, &w.prod, nil, -1, false)
 }
 
 // produceWith is produce with a given producer, inside the transaction
-// txnID when that is not nil. With carryCRC the new CRC is derived from the
+// txnID of the source producer sourcePID when that is not nil. With carryCRC the new CRC is derived from the
 // batch's own (a source batch copied as it is) instead of computed over
 // the records. Batches still in flight (see pipe) land first.
-func (w *worker) produceWith(ctx context.Context, raw []byte, want int64, records int32, prod *batch.Producer, txnID *string, carryCRC bool) error {
+func (w *worker) produceWith(ctx context.Context, raw []byte, want int64, records int32, prod *batch.Producer, txnID *string, sourcePID int64, carryCRC bool) error {
 	if err := w.flush(ctx); err != nil {
 		return err
 	}
 	rewrite(raw, *prod, txnID, carryCRC)
-	if err := w.retry(ctx, &inFlight{raw: raw, want: want, records: records}, txnID, 0); err != nil {
+	if err := w.retry(ctx, &inFlight{raw: raw, want: want, records: records, sourcePID: sourcePID}, txnID, 0); err != nil {
 		return err
 	}
 	w.landed(want, records)
 	prod.Sequence = nextSequence(prod.Sequence, records)
+	if prod == &w.prod {
+		w.known = true
+	}
 	return nil
 }
 
@@ -66,6 +51,7 @@ func rewrite(raw []byte, prod batch.Producer, txnID *string, carryCRC bool) {
 // landed records a batch the destination put where it belongs.
 func (w *worker) landed(want int64, records int32) {
 	w.destEnd = max(w.destEnd, want+int64(records))
+	w.confirmed = max(w.confirmed, want+int64(records))
 	w.p.destEnd.Store(want + int64(records))
 	w.p.produced.Add(1)
 }
@@ -76,6 +62,8 @@ type inFlight struct {
 	want    int64
 	records int32
 	job     *produceJob
+	// sourcePID is the source producer of a transactional batch.
+	sourcePID int64
 }
 
 // retry produces f until it lands, from attempt on, and checks where it
@@ -100,10 +88,18 @@ func (w *worker) retry(ctx context.Context, f *inFlight, txnID *string, attempt 
 		}
 		base, err := w.produceOnce(f.raw, refresh, txnID)
 		if err == nil {
-			return w.checkLanded(f, base)
+			return w.checkLanded(ctx, f, base)
 		}
 		if txnID != nil && (errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidTxnState)) {
-			return fatal(ErrIllegalState, "partition %d: destination transaction %s is gone (%v): it was aborted or fenced on the destination, for example after transaction.max.timeout.ms", w.p.id, *txnID, err)
+			// Another owner took the transaction over, or the destination
+			// aborted it (transaction.max.timeout.ms). Neither is known
+			// until the mirror is read: the next setup compares its tail
+			// with the source.
+			delete(w.txns, f.sourcePID)
+			return fmt.Errorf("destination transaction %s: %w", *txnID, err)
+		}
+		if txnID == nil {
+			w.noteRefused(err)
 		}
 		var fe *errFatal
 		if errors.As(err, &fe) || !retriable(err) || attempt >= 20 {
@@ -118,10 +114,13 @@ func needsRefresh(err error) bool {
 	return isLeaderErr(err) || errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.UnknownTopicID)
 }
 
-// checkLanded checks that f landed on the source's offset.
-func (w *worker) checkLanded(f *inFlight, base int64) error {
+// checkLanded checks that f landed on the source's offset. An answer with
+// another offset is a duplicate of a batch another writer of Strait's
+// wrote with the same sequence, or a batch that landed behind someone
+// else's write: reading the mirror tells which.
+func (w *worker) checkLanded(ctx context.Context, f *inFlight, base int64) error {
 	if base != f.want {
-		return fatal(ErrIllegalState, "partition %d: the destination put source offset %d at offset %d; something other than Strait wrote to the mirror topic", w.p.id, f.want, base)
+		return w.suspect(ctx, fmt.Sprintf("partition %d: the destination answered source offset %d with offset %d", w.p.id, f.want, base))
 	}
 	return nil
 }
@@ -144,9 +143,10 @@ func (w *worker) pipe(ctx context.Context, raw []byte, want int64, records int32
 	}
 	// A broker takes the first batch of a producer it does not know with
 	// any sequence number (KIP-360), so a first batch overtaken by the
-	// next would let that one land in its place. The first batch goes
-	// alone; after it, a batch out of order is refused, never misplaced.
-	first := w.prod.Sequence == 0
+	// next would let that one land in its place. Until the broker is
+	// known to hold the writer's state, a batch goes alone; after that, a
+	// batch out of order is refused, never misplaced.
+	first := !w.known
 	rewrite(raw, w.prod, nil, carryCRC)
 	w.prod.Sequence = nextSequence(w.prod.Sequence, records)
 	f := &inFlight{raw: raw, want: want, records: records, job: &produceJob{
@@ -186,16 +186,17 @@ func (w *worker) awaitOldest(ctx context.Context) error {
 	w.p.inflight.Add(-1)
 	w.popWindow(1)
 	if res.err == nil {
-		if err := w.checkLanded(f, res.base); err != nil {
+		if res.base != f.want {
 			w.abandon()
-			return err
+			return w.checkLanded(ctx, f, res.base)
 		}
 		w.landed(f.want, f.records)
+		w.known = true
 		return nil
 	}
+	w.noteRefused(res.err)
 	failed := []*inFlight{f}
-	var laterLanded bool
-	var misplaced error
+	var laterLanded, misplaced bool
 	for _, g := range w.window {
 		r := <-g.job.done
 		w.p.inflight.Add(-1)
@@ -203,15 +204,13 @@ func (w *worker) awaitOldest(ctx context.Context) error {
 			// Only if the failed batch did land after all (its answer
 			// was lost) can a later one land, and then where it belongs.
 			laterLanded = true
-			if err := w.checkLanded(g, r.base); err != nil && misplaced == nil {
-				misplaced = err
-			}
+			misplaced = misplaced || r.base != g.want
 		}
 		failed = append(failed, g)
 	}
 	w.popWindow(len(w.window))
-	if misplaced != nil {
-		return misplaced
+	if misplaced {
+		return w.suspect(ctx, fmt.Sprintf("partition %d: a batch after a failed one was answered at another offset", w.p.id))
 	}
 	var fe *errFatal
 	if errors.As(res.err, &fe) || !retriable(res.err) || laterLanded {
@@ -224,6 +223,7 @@ func (w *worker) awaitOldest(ctx context.Context) error {
 			return err
 		}
 		w.landed(g.want, g.records)
+		w.known = true
 	}
 	return nil
 }
