@@ -33,13 +33,13 @@ func startStrait(ctx context.Context, e *env, label, topic string) (*proc, error
 		if err := p.exited(); err != nil {
 			return stopWaiting{err}
 		}
-		resp, err := hc.Get(root + "/livez")
+		resp, err := hc.Get(root + "/readyz")
 		if err != nil {
 			return err
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET /livez: %s", resp.Status)
+			return fmt.Errorf("GET /readyz: %s", resp.Status)
 		}
 		return nil
 	})

@@ -31,6 +31,10 @@ var serveFlags = []struct{ flag, key, usage string }{
 	{"tls-key-file", "tls_key_file", "the TLS certificate's private key (PEM)"},
 	{"tls-client-ca-file", "tls_client_ca_file", "ask REST clients for a certificate signed by these CAs (mutual TLS)"},
 	{"secrets-key-file", "secrets_key_file", "file with the 32-byte key that seals link credentials in the state topic"},
+	{"group", "group", "group the instances of one destination and state topic join to pick the active one (default strait.<state topic>)"},
+	{"group-session-timeout", "group_session_timeout", "how long the group waits for a silent instance before another takes over"},
+	{"advertised-url", "advertised_url", "the REST API's URL as clients and other instances reach it (default from --http)"},
+	{"partition-stall-timeout", "partition_stall_timeout", "how long a mirror partition with records to copy may copy none before it is reported stalled"},
 }
 
 func newServe() *cobra.Command {
@@ -86,6 +90,7 @@ STRAIT_SECRETS_PREVIOUS_KEYS (see docs/security.md).`,
 	}
 	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file (auth settings are read from it again when it changes)")
 	cmd.Flags().Bool("allow-unauthenticated", false, "serve the API on a non-loopback address without authentication")
+	cmd.Flags().Bool("standby", false, "join the group of instances but never become the active one")
 	cmd.Flags().BoolVar(&checkOnly, "check-config", false, "validate the configuration and exit")
 	return cmd
 }
@@ -102,6 +107,9 @@ func loadConfig(fs *pflag.FlagSet, file string) (config.Config, error) {
 	cfg.LoadEnv(os.LookupEnv)
 	if fs.Changed("allow-unauthenticated") {
 		cfg.AllowUnauthenticated, _ = fs.GetBool("allow-unauthenticated")
+	}
+	if fs.Changed("standby") {
+		cfg.Standby, _ = fs.GetBool("standby")
 	}
 	for _, f := range serveFlags {
 		if fs.Changed(f.flag) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -67,6 +68,21 @@ type Config struct {
 	// AllowUnauthenticated lets the API listen on a non-loopback address
 	// without authentication.
 	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+	// Group is the group the instances of this destination and state
+	// topic join on the destination to decide which one is active.
+	// Default strait.<state topic>.
+	Group string `yaml:"group"`
+	// GroupSessionTimeout is how long the group waits for a silent
+	// instance before another takes over (a Go duration). Default 10s.
+	GroupSessionTimeout string `yaml:"group_session_timeout"`
+	// Standby makes the instance join the group but never become active.
+	Standby bool `yaml:"standby"`
+	// AdvertisedURL is the REST API's URL as other instances and clients
+	// reach it; default http(s)://<http>.
+	AdvertisedURL string `yaml:"advertised_url"`
+	// PartitionStallTimeout is how long a mirror partition with offsets to
+	// copy may copy nothing before it is reported stalled. Default 60s.
+	PartitionStallTimeout string `yaml:"partition_stall_timeout"`
 	// Auth configures authentication, authorization and rate limits of
 	// the REST API (YAML file only).
 	Auth auth.Config `yaml:"auth"`
@@ -79,7 +95,31 @@ func Defaults() Config {
 		StateTopic: "__strait_state",
 		LogLevel:   "info",
 		LogFormat:  "text",
+
+		GroupSessionTimeout:   "10s",
+		PartitionStallTimeout: "60s",
 	}
+}
+
+// GroupName is the group the instances join: Group, or one derived from
+// the state topic, so that instances sharing a state topic share a group.
+func (c *Config) GroupName() string {
+	if c.Group != "" {
+		return c.Group
+	}
+	return "strait." + c.StateTopic
+}
+
+// SessionTimeout is GroupSessionTimeout parsed (validated by Validate).
+func (c *Config) SessionTimeout() time.Duration {
+	d, _ := time.ParseDuration(c.GroupSessionTimeout)
+	return d
+}
+
+// StallTimeout is PartitionStallTimeout parsed (validated by Validate).
+func (c *Config) StallTimeout() time.Duration {
+	d, _ := time.ParseDuration(c.PartitionStallTimeout)
+	return d
 }
 
 // LoadFile overlays the YAML file at path on c. Unknown keys are an error,
@@ -119,6 +159,10 @@ var Env = map[string]string{
 	"secrets_key":                                     "STRAIT_SECRETS_KEY",
 	"secrets_key_file":                                "STRAIT_SECRETS_KEY_FILE",
 	"secrets_previous_keys":                           "STRAIT_SECRETS_PREVIOUS_KEYS",
+	"group":                                           "STRAIT_GROUP",
+	"group_session_timeout":                           "STRAIT_GROUP_SESSION_TIMEOUT",
+	"advertised_url":                                  "STRAIT_ADVERTISED_URL",
+	"partition_stall_timeout":                         "STRAIT_PARTITION_STALL_TIMEOUT",
 }
 
 // LoadEnv overlays the STRAIT_* environment variables that are set.
@@ -130,6 +174,9 @@ func (c *Config) LoadEnv(lookup func(string) (string, bool)) {
 	}
 	if v, ok := lookup("STRAIT_ALLOW_UNAUTHENTICATED"); ok {
 		c.AllowUnauthenticated = v == "true" || v == "1"
+	}
+	if v, ok := lookup("STRAIT_STANDBY"); ok {
+		c.Standby = v == "true" || v == "1"
 	}
 }
 
@@ -193,6 +240,14 @@ func (c *Config) field(key string) *string {
 		return &c.SecretsKeyFile
 	case "secrets_previous_keys":
 		return &c.SecretsPreviousKeys
+	case "group":
+		return &c.Group
+	case "group_session_timeout":
+		return &c.GroupSessionTimeout
+	case "advertised_url":
+		return &c.AdvertisedURL
+	case "partition_stall_timeout":
+		return &c.PartitionStallTimeout
 	}
 	return nil
 }
@@ -217,6 +272,11 @@ func (c *Config) Validate() error {
 	}
 	if c.StateTopic == "" {
 		return errors.New("state topic must not be empty")
+	}
+	for key, v := range map[string]string{"group_session_timeout": c.GroupSessionTimeout, "partition_stall_timeout": c.PartitionStallTimeout} {
+		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+			return fmt.Errorf("%s %q: give a positive duration such as 10s or 1m", key, v)
+		}
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("tls_cert_file and tls_key_file go together")

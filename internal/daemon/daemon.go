@@ -1,6 +1,13 @@
 // Package daemon wires Strait together: the destination client, the state
-// store, the link manager, the REST API and the metrics, and runs them
-// until stopped.
+// store, the group of instances, the link manager, the REST API and the
+// metrics, and runs them until stopped.
+//
+// The HTTP listener comes up first, before the destination answers, so
+// that /readyz can say what the daemon waits for. Start-up retries what
+// can heal (a destination still starting, a leader moving, a dropped
+// connection, a slow state topic) and stops only on what cannot (bad
+// credentials, a state topic of a newer Strait or another cluster, a
+// secrets key that opens nothing), with the cause.
 package daemon
 
 import (
@@ -11,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,25 +29,46 @@ import (
 
 	"github.com/strait-dev/strait/internal/auth"
 	"github.com/strait-dev/strait/internal/config"
+	"github.com/strait-dev/strait/internal/group"
 	"github.com/strait-dev/strait/internal/kafkaclient"
 	"github.com/strait-dev/strait/internal/link"
 	"github.com/strait-dev/strait/internal/metrics"
-	"github.com/strait-dev/strait/internal/restapi"
+	"github.com/strait-dev/strait/internal/retry"
 	"github.com/strait-dev/strait/internal/secret"
 	"github.com/strait-dev/strait/internal/store"
 )
 
 // Daemon is a running Strait.
 type Daemon struct {
-	log   *slog.Logger
-	dest  *kgo.Client
-	store *store.Store
+	log    *slog.Logger
+	cfg    config.Config
+	dest   *kgo.Client
+	store  *store.Store
+	srv    *http.Server
+	ln     net.Listener
+	guard  *auth.Holder
+	sealer *secret.Sealer
+	opt    Options
+	tls    bool
+	errc   chan error // the HTTP server's end
+
+	clusterID string
+	member    *group.Member
+	// changed is signalled when the group's assignment changes.
+	changed chan struct{}
+
+	// stopBG ends the background work (membership, activation,
+	// probes); bg waits for it.
+	stopBG context.CancelFunc
+	bg     sync.WaitGroup
+
+	mu    sync.Mutex
 	mgr   *link.Manager
-	srv   *http.Server
-	ln    net.Listener
-	guard *auth.Holder
-	opt   Options
-	tls   bool
+	api   http.Handler // the API over mgr, nil while not active
+	phase string       // what the daemon waits for, "" once it serves
+	// destErr is the last failed probe of the destination and the state
+	// topic, nil while they answer.
+	destErr error
 }
 
 // Options tunes a daemon beyond Config; zero values are fine.
@@ -59,10 +88,15 @@ type Options struct {
 	ReloadInterval time.Duration
 	// MaxTopicsPerRequest overrides link.DefaultMaxTopicsPerRequest (tests).
 	MaxTopicsPerRequest int
+	// Version is the Strait version, told to the other instances.
+	Version string
 }
 
-// New connects to the destination, loads the state and starts mirroring
-// and listening. It gives up when ctx ends.
+// New starts the daemon: it listens at once, then connects to the
+// destination, opens the state topic and joins the group of instances. It
+// returns once this instance serves the API (it is the active one and its
+// state is loaded) or is a standby, or with the error that stops it. It
+// gives up when ctx ends.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -75,71 +109,102 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if err != nil {
 		return nil, err
 	}
-	dest, err := kafkaclient.New(ds, log.With("cluster", "destination"))
-	if err != nil {
-		return nil, err
-	}
-	d := &Daemon{log: log, dest: dest, opt: opt}
 	guard, err := auth.New(cfg.Auth)
 	if err != nil {
 		return nil, err
 	}
-	d.guard = auth.NewHolder(guard)
-	var sealer *secret.Sealer
-	if key, err := cfg.SecretsKeyBytes(); err != nil {
-		return nil, fmt.Errorf("secrets key: %w", err)
-	} else if key != nil {
-		previous, err := cfg.SecretsPreviousKeyBytes()
-		if err != nil {
-			return nil, err
-		}
-		if sealer, err = secret.New(key, previous...); err != nil {
-			return nil, err
-		}
+	sealer, err := newSealer(cfg)
+	if err != nil {
+		return nil, err
 	}
+	dest, err := kafkaclient.New(ds, log.With("cluster", "destination"))
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{log: log, cfg: cfg, dest: dest, opt: opt, guard: auth.NewHolder(guard), sealer: sealer,
+		changed: make(chan struct{}, 1), phase: "connecting to the destination cluster"}
+	bctx, stop := context.WithCancel(context.Background())
+	d.stopBG = stop
 	ok := false
 	defer func() {
 		if !ok {
-			d.closeClients()
+			d.shutdown()
 		}
 	}()
-	clusterID, err := waitClusterID(ctx, dest, log)
-	if err != nil {
+	if err := d.listen(cfg, guard); err != nil {
 		return nil, err
 	}
+	if d.clusterID, err = clusterID(ctx, dest, log); err != nil {
+		return nil, err
+	}
+	d.setPhase("opening the state topic " + cfg.StateTopic)
 	if d.store, err = store.Open(ctx, base, cfg.StateTopic, log); err != nil {
 		return nil, err
 	}
-	d.mgr, err = link.New(ctx, link.Config{
-		Store:            d.store,
-		Dest:             dest,
-		ClusterID:        clusterID,
-		Log:              log,
-		MetadataInterval: opt.MetadataInterval,
-		PromoteTimeout:   opt.PromoteTimeout,
-		Principal:        principal(cfg),
-		Secrets:          sealer,
-
-		MaxTopicsPerRequest: opt.MaxTopicsPerRequest,
-	})
+	d.setPhase("joining the group " + cfg.GroupName() + " of Strait instances")
+	d.join(bctx)
+	a, err := d.firstAssignment(ctx)
 	if err != nil {
 		return nil, err
 	}
-	api := restapi.New(d.mgr, log, restapi.Options{Guard: d.guard})
+	if a.Active {
+		if err := d.activate(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		d.standby(a)
+	}
+	d.bg.Add(2)
+	go d.supervise(bctx)
+	go d.probe(bctx)
+	if opt.ConfigFile != "" && opt.Reload != nil {
+		d.bg.Add(1)
+		go func() {
+			defer d.bg.Done()
+			d.watchConfig(bctx)
+		}()
+	}
+	if sealer == nil {
+		log.Info("no secrets key: links cannot be given credentials (sasl.jaas.config, passwords, keys); see docs/security.md")
+	}
+	ok = true
+	return d, nil
+}
+
+func newSealer(cfg config.Config) (*secret.Sealer, error) {
+	key, err := cfg.SecretsKeyBytes()
+	if err != nil {
+		return nil, fmt.Errorf("secrets key: %w", err)
+	}
+	if key == nil {
+		return nil, nil
+	}
+	previous, err := cfg.SecretsPreviousKeyBytes()
+	if err != nil {
+		return nil, err
+	}
+	return secret.New(key, previous...)
+}
+
+// listen opens the REST listener and serves health and metrics at once;
+// the API answers 503 with the reason until the daemon is ready.
+func (d *Daemon) listen(cfg config.Config, guard *auth.Guard) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if err := metrics.Register(reg, d.mgr); err != nil {
-		return nil, err
+	if err := metrics.Register(reg, d.Manager); err != nil {
+		return err
 	}
-	api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	api.Handle("GET /livez", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }))
-	api.Handle("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }))
-	d.ln, err = net.Listen("tcp", cfg.HTTP)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", d.readyz)
+	mux.HandleFunc("/", d.serveAPI)
+	var err error
+	if d.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
 	}
 	d.srv = &http.Server{
-		Handler:           api,
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -147,9 +212,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	}
 	scheme := "http"
 	if cfg.TLSCertFile != "" {
-		if d.srv.TLSConfig, err = serverTLS(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSClientCAFile, log); err != nil {
-			_ = d.ln.Close()
-			return nil, err
+		if d.srv.TLSConfig, err = serverTLS(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSClientCAFile, d.log); err != nil {
+			return err
 		}
 		d.tls, scheme = true, "https"
 	}
@@ -160,37 +224,36 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		if !cfg.Loopback() {
 			lvl = slog.LevelWarn
 		}
-		log.Log(ctx, lvl, "the REST API has no authentication: whoever reaches "+d.ln.Addr().String()+" can change links")
+		d.log.Log(context.Background(), lvl, "the REST API has no authentication: whoever reaches "+d.ln.Addr().String()+" can change links")
 	}
-	if sealer == nil {
-		log.Info("no secrets key: links cannot be given credentials (sasl.jaas.config, passwords, keys); see docs/security.md")
-	}
-	log.Info("strait ready", "rest", scheme+"://"+d.ln.Addr().String()+"/kafka/v3", "cluster_id", clusterID, "state_topic", cfg.StateTopic)
-	ok = true
-	return d, nil
+	d.errc = make(chan error, 1)
+	go func() {
+		if d.tls {
+			d.errc <- d.srv.ServeTLS(d.ln, "", "")
+			return
+		}
+		d.errc <- d.srv.Serve(d.ln)
+	}()
+	d.log.Info("listening", "rest", scheme+"://"+d.ln.Addr().String()+"/kafka/v3")
+	return nil
 }
 
-// waitClusterID asks the destination for its cluster id, retrying until
-// ctx ends: the destination may still be starting.
-func waitClusterID(ctx context.Context, cl *kgo.Client, log *slog.Logger) (string, error) {
-	adm := kadm.NewClient(cl)
-	for {
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		md, err := adm.BrokerMetadata(rctx)
-		cancel()
-		if err == nil {
-			if md.Cluster == "" {
-				return "", errors.New("the destination cluster reports no cluster id")
-			}
-			return md.Cluster, nil
+// clusterID asks the destination for its cluster id, retrying what heals:
+// the destination may still be starting.
+func clusterID(ctx context.Context, cl *kgo.Client, log *slog.Logger) (string, error) {
+	var id string
+	err := retry.Do(ctx, log, "the destination cluster", 10*time.Second, func(ctx context.Context) error {
+		md, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+		if err != nil {
+			return err
 		}
-		log.Warn("destination cluster not reachable yet", "err", err)
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("reach destination cluster: %w", err)
-		case <-time.After(time.Second):
+		if md.Cluster == "" {
+			return retry.Permanent(errors.New("the destination cluster reports no cluster id"))
 		}
-	}
+		id = md.Cluster
+		return nil
+	})
+	return id, err
 }
 
 // principal is how the destination's authorizer names Strait.
@@ -204,33 +267,27 @@ func principal(cfg config.Config) string {
 // Addr is the REST API's listen address.
 func (d *Daemon) Addr() string { return d.ln.Addr().String() }
 
-// Manager is the daemon's link manager.
-func (d *Daemon) Manager() *link.Manager { return d.mgr }
+// ClusterID is the destination cluster's id.
+func (d *Daemon) ClusterID() string { return d.clusterID }
+
+// Manager is the daemon's link manager, nil while this instance is not the
+// active one.
+func (d *Daemon) Manager() *link.Manager {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mgr
+}
 
 // Run serves until ctx ends, then shuts down: the HTTP server stops taking
-// requests, mirroring stops, clients close.
+// requests, mirroring stops, the instance leaves the group (another takes
+// over at once), clients close.
 func (d *Daemon) Run(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() {
-		if d.tls {
-			errc <- d.srv.ServeTLS(d.ln, "", "")
-			return
-		}
-		errc <- d.srv.Serve(d.ln)
-	}()
-	if d.opt.ConfigFile != "" && d.opt.Reload != nil {
-		go d.watchConfig(ctx)
-	}
 	var err error
 	select {
 	case <-ctx.Done():
-	case err = <-errc:
+	case err = <-d.errc:
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = d.srv.Shutdown(sctx)
-	d.mgr.Close()
-	d.closeClients()
+	d.shutdown()
 	d.log.Info("strait stopped")
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -238,10 +295,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
-func (d *Daemon) closeClients() {
-	if d.mgr != nil && d.srv == nil {
-		d.mgr.Close()
+// shutdown stops everything New started, in order.
+func (d *Daemon) shutdown() {
+	if d.srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = d.srv.Shutdown(sctx)
+		cancel()
 	}
+	d.stopBG()
+	d.bg.Wait()
+	d.deactivate("stopping")
 	if d.store != nil {
 		d.store.Close()
 	}

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -61,11 +63,21 @@ func freeAddr(t *testing.T) string {
 type serveProc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
+	addr string // its REST listener
 }
 
-func startServe(t *testing.T, bin, dest, httpAddr string) *serveProc {
+func startServe(t *testing.T, bin, dest, httpAddr string, extra ...string) *serveProc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--destination-bootstrap", dest, "--http", httpAddr, "--log-level", "warn")
+	p := spawnServe(t, bin, dest, httpAddr, extra...)
+	p.waitReady(t, 60*time.Second)
+	return p
+}
+
+// spawnServe starts `strait serve` and does not wait for it.
+func spawnServe(t *testing.T, bin, dest, httpAddr string, extra ...string) *serveProc {
+	t.Helper()
+	args := append([]string{"serve", "--destination-bootstrap", dest, "--http", httpAddr, "--log-level", "warn"}, extra...)
+	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +85,7 @@ func startServe(t *testing.T, bin, dest, httpAddr string) *serveProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &serveProc{cmd: cmd, done: make(chan struct{})}
+	p := &serveProc{cmd: cmd, done: make(chan struct{}), addr: httpAddr}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -83,15 +95,29 @@ func startServe(t *testing.T, bin, dest, httpAddr string) *serveProc {
 		close(p.done)
 	}()
 	t.Cleanup(func() { p.kill() })
-	testutil.WaitFor(t, 30*time.Second, "serve answering", func() error {
-		resp, err := http.Get("http://" + httpAddr + "/livez")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		return nil
-	})
 	return p
+}
+
+// ready reports whether the instance serves the API: it is the active one
+// (a killed one's group membership lasts its session timeout) and its
+// state is loaded.
+func (p *serveProc) ready() error {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + p.addr + "/readyz")
+	if err != nil {
+		return err
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	return nil
+}
+
+func (p *serveProc) waitReady(t *testing.T, d time.Duration) {
+	t.Helper()
+	testutil.WaitFor(t, d, "serve ready", p.ready)
 }
 
 // kill sends SIGKILL to the process we started, by its PID, and waits.
@@ -101,9 +127,25 @@ func (p *serveProc) kill() {
 		return
 	default:
 	}
+	_ = p.cmd.Process.Signal(syscall.SIGCONT) // a stopped process dies too
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
 }
+
+// alive reports whether the process has not exited.
+func (p *serveProc) alive() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// freeze stops the process with SIGSTOP, as a paused VM or a long GC would;
+// thaw continues it.
+func (p *serveProc) freeze() { _ = p.cmd.Process.Signal(syscall.SIGSTOP) }
+func (p *serveProc) thaw()   { _ = p.cmd.Process.Signal(syscall.SIGCONT) }
 
 // TestCrashResumesWithoutGapOrDuplicate kills `strait serve` with SIGKILL
 // twice while it copies and while a producer keeps writing, restarts it,

@@ -60,6 +60,10 @@ type Config struct {
 	// Secrets seals sensitive link configs in the state topic. Without it
 	// links cannot be given credentials.
 	Secrets *secret.Sealer
+	// StallTimeout is how long a mirror partition with offsets to copy
+	// may copy nothing before it is reported stalled; zero means one
+	// minute.
+	StallTimeout time.Duration
 	// MaxTopicsPerRequest caps the mirror topics one alter request may
 	// name or match, so that one request cannot hold the daemon for long;
 	// zero means DefaultMaxTopicsPerRequest.

@@ -118,7 +118,7 @@ type Mirror struct {
 	// shared by every process that copies them (the fence, see
 	// internal/mirror/fence.go).
 	Writers          map[int32]mirror.WriterID `json:"writers,omitempty"`
-	TransitionErrors []TransitionError `json:"transition_errors,omitempty"`
+	TransitionErrors []TransitionError         `json:"transition_errors,omitempty"`
 	// PrevStatus is the status before a promote began (PENDING_STOPPED),
 	// restored if the promote does not complete.
 	PrevStatus Status `json:"prev_status,omitempty"`

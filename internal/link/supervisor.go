@@ -86,6 +86,7 @@ func (m *Manager) startRun(l *Link) *linkRun {
 		// outage is seen in about availability.check.ms x threshold.
 		ProbeTimeout: min(max(l.Configs.Duration(linkconfig.AvailabilityCheckMs), time.Second), 15*time.Second),
 		TxnIDPrefix:  "strait/" + l.Name,
+		StallTimeout: m.cfg.StallTimeout,
 	})
 	run.sync = linksync.Start(&syncLink{m: m, name: l.Name, run: run}, m.log.With("link", l.Name))
 	return run

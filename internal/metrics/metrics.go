@@ -23,11 +23,13 @@ var (
 		[]string{"link"}, nil)
 )
 
-// collector reads the manager on every scrape.
-type collector struct{ m *link.Manager }
+// collector reads the manager on every scrape; m returns nil while the
+// instance has none (starting, standby), and then the collector has
+// nothing to say.
+type collector struct{ m func() *link.Manager }
 
-// Register adds Strait's collectors to reg.
-func Register(reg prometheus.Registerer, m *link.Manager) error {
+// Register adds Strait's collectors to reg, over the manager m returns.
+func Register(reg prometheus.Registerer, m func() *link.Manager) error {
 	return reg.Register(collector{m})
 }
 
@@ -39,14 +41,18 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
-	for _, l := range c.m.Links() {
+	m := c.m()
+	if m == nil {
+		return
+	}
+	for _, l := range m.Links() {
 		up := 1.0
 		if l.State == "UNAVAILABLE" || l.State == "FAILED" {
 			up = 0
 		}
 		ch <- prometheus.MustNewConstMetric(linkUpDesc, prometheus.GaugeValue, up, l.Name)
 	}
-	mirrors, err := c.m.Mirrors("", "")
+	mirrors, err := m.Mirrors("", "")
 	if err != nil {
 		return
 	}

@@ -91,3 +91,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 }
+
+// WriteUnavailable answers 503 with Confluent's error body: the API cannot
+// be served by this instance now (starting, standby), and msg says why.
+func WriteUnavailable(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", "5")
+	writeJSON(w, http.StatusServiceUnavailable, errorBody{ErrorCode: http.StatusServiceUnavailable, Message: msg})
+}
