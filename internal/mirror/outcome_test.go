@@ -408,5 +408,3 @@ func contains(s, sub string) bool {
 	}
 	return false
 }
-
-
