@@ -20,7 +20,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strait-dev/strait/internal/batch"
 	"github.com/strait-dev/strait/internal/testutil"
 )
 
@@ -338,21 +337,9 @@ func TestChaos(t *testing.T) {
 	stopProducing()
 	wg.Wait()
 	a := waitActive("an active instance after the faults")
-	srcEnds := map[string]map[int32]int64{}
 	for name := range topics {
-		_, srcEnds[name] = testutil.Offsets(t, srcCl, name)
+		testutil.WaitSameEnds(t, 180*time.Second, srcCl, dstCl, name)
 	}
-	testutil.WaitFor(t, 180*time.Second, "mirrors caught up", func() error {
-		for name := range topics {
-			_, ends := testutil.Offsets(t, dstCl, name)
-			for p, want := range srcEnds[name] {
-				if ends[p] != want {
-					return fmt.Errorf("%s[%d] at %d of %d", name, p, ends[p], want)
-				}
-			}
-		}
-		return nil
-	})
 
 	api = testutil.NewAPI(t, "http://"+addrs[a], "/kafka/v3", "chaos-destination")
 	compared := 0
@@ -364,14 +351,8 @@ func TestChaos(t *testing.T) {
 		}
 		compared += assertSameViews(t, src.ListenAddrs(), name, dst.ListenAddrs(), name)
 		for p := int32(0); p < n; p++ {
-			s, d := markers(t, srcCl, name, p), markers(t, dstCl, name, p)
-			if len(s) != len(d) {
-				t.Fatalf("%s[%d]: %d transaction markers at the source, %d on the mirror", name, p, len(s), len(d))
-			}
-			for o, commit := range s {
-				if dc, ok := d[o]; !ok || dc != commit {
-					t.Fatalf("%s[%d]: the source has a marker (commit %v) at %d, the mirror not the same", name, p, commit, o)
-				}
+			if diff := testutil.DiffMarkers(testutil.Markers(t, srcCl, name, p), testutil.Markers(t, dstCl, name, p)); diff != "" {
+				t.Fatalf("%s[%d]: %s", name, p, diff)
 			}
 		}
 		if kcat, err := exec.LookPath("kcat"); err == nil {
@@ -424,80 +405,4 @@ func txnIDOf(kreq kmsg.Request) string {
 		}
 	}
 	return ""
-}
-
-// markers reads the transaction markers of a partition as the broker
-// stores them: offset and whether it commits.
-func markers(t *testing.T, cl *kgo.Client, topic string, partition int32) map[int64]bool {
-	t.Helper()
-	out := map[int64]bool{}
-	for _, b := range rawPartition(t, cl, topic, partition) {
-		if !b.Control() {
-			continue
-		}
-		recs, err := b.Records()
-		if err != nil || len(recs) != 1 || len(recs[0].Key) < 4 {
-			t.Fatalf("%s[%d]: unreadable control batch at %d: %v", topic, partition, b.BaseOffset, err)
-		}
-		out[b.BaseOffset] = recs[0].Key[3] == 1
-	}
-	return out
-}
-
-// rawPartition fetches every batch of a partition as the broker stores it.
-func rawPartition(t *testing.T, cl *kgo.Client, topic string, partition int32) []batch.Batch {
-	t.Helper()
-	locate := func() ([16]byte, int32) {
-		for {
-			req := kmsg.NewPtrMetadataRequest()
-			rt := kmsg.NewMetadataRequestTopic()
-			rt.Topic = kmsg.StringPtr(topic)
-			req.Topics = append(req.Topics, rt)
-			resp, err := req.RequestWith(context.Background(), cl)
-			if err != nil || len(resp.Topics) != 1 {
-				t.Fatalf("metadata of %s: %v", topic, err)
-			}
-			for _, p := range resp.Topics[0].Partitions {
-				if p.Partition == partition && p.Leader >= 0 {
-					return resp.Topics[0].TopicID, p.Leader
-				}
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	id, leader := locate()
-	var out []batch.Batch
-	for off := int64(0); ; {
-		req := kmsg.NewPtrFetchRequest()
-		req.MaxWaitMillis, req.MaxBytes, req.ReplicaID, req.SessionEpoch = 0, 16<<20, -1, -1
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic, rt.TopicID = topic, id
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = partition, off, 16<<20
-		rp.CurrentLeaderEpoch, rp.LastFetchedEpoch, rp.LogStartOffset = -1, -1, -1
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(context.Background(), cl.Broker(int(leader)))
-		if err != nil {
-			t.Fatalf("fetch %s[%d]: %v", topic, partition, err)
-		}
-		part := resp.Topics[0].Partitions[0]
-		if err := kerr.ErrorForCode(part.ErrorCode); err != nil {
-			if errors.Is(err, kerr.NotLeaderForPartition) {
-				time.Sleep(100 * time.Millisecond)
-				id, leader = locate()
-				continue
-			}
-			t.Fatalf("fetch %s[%d]: %v", topic, partition, err)
-		}
-		bs, err := batch.Split(part.RecordBatches)
-		if err != nil {
-			t.Fatalf("split: %v", err)
-		}
-		if len(bs) == 0 {
-			return out
-		}
-		out = append(out, bs...)
-		off = bs[len(bs)-1].NextOffset()
-	}
 }

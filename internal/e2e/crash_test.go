@@ -225,16 +225,7 @@ func TestCrashResumesWithoutGapOrDuplicate(t *testing.T) {
 	if m.MirrorStatus != "PAUSED" {
 		t.Fatalf("held mirror is %s after the crashes, want PAUSED", m.MirrorStatus)
 	}
-	_, srcEnds := testutil.Offsets(t, srcCl, "crash")
-	testutil.WaitFor(t, 120*time.Second, "caught up after the crashes", func() error {
-		_, ends := testutil.Offsets(t, dstCl, "crash")
-		for p, want := range srcEnds {
-			if ends[p] != want {
-				return fmt.Errorf("partition %d at %d of %d", p, ends[p], want)
-			}
-		}
-		return nil
-	})
+	testutil.WaitSameEnds(t, 120*time.Second, srcCl, dstCl, "crash")
 	n := assertSameViews(t, src.ListenAddrs(), "crash", dst.ListenAddrs(), "crash")
 	t.Logf("%d records identical after two SIGKILLs", n)
 	api.JSON("GET", "/links/l1/mirrors/crash", nil, http.StatusOK, &m)

@@ -88,16 +88,7 @@ func TestSecondInstanceWaitsAsStandby(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	stop()
 	wg.Wait()
-	_, srcEnds := testutil.Offsets(t, srcCl, "two")
-	testutil.WaitFor(t, 60*time.Second, "caught up after the takeover", func() error {
-		_, ends := testutil.Offsets(t, dstCl, "two")
-		for p, want := range srcEnds {
-			if ends[p] != want {
-				return fmt.Errorf("partition %d at %d of %d", p, ends[p], want)
-			}
-		}
-		return nil
-	})
+	testutil.WaitSameEnds(t, 60*time.Second, srcCl, dstCl, "two")
 	n := assertSameViews(t, src.ListenAddrs(), "two", dst.ListenAddrs(), "two")
 	var m mirrorView
 	testutil.NewAPI(t, "http://"+addrB, "/kafka/v3", "destination-cluster").JSON("GET", "/links/l1/mirrors/two", nil, http.StatusOK, &m)

@@ -37,12 +37,7 @@ func TestLateBatchOfDeadWriterDoesNotLand(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			src := testutil.NewCluster(t)
-			dst := testutil.NewCluster(t)
-			srcCl := testutil.Client(t, src.ListenAddrs())
-			dstCl := testutil.Client(t, dst.ListenAddrs())
-			testutil.CreateTopic(t, srcCl, "fence", 1, nil)
-			testutil.CreateTopic(t, dstCl, "fence", 1, nil)
+			src, dst, srcCl, dstCl := clusterPair(t, "fence", 1)
 			p := testutil.Client(t, src.ListenAddrs(), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
 			for i := 0; i < 6; i++ {
 				// Batches over mergeBelow: copied one request each.

@@ -34,29 +34,12 @@ func testLog() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// markersOf returns the transaction markers of partition 0 of topic: offset
-// and whether it commits.
-func markersOf(t *testing.T, cl *kgo.Client, topic string) map[int64]bool {
-	t.Helper()
-	out := map[int64]bool{}
-	for _, b := range rawBatches(t, cl, topic) {
-		if b.Control() {
-			recs, err := b.Records()
-			if err != nil || len(recs) != 1 {
-				t.Fatalf("control batch at %d: %v", b.BaseOffset, err)
-			}
-			out[b.BaseOffset] = recs[0].Key[3] == 1
-		}
-	}
-	return out
-}
-
 // sameCopy checks that partition 0 of topic is identical on both clusters:
 // records (read_uncommitted) and transaction markers.
 func sameCopy(t *testing.T, src, dst *kfake.Cluster, srcCl, dstCl *kgo.Client, topic string) {
 	t.Helper()
 	// Control records are read (a partition may end with a marker) and
-	// compared by markersOf: the destination stamps its own.
+	// compared by testutil.Markers: the destination stamps its own.
 	read := func(c *kfake.Cluster) map[int32][]*kgo.Record {
 		out := testutil.ReadAll(t, c.ListenAddrs(), topic, kgo.KeepControlRecords())
 		for p, rs := range out {
@@ -73,14 +56,8 @@ func sameCopy(t *testing.T, src, dst *kfake.Cluster, srcCl, dstCl *kgo.Client, t
 	if diff := testutil.DiffRecords(read(src), read(dst)); diff != "" {
 		t.Fatal(diff)
 	}
-	s, d := markersOf(t, srcCl, topic), markersOf(t, dstCl, topic)
-	if len(s) != len(d) {
-		t.Fatalf("%d markers at the source, %d on the mirror", len(s), len(d))
-	}
-	for o, c := range s {
-		if dc, ok := d[o]; !ok || dc != c {
-			t.Fatalf("source marker at %d (commit %v) is not on the mirror", o, c)
-		}
+	if diff := testutil.DiffMarkers(testutil.Markers(t, srcCl, topic, 0), testutil.Markers(t, dstCl, topic, 0)); diff != "" {
+		t.Fatal(diff)
 	}
 }
 
@@ -176,12 +153,7 @@ func TestUnknownOutcomesDoNotFailTheMirror(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			src := testutil.NewCluster(t)
-			dst := testutil.NewCluster(t)
-			srcCl := testutil.Client(t, src.ListenAddrs())
-			dstCl := testutil.Client(t, dst.ListenAddrs())
-			testutil.CreateTopic(t, srcCl, "t", 1, nil)
-			testutil.CreateTopic(t, dstCl, "t", 1, nil)
+			src, dst, srcCl, dstCl := clusterPair(t, "t", 1)
 			var on atomic.Bool
 			on.Store(true)
 			tc.inject(dst, &on)
@@ -229,12 +201,7 @@ func TestUnknownOutcomesDoNotFailTheMirror(t *testing.T) {
 // take the sequence for the new epoch (0), not the one the partition had
 // under the previous epoch, or the broker refuses it forever.
 func TestKilledBetweenEpochBumpAndFirstBatch(t *testing.T) {
-	src := testutil.NewCluster(t)
-	dst := testutil.NewCluster(t)
-	srcCl := testutil.Client(t, src.ListenAddrs())
-	dstCl := testutil.Client(t, dst.ListenAddrs())
-	testutil.CreateTopic(t, srcCl, "t", 1, nil)
-	testutil.CreateTopic(t, dstCl, "t", 1, nil)
+	src, dst, srcCl, dstCl := clusterPair(t, "t", 1)
 	produceTxns(t, src.ListenAddrs(), "t", 3)
 
 	var mu sync.Mutex
@@ -333,12 +300,7 @@ func TestCoordinatorOutageDoesNotAbortOpenTransaction(t *testing.T) {
 // take records for is reported stalled after the stall timeout, with the
 // reason, and recovered once it copies again.
 func TestStalledPartitionIsReported(t *testing.T) {
-	src := testutil.NewCluster(t)
-	dst := testutil.NewCluster(t)
-	srcCl := testutil.Client(t, src.ListenAddrs())
-	dstCl := testutil.Client(t, dst.ListenAddrs())
-	testutil.CreateTopic(t, srcCl, "t", 2, nil)
-	testutil.CreateTopic(t, dstCl, "t", 2, nil)
+	src, dst, srcCl, dstCl := clusterPair(t, "t", 2)
 	p := testutil.Client(t, src.ListenAddrs(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	for part := int32(0); part < 2; part++ {
 		if err := p.ProduceSync(context.Background(), &kgo.Record{Topic: "t", Partition: part, Value: []byte("x")}).FirstErr(); err != nil {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -64,6 +64,19 @@ func (h *hooks) Recovered(string, int32)             {}
 func (h *hooks) PartitionsGrew(string, int32)        {}
 func (h *hooks) Skipped(string, int32, int64, int64) {}
 
+// clusterPair starts a source and a destination cluster, each with topic
+// of the given partitions, and clients for them.
+func clusterPair(t *testing.T, topic string, partitions int32) (src, dst *kfake.Cluster, srcCl, dstCl *kgo.Client) {
+	t.Helper()
+	src = testutil.NewCluster(t)
+	dst = testutil.NewCluster(t)
+	srcCl = testutil.Client(t, src.ListenAddrs())
+	dstCl = testutil.Client(t, dst.ListenAddrs())
+	testutil.CreateTopic(t, srcCl, topic, partitions, nil)
+	testutil.CreateTopic(t, dstCl, topic, partitions, nil)
+	return src, dst, srcCl, dstCl
+}
+
 func produce(t *testing.T, cl *kgo.Client, topic string, n int, codec kgo.CompressionCodec) {
 	t.Helper()
 	ctx := context.Background()
@@ -107,12 +120,7 @@ func copyTopic(t *testing.T, srcCl, dstCl *kgo.Client, topic string, partitions 
 }
 
 func TestRunnerCopiesWithIdenticalOffsets(t *testing.T) {
-	src := testutil.NewCluster(t)
-	dst := testutil.NewCluster(t)
-	srcCl := testutil.Client(t, src.ListenAddrs())
-	dstCl := testutil.Client(t, dst.ListenAddrs())
-	testutil.CreateTopic(t, srcCl, "orders", 3, nil)
-	testutil.CreateTopic(t, dstCl, "orders", 3, nil)
+	src, dst, srcCl, dstCl := clusterPair(t, "orders", 3)
 	for _, c := range []kgo.CompressionCodec{kgo.NoCompression(), kgo.GzipCompression(), kgo.SnappyCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()} {
 		p := testutil.Client(t, src.ListenAddrs(), kgo.ProducerBatchCompression(c))
 		produce(t, p, "orders", 500, c)
@@ -127,12 +135,7 @@ func TestRunnerCopiesWithIdenticalOffsets(t *testing.T) {
 }
 
 func TestRunnerAlignsToSourceLogStart(t *testing.T) {
-	src := testutil.NewCluster(t)
-	dst := testutil.NewCluster(t)
-	srcCl := testutil.Client(t, src.ListenAddrs())
-	dstCl := testutil.Client(t, dst.ListenAddrs())
-	testutil.CreateTopic(t, srcCl, "t", 1, nil)
-	testutil.CreateTopic(t, dstCl, "t", 1, nil)
+	src, dst, srcCl, dstCl := clusterPair(t, "t", 1)
 	p := testutil.Client(t, src.ListenAddrs(), kgo.ProducerLinger(0))
 	for i := 0; i < 10; i++ {
 		produce(t, p, "t", 100, kgo.NoCompression())
@@ -162,12 +165,7 @@ func TestRunnerAlignsToSourceLogStart(t *testing.T) {
 // checks the buffer total goes back to zero: every fetched byte queued is
 // accounted for once it is copied or dropped.
 func TestRunnerBufferAccounting(t *testing.T) {
-	src := testutil.NewCluster(t)
-	dst := testutil.NewCluster(t)
-	srcCl := testutil.Client(t, src.ListenAddrs())
-	dstCl := testutil.Client(t, dst.ListenAddrs())
-	testutil.CreateTopic(t, srcCl, "b", 4, nil)
-	testutil.CreateTopic(t, dstCl, "b", 4, nil)
+	src, _, srcCl, dstCl := clusterPair(t, "b", 4)
 	p := testutil.Client(t, src.ListenAddrs(), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	produce(t, p, "b", 20000, kgo.NoCompression())
 	r := NewRunner(Config{Source: srcCl, Dest: dstCl, Hooks: newHooks(), BufferBytes: 256 << 10, PartitionBufferBytes: 64 << 10})
@@ -207,12 +205,7 @@ func TestRunnerBufferAccounting(t *testing.T) {
 // together must not be inflated into one giant batch: the runner copies
 // them as they are, and the copy is still exact.
 func TestRunnerCopiesBombsAsTheyAre(t *testing.T) {
-	src := testutil.NewCluster(t)
-	dst := testutil.NewCluster(t)
-	srcCl := testutil.Client(t, src.ListenAddrs())
-	dstCl := testutil.Client(t, dst.ListenAddrs())
-	testutil.CreateTopic(t, srcCl, "bombs", 1, nil)
-	testutil.CreateTopic(t, dstCl, "bombs", 1, nil)
+	src, _, srcCl, dstCl := clusterPair(t, "bombs", 1)
 	p := testutil.Client(t, src.ListenAddrs(), kgo.ProducerBatchCompression(kgo.ZstdCompression()),
 		kgo.ProducerBatchMaxBytes(16<<20), kgo.MaxBufferedBytes(64<<20))
 	const each = 4 << 20
@@ -250,40 +243,15 @@ func TestRunnerCopiesBombsAsTheyAre(t *testing.T) {
 // stores it.
 func rawBatches(t *testing.T, cl *kgo.Client, topic string) []batch.Batch {
 	t.Helper()
-	md, err := kadm.NewClient(cl).Metadata(context.Background(), topic)
-	if err != nil || md.Topics[topic].Err != nil {
-		t.Fatalf("metadata: %v %v", err, md.Topics[topic].Err)
-	}
 	var out []batch.Batch
-	for off := int64(0); ; {
-		req := kmsg.NewPtrFetchRequest()
-		req.MaxWaitMillis, req.MaxBytes = 0, 64<<20
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic, rt.TopicID = topic, md.Topics[topic].ID
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.FetchOffset, rp.PartitionMaxBytes = off, 64<<20
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(context.Background(), cl)
+	for _, rb := range testutil.RawBatches(t, cl, topic, 0) {
+		h, err := batch.ParseHeader(rb.Raw)
 		if err != nil {
-			t.Fatalf("fetch: %v", err)
+			t.Fatal(err)
 		}
-		part := resp.Topics[0].Partitions[0]
-		if err := kerr.ErrorForCode(part.ErrorCode); err != nil {
-			t.Fatalf("fetch: %v", err)
-		}
-		bs, err := batch.Split(part.RecordBatches)
-		if err != nil {
-			t.Fatalf("split: %v", err)
-		}
-		if len(bs) == 0 {
-			return out
-		}
-		for _, b := range bs {
-			out = append(out, batch.Batch{Header: b.Header, Raw: bytes.Clone(b.Raw)})
-		}
-		off = bs[len(bs)-1].NextOffset()
+		out = append(out, batch.Batch{Header: h, Raw: rb.Raw})
 	}
+	return out
 }
 
 // TestRunnerPipelinesProduces: batches of many partitions share produce

@@ -183,3 +183,19 @@ func Count(rs map[int32][]*kgo.Record) int {
 	}
 	return n
 }
+
+// WaitSameEnds waits until every partition of topic on dst ends where it
+// ends on src, as listed when the wait begins.
+func WaitSameEnds(t testing.TB, d time.Duration, srcCl, dstCl *kgo.Client, topic string) {
+	t.Helper()
+	_, srcEnds := Offsets(t, srcCl, topic)
+	WaitFor(t, d, topic+" caught up", func() error {
+		_, ends := Offsets(t, dstCl, topic)
+		for p, want := range srcEnds {
+			if ends[p] != want {
+				return fmt.Errorf("%s[%d] at %d of %d", topic, p, ends[p], want)
+			}
+		}
+		return nil
+	})
+}
