@@ -313,6 +313,22 @@ func (c *Config) Validate() error {
 	return err
 }
 
+// CheckListener applies the rule that the API runs without authentication
+// only on loopback to the address it is bound to. At a reload it is the
+// bound socket that counts, not the http key of the new file: the socket
+// does not move, and a file that says 127.0.0.1 must not turn the
+// authentication of a wildcard listener off.
+func (c *Config) CheckListener(bound string) error {
+	host, _, err := net.SplitHostPort(bound)
+	if err != nil {
+		return fmt.Errorf("listener address %q: %w", bound, err)
+	}
+	if loopback(host) || c.Auth.Enabled() || c.AllowUnauthenticated {
+		return nil
+	}
+	return fmt.Errorf("refusing to serve the API on %s without authentication: configure auth (api_keys, jwt or client_certificates), or listen on 127.0.0.1, or set allow_unauthenticated (--allow-unauthenticated) if something else protects it", bound)
+}
+
 // Loopback reports whether the API listens on loopback only.
 func (c *Config) Loopback() bool {
 	host, _, _ := net.SplitHostPort(c.HTTP)

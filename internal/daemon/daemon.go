@@ -203,6 +203,11 @@ func (d *Daemon) listen(cfg config.Config, guard *auth.Guard) error {
 	if d.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
 	}
+	if err := cfg.CheckListener(d.ln.Addr().String()); err != nil {
+		// A name that resolved elsewhere than loopback.
+		_ = d.ln.Close()
+		return err
+	}
 	d.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -314,6 +319,18 @@ func (d *Daemon) shutdown() {
 // Guard is the daemon's current auth guard.
 func (d *Daemon) Guard() *auth.Holder { return d.guard }
 
+// reloadedGuard validates a reloaded configuration against the listener
+// the daemon is bound to and returns its guard.
+func reloadedGuard(cfg config.Config, bound string) (*auth.Guard, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckListener(bound); err != nil {
+		return nil, err
+	}
+	return auth.New(cfg.Auth)
+}
+
 // watchConfig reloads the auth section when the config file changes, so
 // keys and roles rotate without a restart. A file that does not load or
 // validate leaves the running guard in place.
@@ -344,12 +361,9 @@ func (d *Daemon) watchConfig(ctx context.Context) {
 		}
 		last = mt
 		cfg, err := d.opt.Reload()
-		if err == nil {
-			err = cfg.Validate()
-		}
 		var g *auth.Guard
 		if err == nil {
-			g, err = auth.New(cfg.Auth)
+			g, err = reloadedGuard(cfg, d.ln.Addr().String())
 		}
 		if err != nil {
 			d.log.Error("configuration changed but does not load; keeping the running auth settings", "file", d.opt.ConfigFile, "err", err)
