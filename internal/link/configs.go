@@ -3,6 +3,8 @@ package link
 import (
 	"context"
 	"errors"
+	"sort"
+	"strings"
 
 	"github.com/strait-dev/strait/internal/linkconfig"
 )
@@ -37,6 +39,42 @@ var connectionConfigs = map[string]bool{
 	linkconfig.SSLKeyPassword: true, linkconfig.SSLEndpointAlgorithm: true, linkconfig.RequestTimeoutMs: true,
 	linkconfig.ReplicaFetchMaxBytes: true, linkconfig.ReplicaFetchWaitMaxMs: true, linkconfig.ReplicaFetchResponseMax: true,
 	linkconfig.AvailabilityCheckMs: true, linkconfig.AvailabilityThreshold: true,
+}
+
+// targetConfigs say where the link sends its credentials: the source's
+// bootstrap servers and the OAuth token endpoint.
+var targetConfigs = []string{linkconfig.BootstrapServers, linkconfig.SASLOAuthTokenURL}
+
+// checkCredentialsFollow refuses a change of where a link connects that
+// does not give the link's credentials again: otherwise whoever may alter
+// the link's configs could point it at a host of theirs and have Strait
+// send the stored password or client secret there. Credentials given in
+// the same request (or removed in it) show that the caller holds them.
+func checkCredentialsFollow(cur, next linkconfig.Set, changes []ConfigChange) error {
+	var moved []string
+	for _, name := range targetConfigs {
+		if cur.Get(name) != next.Get(name) {
+			moved = append(moved, name)
+		}
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	given := map[string]bool{}
+	for _, c := range changes {
+		given[c.Name] = true
+	}
+	var missing []string
+	for name := range cur {
+		if d, _ := linkconfig.Lookup(name); d.Sensitive && !given[name] {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	sort.Strings(missing)
+	return errorf(ErrInvalid, "Changing %s sends the link's credentials to a new place: give %s again in the same request (or remove them).", strings.Join(moved, " and "), strings.Join(missing, ", "))
 }
 
 // LinkConfigs lists every config of a link, set or default, by name.
@@ -127,6 +165,9 @@ func (m *Manager) AlterLinkConfigs(ctx context.Context, linkName string, changes
 	}
 	if err := linkconfig.CheckSet(next); err != nil {
 		return errorf(ErrInvalid, "%s.", capitalize(err.Error()))
+	}
+	if err := checkCredentialsFollow(l.Configs, next, changes); err != nil {
+		return err
 	}
 	if validateOnly {
 		return nil

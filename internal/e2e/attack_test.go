@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strait-dev/strait/internal/testutil"
+)
+
+// Attacks on the API, as the attacker would run them. Each fails before
+// its fix; see docs/security.md for the threat model.
+
+// TestRetargetingALinkDoesNotSendItsCredentials: someone allowed to alter
+// a link's configs points its bootstrap.servers at a cluster of theirs,
+// hoping Strait logs in there with the link's stored SASL password. The
+// change is refused unless it gives the credentials again; nothing reaches
+// the attacker's cluster.
+func TestRetargetingALinkDoesNotSendItsCredentials(t *testing.T) {
+	const secret = "pw-never-leaves-7c1e"
+	e := newEnv(t, kfake.EnableSASL(), kfake.Superuser("PLAIN", "admin", "admin-pass"), kfake.User("PLAIN", "linker", secret))
+	jaas := `org.apache.kafka.common.security.plain.PlainLoginModule required username="linker" password="` + secret + `";`
+	e.createLink("sec", map[string]string{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN", "sasl.jaas.config": jaas})
+
+	// The attacker's cluster records every SASL exchange it is offered.
+	evil := testutil.NewCluster(t, kfake.EnableSASL(), kfake.Superuser("PLAIN", "x", "y"))
+	var mu sync.Mutex
+	var seen [][]byte
+	evil.ControlKey(int16(kmsg.SASLAuthenticate), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		evil.KeepControl()
+		mu.Lock()
+		seen = append(seen, bytes.Clone(kreq.(*kmsg.SASLAuthenticateRequest).SASLAuthBytes))
+		mu.Unlock()
+		return nil, nil, false
+	})
+	leaked := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, b := range seen {
+			if bytes.Contains(b, []byte(secret)) {
+				return true
+			}
+		}
+		return false
+	}
+
+	for _, attempt := range []struct {
+		method, path string
+		body         any
+	}{
+		{"PUT", "/links/sec/configs/bootstrap.servers", map[string]any{"value": evil.ListenAddrs()[0]}},
+		{"PUT", "/links/sec/configs:alter", map[string]any{"data": []any{map[string]any{"name": "bootstrap.servers", "value": evil.ListenAddrs()[0]}}}},
+		{"PUT", "/links/sec/configs/sasl.oauthbearer.token.endpoint.url", map[string]any{"value": "http://127.0.0.1:1/token"}},
+	} {
+		status, body := e.api.Do(attempt.method, attempt.path, attempt.body)
+		if status != http.StatusBadRequest || !strings.Contains(string(body), "sasl.jaas.config") {
+			t.Fatalf("%s %s: %d %s, want 400 asking for sasl.jaas.config again", attempt.method, attempt.path, status, body)
+		}
+	}
+	time.Sleep(2 * time.Second) // what a change would have triggered has had time to run
+	if leaked() {
+		t.Fatal("the link's password reached the attacker's cluster")
+	}
+	var c struct {
+		Value *string `json:"value"`
+	}
+	e.api.JSON("GET", "/links/sec/configs/bootstrap.servers", nil, http.StatusOK, &c)
+	if c.Value == nil || *c.Value != e.src.ListenAddrs()[0] {
+		t.Fatalf("bootstrap.servers changed to %v", c.Value)
+	}
+
+	// With the credentials in the same request the change is the
+	// caller's own: it goes through.
+	other := `org.apache.kafka.common.security.plain.PlainLoginModule required username="x" password="y";`
+	e.api.JSON("PUT", "/links/sec/configs:alter", map[string]any{"data": []any{
+		map[string]any{"name": "bootstrap.servers", "value": evil.ListenAddrs()[0]},
+		map[string]any{"name": "sasl.jaas.config", "value": other},
+	}}, http.StatusNoContent, nil)
+	time.Sleep(time.Second)
+	if leaked() {
+		t.Fatal("the old password was sent to the new cluster")
+	}
+}
