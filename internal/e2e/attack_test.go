@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strait-dev/strait/internal/testutil"
@@ -85,5 +88,63 @@ func TestRetargetingALinkDoesNotSendItsCredentials(t *testing.T) {
 	time.Sleep(time.Second)
 	if leaked() {
 		t.Fatal("the old password was sent to the new cluster")
+	}
+}
+
+// TestMovedSealedValueDoesNotOpen: someone who can write the state topic
+// copies a link's sealed password into another link's record, under a
+// config the API shows (bootstrap.servers) or under that link's own
+// credential, hoping Strait unseals it there. Sealed values are bound to
+// their link and config: neither opens, and the record is not applied.
+func TestMovedSealedValueDoesNotOpen(t *testing.T) {
+	const secret = "pw-bound-to-its-place-41d2"
+	e := newEnv(t, kfake.EnableSASL(), kfake.Superuser("PLAIN", "admin", "admin-pass"), kfake.User("PLAIN", "linker", secret), kfake.User("PLAIN", "x", "y"))
+	jaas := `org.apache.kafka.common.security.plain.PlainLoginModule required username="linker" password="` + secret + `";`
+	e.createLink("victim", map[string]string{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN", "sasl.jaas.config": jaas})
+	e.createLink("mine", map[string]string{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN", "sasl.jaas.config": `org.apache.kafka.common.security.plain.PlainLoginModule required username="x" password="y";`})
+
+	records := func() map[string][]byte {
+		out := map[string][]byte{}
+		for _, rs := range testutil.ReadAll(t, e.dst.ListenAddrs(), "__strait_state") {
+			for _, r := range rs {
+				out[string(r.Key)] = r.Value
+			}
+		}
+		return out
+	}
+	state := records()
+	var victim, mine map[string]any
+	if err := jsonUnmarshal(state["link/victim"], &victim); err != nil {
+		t.Fatal(err)
+	}
+	sealed := victim["configs"].(map[string]any)["sasl.jaas.config"].(string)
+	w := testutil.Client(t, e.dst.ListenAddrs())
+	for _, under := range []string{"bootstrap.servers", "sasl.jaas.config"} {
+		if err := jsonUnmarshal(state["link/mine"], &mine); err != nil {
+			t.Fatal(err)
+		}
+		mine["configs"].(map[string]any)[under] = sealed
+		b, err := json.Marshal(mine)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.ProduceSync(context.Background(), &kgo.Record{Topic: "__strait_state", Key: []byte("link/mine"), Value: b}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // the daemon follows the state topic
+		status, body := e.api.Do("GET", "/links/mine/configs", nil)
+		if status != http.StatusOK {
+			t.Fatalf("configs of the tampered link: %d %s", status, body)
+		}
+		if strings.Contains(string(body), secret) || strings.Contains(string(body), "sealed:") {
+			t.Fatalf("moved under %s, the sealed value shows: %s", under, body)
+		}
+		var c struct {
+			Value *string `json:"value"`
+		}
+		e.api.JSON("GET", "/links/mine/configs/bootstrap.servers", nil, http.StatusOK, &c)
+		if c.Value == nil || *c.Value != e.src.ListenAddrs()[0] {
+			t.Fatalf("moved under %s: bootstrap.servers is now %v", under, c.Value)
+		}
 	}
 }

@@ -801,7 +801,7 @@ func TestSecretsNeverShown(t *testing.T) {
 		}
 	}
 	check("the state topic", raw.String())
-	if !strings.Contains(raw.String(), "sealed:v1:") {
+	if !strings.Contains(raw.String(), "sealed:v2:") {
 		t.Fatal("no sealed value in the state topic")
 	}
 	e.stopDaemon()
@@ -885,7 +885,7 @@ func TestSecretsKeyRotation(t *testing.T) {
 
 	// sealed returns the sealed values of the link's latest record in the
 	// state topic, and the raw state topic.
-	sealedRe := regexp.MustCompile(`sealed:v1:[A-Za-z0-9+/=]+`)
+	sealedRe := regexp.MustCompile(`sealed:v[12]:[A-Za-z0-9+/=]+`)
 	sealed := func() ([]string, string) {
 		t.Helper()
 		var last []byte
@@ -901,6 +901,11 @@ func TestSecretsKeyRotation(t *testing.T) {
 		}
 		return sealedRe.FindAllString(string(last), -1), raw.String()
 	}
+	var rot struct {
+		LinkID string `json:"link_id"`
+	}
+	e.api.JSON("GET", "/links/rot", nil, http.StatusOK, &rot)
+	linkID := strings.ReplaceAll(rot.LinkID, "-", "") // the stored id is hex without dashes
 	oldKey := e.secretsKey
 	newKey, err := secret.NewKey()
 	if err != nil {
@@ -915,7 +920,7 @@ func TestSecretsKeyRotation(t *testing.T) {
 			t.Fatal("no sealed value in the link's record")
 		}
 		for _, v := range vs {
-			if got, err := s.Open(v); err == nil && got == jaas {
+			if got, err := s.Open(v, secret.Binding("strait link config", linkID, "sasl.jaas.config")); err == nil && got == jaas {
 				return true
 			}
 		}

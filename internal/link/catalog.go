@@ -104,7 +104,7 @@ func (m *Manager) sealLink(l *Link) (*Link, error) {
 		if m.cfg.Secrets == nil {
 			return nil, errorf(ErrInvalid, "Config '%s' is a credential, and Strait stores credentials only sealed: start it with a secrets key (secrets_key_file or STRAIT_SECRETS_KEY; strait auth new-secrets-key makes one).", name)
 		}
-		sealed, err := m.cfg.Secrets.Seal(v)
+		sealed, err := m.cfg.Secrets.Seal(v, sealBinding(l, name))
 		if err != nil {
 			return nil, err
 		}
@@ -113,17 +113,26 @@ func (m *Manager) sealLink(l *Link) (*Link, error) {
 	return &out, nil
 }
 
+// sealBinding is where a sealed config of l belongs: the link's id and the
+// config's name.
+func sealBinding(l *Link, name string) string { return secret.Binding("strait link config", l.ID, name) }
+
 // openLink opens, in place, the sealed configs of a link read from the
-// state topic. stale reports a value sealed with a previous secrets key.
+// state topic. stale reports a value to seal again (a previous secrets key,
+// an unbound format). Only credentials are opened: a sealed value under
+// any other config was put there by someone else.
 func (m *Manager) openLink(l *Link) (stale bool, err error) {
 	for name, v := range l.Configs {
 		if !secret.Sealed(v) {
 			continue
 		}
+		if d, _ := linkconfig.Lookup(name); !d.Sensitive {
+			return false, fmt.Errorf("link %s config %s holds a sealed value but is not a credential: the state record was altered", l.Name, name)
+		}
 		if m.cfg.Secrets == nil {
 			return false, fmt.Errorf("link %s has sealed credentials and no secrets key is configured", l.Name)
 		}
-		plain, old, err := m.cfg.Secrets.Unseal(v)
+		plain, old, err := m.cfg.Secrets.Unseal(v, sealBinding(l, name))
 		if err != nil {
 			return false, fmt.Errorf("link %s config %s: %w", l.Name, name, err)
 		}

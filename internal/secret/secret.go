@@ -15,8 +15,21 @@ import (
 	"strings"
 )
 
-// prefix marks a sealed value; the version lets the format change.
-const prefix = "sealed:v1:"
+// prefix marks a sealed value; the version lets the format change. v1
+// values are bound to nothing; v2 values are bound to where they belong
+// (see Binding) and open only there.
+const (
+	prefix   = "sealed:v"
+	prefixV1 = "sealed:v1:"
+	prefixV2 = "sealed:v2:"
+)
+
+// Binding names where a sealed value belongs: it is authenticated with the
+// value (GCM additional data), so a value copied elsewhere in the state
+// topic, under another link or another config, does not open there. That
+// closes an oracle: whoever can write the state topic cannot have Strait
+// unseal a password into a config it reports, or send it somewhere else.
+func Binding(parts ...string) string { return strings.Join(parts, "\x00") }
 
 // Sealer seals values with one key and opens them with that key or, while
 // the key is being changed, with previous ones. It is safe for concurrent
@@ -87,45 +100,53 @@ func NewKey() (string, error) {
 	return base64.StdEncoding.EncodeToString(b), nil
 }
 
-// Seal encrypts v.
-func (s *Sealer) Seal(v string) (string, error) {
+// Seal encrypts v, bound to binding (see Binding).
+func (s *Sealer) Seal(v, binding string) (string, error) {
 	nonce := make([]byte, s.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	out := s.aead.Seal(nonce, nonce, []byte(v), nil)
-	return prefix + base64.StdEncoding.EncodeToString(out), nil
+	out := s.aead.Seal(nonce, nonce, []byte(v), []byte(binding))
+	return prefixV2 + base64.StdEncoding.EncodeToString(out), nil
 }
 
 // Sealed reports whether v is a sealed value.
 func Sealed(v string) bool { return strings.HasPrefix(v, prefix) }
 
-// Open decrypts a value Seal returned, with the key or a previous one.
-func (s *Sealer) Open(v string) (string, error) {
-	plain, _, err := s.Unseal(v)
+// Open decrypts a value Seal returned for binding, with the key or a
+// previous one.
+func (s *Sealer) Open(v, binding string) (string, error) {
+	plain, _, err := s.Unseal(v, binding)
 	return plain, err
 }
 
-// Unseal is Open that also reports whether v was sealed with a previous
-// key, and so should be sealed again with the current one.
-func (s *Sealer) Unseal(v string) (plain string, stale bool, err error) {
-	if !Sealed(v) {
+// Unseal is Open that also reports whether v should be sealed again: it
+// was sealed with a previous key, or in the v1 format, which binds it to
+// nothing.
+func (s *Sealer) Unseal(v, binding string) (plain string, stale bool, err error) {
+	var aad []byte
+	switch {
+	case strings.HasPrefix(v, prefixV2):
+		aad, v = []byte(binding), v[len(prefixV2):]
+	case strings.HasPrefix(v, prefixV1):
+		stale, v = true, v[len(prefixV1):]
+	default:
 		return "", false, errors.New("value is not sealed")
 	}
-	b, err := base64.StdEncoding.DecodeString(v[len(prefix):])
+	b, err := base64.StdEncoding.DecodeString(v)
 	if err != nil || len(b) < s.aead.NonceSize() {
 		return "", false, errors.New("sealed value is malformed")
 	}
-	// GCM authenticates: a wrong key fails to open, it never yields
-	// garbage, so trying each key in turn is safe.
+	// GCM authenticates: a wrong key or another binding fails to open, it
+	// never yields garbage, so trying each key in turn is safe.
 	nonce, box := b[:s.aead.NonceSize()], b[s.aead.NonceSize():]
-	if out, err := s.aead.Open(nil, nonce, box, nil); err == nil {
-		return string(out), false, nil
+	if out, err := s.aead.Open(nil, nonce, box, aad); err == nil {
+		return string(out), stale, nil
 	}
 	for _, a := range s.previous {
-		if out, err := a.Open(nil, nonce, box, nil); err == nil {
+		if out, err := a.Open(nil, nonce, box, aad); err == nil {
 			return string(out), true, nil
 		}
 	}
-	return "", false, errors.New("sealed value does not open with this secrets key (nor a previous one)")
+	return "", false, errors.New("sealed value does not open with this secrets key (nor a previous one), or it was moved from where it was sealed")
 }

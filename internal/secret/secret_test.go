@@ -1,6 +1,7 @@
 package secret
 
 import (
+	"encoding/base64"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -20,11 +21,11 @@ func TestSealOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	const plain = `org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="p@ss";`
-	a, err := s.Seal(plain)
+	a, err := s.Seal(plain, "here")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := s.Seal(plain)
+	b, _ := s.Seal(plain, "here")
 	if a == b {
 		t.Fatal("sealing twice gives the same text: the nonce is not random")
 	}
@@ -32,7 +33,7 @@ func TestSealOpen(t *testing.T) {
 		t.Fatalf("sealed value %q", a)
 	}
 	for _, v := range []string{a, b} {
-		got, err := s.Open(v)
+		got, err := s.Open(v, "here")
 		if err != nil || got != plain {
 			t.Fatalf("Open = %q, %v", got, err)
 		}
@@ -42,12 +43,15 @@ func TestSealOpen(t *testing.T) {
 	if tampered == a {
 		tampered = a[:len(a)-2] + "BB"
 	}
-	for name, v := range map[string]string{"other key": a, "tampered": tampered, "not sealed": plain, "truncated": a[:len(prefix)+4]} {
-		sealer := s
-		if name == "other key" {
+	for name, v := range map[string]string{"other key": a, "tampered": tampered, "not sealed": plain, "truncated": a[:len(prefixV2)+4], "moved": a} {
+		sealer, binding := s, "here"
+		switch name {
+		case "other key":
 			sealer = other
+		case "moved":
+			binding = "elsewhere" // the value copied under another link or config
 		}
-		if got, err := sealer.Open(v); err == nil {
+		if got, err := sealer.Open(v, binding); err == nil {
 			t.Errorf("%s: opened to %q", name, got)
 		}
 	}
@@ -93,7 +97,7 @@ func TestPreviousKeys(t *testing.T) {
 		return k
 	}
 	oldS, _ := New(key(1))
-	sealedOld, err := oldS.Seal("old secret")
+	sealedOld, err := oldS.Seal("old secret", "b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +105,7 @@ func TestPreviousKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealedNew, _ := s.Seal("new secret")
+	sealedNew, _ := s.Seal("new secret", "b")
 	tests := []struct {
 		name      string
 		s         *Sealer
@@ -114,10 +118,11 @@ func TestPreviousKeys(t *testing.T) {
 		{"new value", s, sealedNew, "new secret", false, false},
 		{"new value, old key only", oldS, sealedNew, "", false, true},
 		{"old value, current key only", mustNew(t, key(2)), sealedOld, "", false, true},
+		{"unbound v1 value: opens, to be sealed again", s, v1Seal(t, key(2), "v1 secret"), "v1 secret", true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, stale, err := tc.s.Unseal(tc.v)
+			got, stale, err := tc.s.Unseal(tc.v, "b")
 			if (err != nil) != tc.wantErr || got != tc.want || stale != tc.wantStale {
 				t.Fatalf("Unseal = %q, stale %v, err %v; want %q, stale %v, err %v", got, stale, err, tc.want, tc.wantStale, tc.wantErr)
 			}
@@ -126,6 +131,18 @@ func TestPreviousKeys(t *testing.T) {
 	if _, err := New(key(2), make([]byte, 16)); err == nil || !strings.Contains(err.Error(), "previous key 1") {
 		t.Fatalf("a short previous key: %v", err)
 	}
+}
+
+// v1Seal seals v in the v1 format, bound to nothing, as Strait did before
+// values were bound.
+func v1Seal(t *testing.T, key []byte, v string) string {
+	t.Helper()
+	a, err := newAEAD(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := make([]byte, a.NonceSize())
+	return prefixV1 + base64.StdEncoding.EncodeToString(a.Seal(nonce, nonce, []byte(v), nil))
 }
 
 func mustNew(t *testing.T, key []byte) *Sealer {
