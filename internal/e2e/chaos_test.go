@@ -341,6 +341,22 @@ func TestChaos(t *testing.T) {
 		testutil.WaitSameEnds(t, 180*time.Second, srcCl, dstCl, name)
 	}
 
+	onReadStuck = func(addrs []string, topic string, at, ends map[int32]int64) {
+		cl := testutil.Client(t, addrs)
+		for p, o := range at {
+			if o >= ends[p] {
+				continue
+			}
+			for _, b := range testutil.RawBatches(t, cl, topic, p) {
+				last := b.FirstOffset + int64(b.LastOffsetDelta)
+				if last >= o-5 && b.FirstOffset <= o+5 {
+					t.Logf("stuck read of %s[%d] at %d: batch %d-%d records %d attrs %#x producer %d/%d seq %d leader epoch %d length %d",
+						topic, p, o, b.FirstOffset, last, b.NumRecords, b.Attributes, b.ProducerID, b.ProducerEpoch, b.FirstSequence, b.PartitionLeaderEpoch, len(b.Raw))
+				}
+			}
+		}
+	}
+	defer func() { onReadStuck = nil }()
 	api = testutil.NewAPI(t, "http://"+addrs[a], "/kafka/v3", "chaos-destination")
 	compared := 0
 	for name, n := range topics {

@@ -12,6 +12,10 @@ import (
 	"github.com/strait-dev/strait/internal/testutil"
 )
 
+// onReadStuck, when set, is called before a read that timed out fails
+// the test, to say more about the partitions where it stopped.
+var onReadStuck func(addrs []string, topic string, at, ends map[int32]int64)
+
 // isolationViews are the two ways a consumer can read a topic. A mirror
 // must look like its source in both: a read_uncommitted reader sees every
 // record up to the high watermark, a read_committed one stops at the last
@@ -87,7 +91,10 @@ func readView(t *testing.T, addrs []string, topic string, committed bool, opts .
 	for len(offs) > 0 {
 		fs := cl.PollFetches(rctx)
 		if rctx.Err() != nil {
-			t.Fatalf("reading %s (%s): timed out at %v, reading up to %v", topic, name, at, v.ends)
+			if onReadStuck != nil {
+				onReadStuck(addrs, topic, at, v.ends)
+			}
+			t.Fatalf("reading %s (%s) on %v: timed out at %v, reading up to %v", topic, name, addrs, at, v.ends)
 		}
 		fs.EachError(func(_ string, p int32, err error) { t.Fatalf("reading %s[%d]: %v", topic, p, err) })
 		fs.EachRecord(func(r *kgo.Record) {

@@ -115,7 +115,9 @@ func (m *Manager) sealLink(l *Link) (*Link, error) {
 
 // sealBinding is where a sealed config of l belongs: the link's id and the
 // config's name.
-func sealBinding(l *Link, name string) string { return secret.Binding("strait link config", l.ID, name) }
+func sealBinding(l *Link, name string) string {
+	return secret.Binding("strait link config", l.ID, name)
+}
 
 // openLink opens, in place, the sealed configs of a link read from the
 // state topic. stale reports a value to seal again (a previous secrets key,
