@@ -57,7 +57,21 @@ type tokenSource struct {
 }
 
 func newTokenSource(cfg OAuth, timeout time.Duration) *tokenSource {
-	return &tokenSource{cfg: cfg, http: &http.Client{Timeout: timeout}}
+	return &tokenSource{cfg: cfg, http: &http.Client{
+		Timeout: timeout,
+		// The client secret goes with the request: a redirect would take
+		// it to a host nobody configured.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// oauthErrors are the error codes of RFC 6749 section 5.2: the only part
+// of a refusal that is repeated to the caller. The endpoint's own text
+// (error_description) is not: it is whatever the host at that URL chose
+// to say, and the URL may be the caller's to choose.
+var oauthErrors = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true,
+	"unauthorized_client": true, "unsupported_grant_type": true, "invalid_scope": true,
 }
 
 // auth is the oauth.Oauth callback: the token for one SASL session.
@@ -104,14 +118,12 @@ func (ts *tokenSource) get(ctx context.Context, now time.Time) (string, error) {
 	}
 	_ = json.Unmarshal(body, &tr)
 	if resp.StatusCode != http.StatusOK || tr.AccessToken == "" {
-		// The endpoint's own words, never the request: it holds the
-		// secret.
-		msg := tr.Error
-		if tr.Description != "" {
-			msg += ": " + tr.Description
-		}
-		if msg == "" {
-			msg = "no access_token in the answer"
+		msg := "no access_token in the answer"
+		switch {
+		case oauthErrors[tr.Error]:
+			msg = tr.Error
+		case resp.StatusCode >= 300 && resp.StatusCode < 400:
+			msg = "a redirect, which is not followed"
 		}
 		return "", fmt.Errorf("OAuth token endpoint answered %d: %s", resp.StatusCode, msg)
 	}

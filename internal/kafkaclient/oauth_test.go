@@ -95,7 +95,7 @@ func TestOAuthRefusals(t *testing.T) {
 		oauth   *OAuth
 		wantErr string
 	}{
-		{"wrong secret", &OAuth{TokenURL: srv.URL, ClientID: "c", ClientSecret: "wrong-secret"}, "invalid_client: bad client credentials"},
+		{"wrong secret", &OAuth{TokenURL: srv.URL, ClientID: "c", ClientSecret: "wrong-secret"}, "answered 401: invalid_client"},
 		{"endpoint down", &OAuth{TokenURL: "http://127.0.0.1:1/token", ClientID: "c", ClientSecret: "wrong-secret"}, "token endpoint"},
 		{"no endpoint", &OAuth{ClientID: "c", ClientSecret: "wrong-secret"}, "token endpoint"},
 		{"plain http elsewhere", &OAuth{TokenURL: "http://idp.example/token", ClientID: "c", ClientSecret: "wrong-secret"}, "https"},
@@ -114,5 +114,53 @@ func TestOAuthRefusals(t *testing.T) {
 				t.Fatalf("the error shows the secret: %v", err)
 			}
 		})
+	}
+}
+
+// TestOAuthEndpointCannotRedirectOrTalk is the attack: whoever may set a
+// link's token endpoint points it at a host that redirects to a second
+// one (to collect the client secret there) or that answers with text of
+// its own choosing (to use Strait as a reader of internal services). The
+// redirect is not followed and the text is not repeated.
+func TestOAuthEndpointCannotRedirectOrTalk(t *testing.T) {
+	var collected atomic.Int32
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, _, ok := r.BasicAuth(); ok {
+			collected.Add(1)
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer collector.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, collector.URL+"/token", http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	talker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"internal-service-banner","error_description":"redis_version:7.2.4 role:master"}`))
+	}))
+	defer talker.Close()
+	for _, tc := range []struct{ name, url, want, never string }{
+		{"redirect", redirector.URL + "/token", "answered 307: a redirect", ""},
+		{"text of its own", talker.URL + "/token", "answered 400: no access_token", "redis_version"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Settings{Bootstrap: []string{"x:1"}, Protocol: "SASL_SSL", SASLMechanism: "OAUTHBEARER", RequestTimeout: 2 * time.Second,
+				OAuth: &OAuth{TokenURL: tc.url, ClientID: "c", ClientSecret: "the-secret"}}
+			mech, err := s.Mechanism()
+			if err == nil {
+				_, _, err = mech.Authenticate(context.Background(), "broker:9092")
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+			if (tc.never != "" && strings.Contains(err.Error(), tc.never)) || strings.Contains(err.Error(), "internal-service-banner") {
+				t.Fatalf("the endpoint's text is repeated: %v", err)
+			}
+		})
+	}
+	if n := collected.Load(); n != 0 {
+		t.Fatalf("the client secret reached the redirect's target %d times", n)
 	}
 }
