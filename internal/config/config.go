@@ -77,6 +77,10 @@ type Config struct {
 	GroupSessionTimeout string `yaml:"group_session_timeout"`
 	// Standby makes the instance join the group but never become active.
 	Standby bool `yaml:"standby"`
+	// AllowTopicDelete lets DELETE /topics/{t} delete destination topics
+	// that are not mirror topics. Off by default: Strait holds the
+	// destination's credentials for its mirrors, not for every topic.
+	AllowTopicDelete bool `yaml:"allow_topic_delete"`
 	// AdvertisedURL is the REST API's URL as other instances and clients
 	// reach it; default http(s)://<http>.
 	AdvertisedURL string `yaml:"advertised_url"`
@@ -177,6 +181,9 @@ func (c *Config) LoadEnv(lookup func(string) (string, bool)) {
 	}
 	if v, ok := lookup("STRAIT_STANDBY"); ok {
 		c.Standby = v == "true" || v == "1"
+	}
+	if v, ok := lookup("STRAIT_ALLOW_TOPIC_DELETE"); ok {
+		c.AllowTopicDelete = v == "true" || v == "1"
 	}
 }
 

@@ -90,6 +90,7 @@ func (d *Daemon) activate(ctx context.Context) error {
 		Principal:        principal(d.cfg),
 		Secrets:          d.sealer,
 		StallTimeout:     d.cfg.StallTimeout(),
+		AllowTopicDelete: d.cfg.AllowTopicDelete,
 
 		MaxTopicsPerRequest: d.opt.MaxTopicsPerRequest,
 	})

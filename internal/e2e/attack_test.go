@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/testutil"
 )
 
@@ -146,5 +149,39 @@ func TestMovedSealedValueDoesNotOpen(t *testing.T) {
 		if c.Value == nil || *c.Value != e.src.ListenAddrs()[0] {
 			t.Fatalf("moved under %s: bootstrap.servers is now %v", under, c.Value)
 		}
+	}
+}
+
+// TestDeleteOnlyMirrorTopics: Strait holds the destination's credentials,
+// so DELETE /topics/{t} is a way to delete any topic there with them (a
+// confused deputy). It deletes mirror topics only, unless the daemon is
+// started with allow_topic_delete.
+func TestDeleteOnlyMirrorTopics(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("allow_topic_delete=%v", allow), func(t *testing.T) {
+			e := newEnvWith(t, &env{configure: func(c *config.Config) { c.AllowTopicDelete = allow }})
+			testutil.CreateTopic(t, e.dstCl, "payroll", 1, nil)
+			status, body := e.api.Do("DELETE", "/topics/payroll", nil)
+			exists := func() bool {
+				td, err := kadm.NewClient(e.dstCl).ListTopics(context.Background(), "payroll")
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, ok := td["payroll"]
+				return ok && d.Err == nil
+			}
+			if !allow {
+				if status != http.StatusForbidden || !strings.Contains(string(body), "not a mirror topic") || !strings.Contains(string(body), `"error_code":40301`) {
+					t.Fatalf("DELETE of a topic that is not a mirror: %d %s", status, body)
+				}
+				if !exists() {
+					t.Fatal("the topic was deleted")
+				}
+				return
+			}
+			if status != http.StatusNoContent {
+				t.Fatalf("with allow_topic_delete: %d %s", status, body)
+			}
+		})
 	}
 }

@@ -333,7 +333,6 @@ func TestAPIAuthorization(t *testing.T) {
 		{"eastadmin", "DELETE", "/topics/plain", nil, http.StatusForbidden},
 		{"eastadmin", "DELETE", "/links/east2", nil, http.StatusOK},
 		{"operator", "DELETE", "/topics/refunds", nil, http.StatusNoContent},
-		{"admin", "DELETE", "/topics/plain", nil, http.StatusNoContent},
 	}
 	for _, c := range cases {
 		t.Run(c.who+" "+c.method+" "+c.path, func(t *testing.T) {

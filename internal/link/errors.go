@@ -27,6 +27,8 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrConfigNotFound: unknown link config name.
 	ErrConfigNotFound = errors.New("link config not found")
+	// ErrNotMirror refuses an operation Strait does only on mirror topics.
+	ErrNotMirror = errors.New("not a mirror topic")
 )
 
 // Error is a domain error with the message the API shows.

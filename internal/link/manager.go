@@ -60,6 +60,9 @@ type Config struct {
 	// Secrets seals sensitive link configs in the state topic. Without it
 	// links cannot be given credentials.
 	Secrets *secret.Sealer
+	// AllowTopicDelete lets DELETE /topics/{t} delete topics that are not
+	// mirror topics.
+	AllowTopicDelete bool
 	// StallTimeout is how long a mirror partition with offsets to copy
 	// may copy nothing before it is reported stalled; zero means one
 	// minute.

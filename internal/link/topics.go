@@ -9,9 +9,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// DeleteTopic deletes a destination topic. A mirror topic's copy is stopped
-// and its mirror forgotten first, so nothing writes to the topic while it
-// is deleted; this is how the Terraform provider deletes a mirror topic.
+// DeleteTopic deletes a destination mirror topic. Its copy is stopped and
+// its mirror forgotten first, so nothing writes to the topic while it is
+// deleted; this is how the Terraform provider deletes a mirror topic. Other
+// topics are deleted only with Config.AllowTopicDelete.
 func (m *Manager) DeleteTopic(ctx context.Context, topic string) error {
 	m.lockOp()
 	defer m.unlockOp()
@@ -33,6 +34,11 @@ func (m *Manager) DeleteTopic(ctx context.Context, topic string) error {
 		}
 		if topic == m.cfg.Store.Topic() {
 			return errorf(ErrInvalid, "Topic '%s' holds Strait's state and cannot be deleted through Strait.", topic)
+		}
+		if !m.cfg.AllowTopicDelete {
+			// Strait holds the destination's credentials: without this
+			// rule anyone allowed to call it could delete any topic there.
+			return errorf(ErrNotMirror, "Topic '%s' is not a mirror topic: Strait deletes only the mirror topics it manages (delete it with the destination's own tools, or start Strait with allow_topic_delete).", topic)
 		}
 	}
 	if isMirror {

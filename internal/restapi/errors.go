@@ -49,6 +49,7 @@ var errorTable = []struct {
 	{link.ErrInvalid, http.StatusBadRequest, 40002},
 	// cp-server answers 403 when a link with live mirrors is deleted.
 	{link.ErrLinkInUse, http.StatusForbidden, 403},
+	{link.ErrNotMirror, http.StatusForbidden, 40301},
 }
 
 // classify returns the status, error_code and message for err.
