@@ -185,3 +185,37 @@ func TestDeleteOnlyMirrorTopics(t *testing.T) {
 		})
 	}
 }
+
+// TestLinkToItselfCopiesNothing: a link created with validate_link=false,
+// a made-up source_cluster_id and the destination's own bootstrap servers
+// would mirror the destination into itself. The real ids are compared
+// before anything is copied: the mirror fails, saying why, and stays
+// empty.
+func TestLinkToItselfCopiesNothing(t *testing.T) {
+	e := newEnv(t)
+	testutil.CreateTopic(t, e.dstCl, "loop", 1, nil)
+	produceWith(t, e.dstCl, "loop", 20)
+	e.api.JSON("POST", "/links?link_name=self&validate_link=false", map[string]any{
+		"source_cluster_id": "made-up-cluster",
+		"configs": []any{
+			map[string]any{"name": "bootstrap.servers", "value": e.dst.ListenAddrs()[0]},
+			map[string]any{"name": "cluster.link.prefix", "value": "copy."},
+		},
+	}, http.StatusNoContent, nil)
+	e.api.JSON("POST", "/links/self/mirrors", map[string]any{"source_topic_name": "loop"}, http.StatusNoContent, nil)
+	var m mirrorView
+	testutil.WaitFor(t, 30*time.Second, "the self mirror failed", func() error {
+		e.api.JSON("GET", "/links/self/mirrors/copy.loop?include_state_transition_errors=true", nil, http.StatusOK, &m)
+		if m.MirrorStatus != "FAILED" {
+			return fmt.Errorf("mirror is %s", m.MirrorStatus)
+		}
+		return nil
+	})
+	_, body := e.api.Do("GET", "/links/self/mirrors/copy.loop?include_state_transition_errors=true", nil)
+	if !strings.Contains(string(body), "destination cluster itself") {
+		t.Fatalf("the failure does not say why: %s", body)
+	}
+	if _, ends := testutil.Offsets(t, e.dstCl, "copy.loop"); ends[0] != 0 {
+		t.Fatalf("the self link copied %d records", ends[0])
+	}
+}

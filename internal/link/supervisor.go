@@ -76,6 +76,7 @@ func (m *Manager) startRun(l *Link) *linkRun {
 	run.runner = mirror.NewRunner(mirror.Config{
 		Source:            run.src,
 		Dest:              m.cfg.Dest,
+		DestClusterID:     m.cfg.ClusterID,
 		Hooks:             &hooks{m: m, link: l.Name, run: run, cfg: l.Configs},
 		Log:               m.log.With("link", l.Name),
 		FetchMaxBytes:     int32(l.Configs.Int(linkconfig.ReplicaFetchResponseMax)),

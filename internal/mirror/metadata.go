@@ -29,6 +29,15 @@ type metaCache struct {
 	// within freshFor of it is answered from the cache, so the workers of
 	// a topic starting together ask the cluster once, not once each.
 	loaded map[string]time.Time
+	// clusterID is the cluster's id as the last answer gave it.
+	clusterID string
+}
+
+// cluster returns the cluster's id, "" before any answer.
+func (m *metaCache) cluster() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.clusterID
 }
 
 // freshFor is how recent a load satisfies a refresh.
@@ -64,6 +73,9 @@ func (m *metaCache) load(ctx context.Context, topics []string) (map[string]topic
 		out[*rt.Topic] = tm
 	}
 	m.mu.Lock()
+	if resp.ClusterID != nil {
+		m.clusterID = *resp.ClusterID
+	}
 	if m.topics == nil {
 		m.topics = map[string]topicMeta{}
 		m.loaded = map[string]time.Time{}

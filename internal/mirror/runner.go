@@ -93,6 +93,9 @@ type Config struct {
 	// Source and Dest are clients for the two clusters. The runner does
 	// not close them.
 	Source, Dest *kgo.Client
+	// DestClusterID is the destination's cluster id: a source with the same
+	// id is the destination itself, and nothing is copied from it.
+	DestClusterID string
 	Hooks        Hooks
 	Log          *slog.Logger
 	// FetchMaxBytes caps a fetch response (replica.fetch.response.max.bytes).

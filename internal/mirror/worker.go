@@ -123,6 +123,11 @@ func (w *worker) setup(ctx context.Context) error {
 	if _, err := w.r.srcMeta.get(ctx, w.t.spec.SourceTopic, true); err != nil {
 		return err
 	}
+	if id := w.r.srcMeta.cluster(); id != "" && id == w.r.cfg.DestClusterID {
+		// A link created without validation, to a made-up source cluster
+		// id, whose bootstrap servers are the destination's.
+		return fatal(ErrIllegalState, "the link's source is the destination cluster itself (cluster id %s): a link to itself would copy topics into themselves", id)
+	}
 	// The end the copy continues from is the one read together with the
 	// writer's last batch, not the listed one: a late batch of another
 	// writer may have landed in between.
