@@ -96,8 +96,8 @@ type Config struct {
 	// DestClusterID is the destination's cluster id: a source with the same
 	// id is the destination itself, and nothing is copied from it.
 	DestClusterID string
-	Hooks        Hooks
-	Log          *slog.Logger
+	Hooks         Hooks
+	Log           *slog.Logger
 	// FetchMaxBytes caps a fetch response (replica.fetch.response.max.bytes).
 	FetchMaxBytes int32
 	// PartitionMaxBytes caps one partition in a fetch (replica.fetch.max.bytes).
