@@ -34,6 +34,8 @@ var serveFlags = []struct{ flag, key, usage string }{
 	{"group", "group", "group the instances of one destination and state topic join to pick the active one (default strait.<state topic>)"},
 	{"group-session-timeout", "group_session_timeout", "how long the group waits for a silent instance before another takes over"},
 	{"advertised-url", "advertised_url", "the REST API's URL as clients and other instances reach it (default from --http)"},
+	{"link-networks-allow", "link_networks_allow", "comma-separated networks (CIDR) links may connect to; empty: all not denied"},
+	{"link-networks-deny", "link_networks_deny", "comma-separated networks (CIDR) links may not connect to"},
 	{"partition-stall-timeout", "partition_stall_timeout", "how long a mirror partition with records to copy may copy none before it is reported stalled"},
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/strait-dev/strait/internal/auth"
 	"github.com/strait-dev/strait/internal/kafkaclient"
+	"github.com/strait-dev/strait/internal/netguard"
 	"github.com/strait-dev/strait/internal/secret"
 )
 
@@ -77,6 +78,14 @@ type Config struct {
 	GroupSessionTimeout string `yaml:"group_session_timeout"`
 	// Standby makes the instance join the group but never become active.
 	Standby bool `yaml:"standby"`
+	// LinkNetworksAllow and LinkNetworksDeny are comma-separated networks
+	// (CIDR or single addresses) the links' connections (bootstrap
+	// servers, brokers, OAuth token endpoints) may and may not reach. An
+	// empty allow list allows every network not denied; the deny list
+	// defaults to link-local networks, where cloud metadata services
+	// answer.
+	LinkNetworksAllow string `yaml:"link_networks_allow"`
+	LinkNetworksDeny  string `yaml:"link_networks_deny"`
 	// AllowTopicDelete lets DELETE /topics/{t} delete destination topics
 	// that are not mirror topics. Off by default: Strait holds the
 	// destination's credentials for its mirrors, not for every topic.
@@ -102,7 +111,17 @@ func Defaults() Config {
 
 		GroupSessionTimeout:   "10s",
 		PartitionStallTimeout: "60s",
+		LinkNetworksDeny:      strings.Join(netguard.DefaultDeny, ","),
 	}
+}
+
+// LinkNetworks is the guard of the links' connections.
+func (c *Config) LinkNetworks() (*netguard.Guard, error) {
+	g, err := netguard.New(strings.Split(c.LinkNetworksAllow, ","), strings.Split(c.LinkNetworksDeny, ","))
+	if err != nil {
+		return nil, fmt.Errorf("link_networks: %w", err)
+	}
+	return g, nil
 }
 
 // GroupName is the group the instances join: Group, or one derived from
@@ -167,6 +186,8 @@ var Env = map[string]string{
 	"group_session_timeout":                           "STRAIT_GROUP_SESSION_TIMEOUT",
 	"advertised_url":                                  "STRAIT_ADVERTISED_URL",
 	"partition_stall_timeout":                         "STRAIT_PARTITION_STALL_TIMEOUT",
+	"link_networks_allow":                             "STRAIT_LINK_NETWORKS_ALLOW",
+	"link_networks_deny":                              "STRAIT_LINK_NETWORKS_DENY",
 }
 
 // LoadEnv overlays the STRAIT_* environment variables that are set.
@@ -255,6 +276,10 @@ func (c *Config) field(key string) *string {
 		return &c.AdvertisedURL
 	case "partition_stall_timeout":
 		return &c.PartitionStallTimeout
+	case "link_networks_allow":
+		return &c.LinkNetworksAllow
+	case "link_networks_deny":
+		return &c.LinkNetworksDeny
 	}
 	return nil
 }
@@ -284,6 +309,9 @@ func (c *Config) Validate() error {
 		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
 			return fmt.Errorf("%s %q: give a positive duration such as 10s or 1m", key, v)
 		}
+	}
+	if _, err := c.LinkNetworks(); err != nil {
+		return err
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("tls_cert_file and tls_key_file go together")

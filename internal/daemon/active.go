@@ -80,6 +80,10 @@ func (d *Daemon) firstAssignment(ctx context.Context) (group.Assignment, error) 
 // activate loads the state and serves it.
 func (d *Daemon) activate(ctx context.Context) error {
 	d.setPhase("loading the state from " + d.cfg.StateTopic)
+	networks, err := d.cfg.LinkNetworks()
+	if err != nil {
+		return err
+	}
 	mgr, err := link.New(ctx, link.Config{
 		Store:            d.store,
 		Dest:             d.dest,
@@ -91,6 +95,7 @@ func (d *Daemon) activate(ctx context.Context) error {
 		Secrets:          d.sealer,
 		StallTimeout:     d.cfg.StallTimeout(),
 		AllowTopicDelete: d.cfg.AllowTopicDelete,
+		Networks:         networks,
 
 		MaxTopicsPerRequest: d.opt.MaxTopicsPerRequest,
 	})

@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -217,5 +220,63 @@ func TestLinkToItselfCopiesNothing(t *testing.T) {
 	}
 	if _, ends := testutil.Offsets(t, e.dstCl, "copy.loop"); ends[0] != 0 {
 		t.Fatalf("the self link copied %d records", ends[0])
+	}
+}
+
+// TestLinksCannotScanOrReachDeniedNetworks: whoever may create a link
+// names its bootstrap servers. They must not learn from the answer what
+// listens at an address (a closed port, a web server, a broker look the
+// same), and Strait must not connect to the networks denied for links:
+// link-local ones by default (the cloud metadata address), or any the
+// operator lists.
+func TestLinksCannotScanOrReachDeniedNetworks(t *testing.T) {
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("internal admin")) }))
+	defer web.Close()
+	e := newEnvWith(t, &env{configure: func(c *config.Config) { c.LinkNetworksDeny += ",127.0.0.3/32" }})
+	closed := freeAddr(t) // nothing listens there any more
+	answer := func(bootstrap string) (int, string) {
+		status, body := e.api.Do("POST", "/links?link_name=probe", map[string]any{"configs": []any{
+			map[string]any{"name": "bootstrap.servers", "value": bootstrap},
+			map[string]any{"name": "request.timeout.ms", "value": "2000"},
+		}})
+		return status, string(body)
+	}
+	s1, closedBody := answer(closed)
+	s2, webBody := answer(strings.TrimPrefix(web.URL, "http://"))
+	if s1 != http.StatusBadRequest || s2 != http.StatusBadRequest || closedBody != webBody {
+		t.Fatalf("a closed port and a web server answer differently:\n%d %s\n%d %s", s1, closedBody, s2, webBody)
+	}
+	for _, leak := range []string{"refused", "EOF", "connection", strings.Split(closed, ":")[1]} {
+		if strings.Contains(closedBody, leak) {
+			t.Fatalf("the answer says %q: %s", leak, closedBody)
+		}
+	}
+
+	// Denied networks are never dialed: a listener there sees nothing.
+	ln, err := net.Listen("tcp", "127.0.0.3:0")
+	if err != nil {
+		t.Skipf("cannot listen on 127.0.0.3: %v", err)
+	}
+	defer ln.Close()
+	var dialed atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			dialed.Add(1)
+			c.Close()
+		}
+	}()
+	if status, body := answer(ln.Addr().String()); status != http.StatusBadRequest || body != closedBody {
+		t.Fatalf("a link to a denied network: %d %s", status, body)
+	}
+	e.api.JSON("POST", "/links?link_name=later&validate_link=false", map[string]any{"source_cluster_id": "x", "configs": []any{
+		map[string]any{"name": "bootstrap.servers", "value": ln.Addr().String()},
+	}}, http.StatusNoContent, nil)
+	time.Sleep(2 * time.Second) // the link's runner has tried by now
+	if n := dialed.Load(); n != 0 {
+		t.Fatalf("Strait connected %d times to a denied network", n)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strait-dev/strait/internal/netguard"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/oauth"
@@ -47,6 +48,9 @@ type Settings struct {
 	RequestTimeout time.Duration
 	// ClientID names the client in broker logs.
 	ClientID string
+	// Guard, if set, checks every address dialed: brokers and the OAuth
+	// token endpoint (see internal/netguard).
+	Guard *netguard.Guard
 }
 
 // Options returns the franz-go options for s.
@@ -88,11 +92,17 @@ func (s Settings) Options(log *slog.Logger) ([]kgo.Opt, error) {
 	default:
 		return nil, fmt.Errorf("unsupported security protocol %q", s.Protocol)
 	}
+	var tc *tls.Config
 	if proto == "SSL" || proto == "SASL_SSL" {
-		tc, err := s.tlsConfig()
-		if err != nil {
+		var err error
+		if tc, err = s.tlsConfig(); err != nil {
 			return nil, err
 		}
+	}
+	switch {
+	case s.Guard != nil:
+		opts = append(opts, kgo.Dialer(guardedDial(s.Guard, tc)))
+	case tc != nil:
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
 	if strings.HasPrefix(proto, "SASL_") {
@@ -103,6 +113,27 @@ func (s Settings) Options(log *slog.Logger) ([]kgo.Opt, error) {
 		opts = append(opts, kgo.SASL(mech))
 	}
 	return opts, nil
+}
+
+// guardedDial dials brokers through g, with TLS when tc is set.
+func guardedDial(g *netguard.Guard, tc *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	dial := g.DialContext(&net.Dialer{Timeout: 10 * time.Second})
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil || tc == nil {
+			return conn, err
+		}
+		c := tc.Clone()
+		if c.ServerName == "" {
+			c.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tconn := tls.Client(conn, c)
+		if err := tconn.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return tconn, nil
+	}
 }
 
 // Mechanism returns the SASL mechanism of s.
@@ -125,7 +156,7 @@ func (s Settings) Mechanism() (sasl.Mechanism, error) {
 		if timeout <= 0 {
 			timeout = 30 * time.Second
 		}
-		return oauth.Oauth(newTokenSource(*s.OAuth, timeout).auth), nil
+		return oauth.Oauth(newTokenSource(*s.OAuth, timeout, s.Guard).auth), nil
 	}
 	return nil, fmt.Errorf("unsupported SASL mechanism %q", s.SASLMechanism)
 }

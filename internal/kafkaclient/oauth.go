@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/strait-dev/strait/internal/netguard"
 	"github.com/twmb/franz-go/pkg/sasl/oauth"
 )
 
@@ -56,13 +58,32 @@ type tokenSource struct {
 	refresh time.Time
 }
 
-func newTokenSource(cfg OAuth, timeout time.Duration) *tokenSource {
+func newTokenSource(cfg OAuth, timeout time.Duration, guard *netguard.Guard) *tokenSource {
+	var transport http.RoundTripper
+	if guard != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.Proxy = nil // the guard checks the endpoint itself, not a proxy
+		t.DialContext = guard.DialContext(&net.Dialer{Timeout: timeout})
+		transport = t
+	}
 	return &tokenSource{cfg: cfg, http: &http.Client{
-		Timeout: timeout,
+		Timeout:   timeout,
+		Transport: transport,
 		// The client secret goes with the request: a redirect would take
 		// it to a host nobody configured.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
+}
+
+// OAuthError is a token endpoint's refusal. Msg is an RFC 6749 error code
+// or Strait's own words, never the endpoint's text.
+type OAuthError struct {
+	Status int
+	Msg    string
+}
+
+func (e *OAuthError) Error() string {
+	return fmt.Sprintf("OAuth token endpoint answered %d: %s", e.Status, e.Msg)
 }
 
 // oauthErrors are the error codes of RFC 6749 section 5.2: the only part
@@ -125,7 +146,7 @@ func (ts *tokenSource) get(ctx context.Context, now time.Time) (string, error) {
 		case resp.StatusCode >= 300 && resp.StatusCode < 400:
 			msg = "a redirect, which is not followed"
 		}
-		return "", fmt.Errorf("OAuth token endpoint answered %d: %s", resp.StatusCode, msg)
+		return "", &OAuthError{Status: resp.StatusCode, Msg: msg}
 	}
 	life := time.Hour
 	if secs, err := tr.ExpiresIn.Int64(); err == nil && secs > 0 {

@@ -75,7 +75,7 @@ func TestOAuthBearer(t *testing.T) {
 
 func TestOAuthTokenRefresh(t *testing.T) {
 	srv, calls := tokenServer(t, "c", "s", 100)
-	ts := newTokenSource(OAuth{TokenURL: srv.URL, ClientID: "c", ClientSecret: "s"}, 5*time.Second)
+	ts := newTokenSource(OAuth{TokenURL: srv.URL, ClientID: "c", ClientSecret: "s"}, 5*time.Second, nil)
 	t0 := time.Now()
 	for _, at := range []time.Duration{0, 79 * time.Second, 81 * time.Second, 82 * time.Second} {
 		if _, err := ts.get(context.Background(), t0.Add(at)); err != nil {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"fmt"
+	"errors"
 	"regexp"
 	"sort"
 	"strings"
@@ -142,7 +142,7 @@ func (m *Manager) Link(name string, withTasks bool) (LinkView, error) {
 		v.State = "PAUSED"
 	}
 	if v.State == "FAILED" || v.State == "UNAVAILABLE" {
-		msg := fmt.Sprint(lastErr)
+		msg := linkErrorMessage(v.Error)
 		v.ErrorMessage = &msg
 	}
 	counts := map[string]int{}
@@ -279,7 +279,7 @@ func (m *Manager) bidirectionalLinkID(ctx context.Context, req CreateLinkRequest
 		}
 		return newLinkID(), nil
 	}
-	cs, err := set.Client()
+	cs, err := m.linkClient(set)
 	if err != nil {
 		return "", errorf(ErrInvalid, "%s", capitalize(err.Error()))
 	}
@@ -326,7 +326,7 @@ func linkIDFromClusterLinkID(s string) (string, error) {
 // sourceClusterID connects to the source described by set and returns its
 // cluster id.
 func (m *Manager) sourceClusterID(ctx context.Context, set linkconfig.Set) (string, error) {
-	cs, err := set.Client()
+	cs, err := m.linkClient(set)
 	if err != nil {
 		return "", errorf(ErrInvalid, "%s", capitalize(err.Error()))
 	}
@@ -340,9 +340,28 @@ func (m *Manager) sourceClusterID(ctx context.Context, set linkconfig.Set) (stri
 	defer cancel()
 	md, err := kadm.NewClient(cl).BrokerMetadata(ctx)
 	if err != nil {
-		return "", errorf(ErrInvalid, "Unable to validate cluster link: cannot reach the source cluster at %s (%s): %v", strings.Join(set.Bootstrap(), ","), describeError(err), err)
+		// What answered where is for the log, not for the caller: the
+		// caller chose the address, and the error text would make Strait
+		// a port scanner.
+		m.log.Warn("validate link: source cluster not reachable", "bootstrap", strings.Join(set.Bootstrap(), ","), "err", err)
+		var oe *kafkaclient.OAuthError
+		if errors.As(err, &oe) {
+			return "", errorf(ErrInvalid, "Unable to validate cluster link: the OAuth token endpoint refused the link's client credentials (%s).", oe.Msg)
+		}
+		if describeError(err) == "AUTHENTICATION_ERROR" {
+			return "", errorf(ErrInvalid, "Unable to validate cluster link: the source cluster refused the link's credentials.")
+		}
+		return "", errorf(ErrInvalid, "Unable to validate cluster link: the source cluster could not be reached or did not answer as a Kafka cluster; Strait's log has the details.")
 	}
 	return md.Cluster, nil
+}
+
+// linkClient is the client settings of a link's source, with the network
+// guard: a link may reach only the networks Strait allows for links.
+func (m *Manager) linkClient(set linkconfig.Set) (kafkaclient.Settings, error) {
+	cs, err := set.Client()
+	cs.Guard = m.cfg.Networks
+	return cs, err
 }
 
 // DeleteLink deletes a link. Without force it refuses while mirrors of the

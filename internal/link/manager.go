@@ -33,6 +33,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strait-dev/strait/internal/kafkaclient"
+	"github.com/strait-dev/strait/internal/netguard"
 	"github.com/strait-dev/strait/internal/secret"
 	"github.com/strait-dev/strait/internal/store"
 )
@@ -60,6 +61,8 @@ type Config struct {
 	// Secrets seals sensitive link configs in the state topic. Without it
 	// links cannot be given credentials.
 	Secrets *secret.Sealer
+	// Networks guards the addresses links may connect to; nil allows all.
+	Networks *netguard.Guard
 	// AllowTopicDelete lets DELETE /topics/{t} delete topics that are not
 	// mirror topics.
 	AllowTopicDelete bool
@@ -331,16 +334,33 @@ func mirrorTopicConfigs(sourceConfigs map[string]string, overrides map[string]st
 	return out
 }
 
+// linkErrorMessage is link_error_message for a link_error: the category in
+// words, never the connection error itself (what answered at the address
+// the caller chose), which goes to the log.
+func linkErrorMessage(code string) string {
+	switch code {
+	case "AUTHENTICATION_ERROR":
+		return "The source cluster refused the link's credentials; see Strait's log."
+	case "TIMEOUT_ERROR":
+		return "The source cluster did not answer in time; see Strait's log."
+	case "BOOTSTRAP_TCP_CONNECTION_FAILED_ERROR":
+		return "Strait cannot connect to the source cluster's bootstrap servers; see Strait's log."
+	case "MISCONFIGURATION_ERROR":
+		return "The link's connection settings cannot be used; see Strait's log."
+	}
+	return "The source cluster cannot be reached; see Strait's log."
+}
+
 // describeError names a source connection problem for link_error.
 func describeError(err error) string {
 	switch {
 	case err == nil:
 		return "NO_ERROR"
-	case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.IllegalSaslState), errors.Is(err, kerr.UnsupportedSaslMechanism):
+	case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.IllegalSaslState), errors.Is(err, kerr.UnsupportedSaslMechanism), errors.As(err, new(*kafkaclient.OAuthError)):
 		return "AUTHENTICATION_ERROR"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "TIMEOUT_ERROR"
-	case kafkaclient.IsUnreachable(err):
+	case errors.Is(err, netguard.ErrDenied), kafkaclient.IsUnreachable(err):
 		return "BOOTSTRAP_TCP_CONNECTION_FAILED_ERROR"
 	default:
 		return "UNKNOWN"

@@ -56,7 +56,7 @@ func (r *linkRun) availability() (bool, error) {
 // startRun builds the source client and runner of l.
 func (m *Manager) startRun(l *Link) *linkRun {
 	run := &linkRun{}
-	cs, err := l.Configs.Client()
+	cs, err := m.linkClient(l.Configs)
 	if err == nil {
 		run.src, err = kafkaclient.New(cs, m.log.With("link", l.Name, "cluster", "source"))
 	}
