@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -278,5 +279,56 @@ func TestLinksCannotScanOrReachDeniedNetworks(t *testing.T) {
 	time.Sleep(2 * time.Second) // the link's runner has tried by now
 	if n := dialed.Load(); n != 0 {
 		t.Fatalf("Strait connected %d times to a denied network", n)
+	}
+}
+
+// TestSlowLinkDoesNotStallOthers: one call on a link whose source accepts
+// connections and never answers must not hold up calls on another link
+// (a pause waited 44 s behind one before, on a lock shared by all links).
+func TestSlowLinkDoesNotStallOthers(t *testing.T) {
+	e := newEnv(t)
+	testutil.CreateTopic(t, e.srcCl, "fast", 1, nil)
+	e.createLink("good", nil)
+	e.createMirror("good", "fast")
+	// A source that takes connections and says nothing.
+	tarpit, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tarpit.Close()
+	go func() {
+		for {
+			c, err := tarpit.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	e.api.JSON("POST", "/links?link_name=slow&validate_link=false", map[string]any{"source_cluster_id": "x", "configs": []any{
+		map[string]any{"name": "bootstrap.servers", "value": tarpit.Addr().String()},
+		map[string]any{"name": "request.timeout.ms", "value": "8000"},
+	}}, http.StatusNoContent, nil)
+	started := make(chan struct{})
+	go func() {
+		close(started)
+		e.api.Do("POST", "/links/slow/mirrors", map[string]any{"source_topic_name": "anything"}) // waits on the silent source
+	}()
+	<-started
+	time.Sleep(500 * time.Millisecond) // the slow call holds its link's lock now
+	begin := time.Now()
+	done := make(chan int, 1)
+	go func() {
+		status, _ := e.api.Do("POST", "/links/good/mirrors:pause", names("fast"))
+		done <- status
+	}()
+	select {
+	case status := <-done:
+		if status != http.StatusOK {
+			t.Fatalf("pause on the other link: %d", status)
+		}
+		t.Logf("pause on the other link answered in %v", time.Since(begin).Round(time.Millisecond))
+	case <-time.After(5 * time.Second):
+		t.Fatal("a pause on another link waited behind the slow link's call")
 	}
 }

@@ -117,8 +117,11 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 	if err := m.checkCount(len(sel.Names)); err != nil {
 		return nil, err
 	}
-	m.lockOp()
-	defer m.unlockOp()
+	unlock, err := m.lockLink(ctx, linkName)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	l, run, err := m.linkAndRun(linkName)
 	if err != nil {
 		return nil, err

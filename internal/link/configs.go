@@ -129,8 +129,11 @@ func (m *Manager) getLink(name string) (*Link, error) {
 // none: a bad entry fails the whole request and changes nothing. Changes
 // take effect without a restart.
 func (m *Manager) AlterLinkConfigs(ctx context.Context, linkName string, changes []ConfigChange, validateOnly bool) error {
-	m.lockOp()
-	defer m.unlockOp()
+	unlock, err := m.lockLink(ctx, linkName)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	l, err := m.getLink(linkName)
 	if err != nil {
 		return err

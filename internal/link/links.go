@@ -225,8 +225,11 @@ func (m *Manager) CreateLink(ctx context.Context, req CreateLinkRequest) error {
 		return errorf(ErrInvalid, "%s is required when validate_link is false.", idField)
 	}
 
-	m.lockOp()
-	defer m.unlockOp()
+	unlock, err := m.lockLink(ctx, req.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	m.mu.RLock()
 	_, exists := m.links[req.Name]
 	m.mu.RUnlock()
@@ -368,8 +371,11 @@ func (m *Manager) linkClient(set linkconfig.Set) (kafkaclient.Settings, error) {
 // link are not stopped; with force it stops them first. Mirror topics stay
 // on the destination as regular topics.
 func (m *Manager) DeleteLink(ctx context.Context, name string, force, validateOnly bool) error {
-	m.lockOp()
-	defer m.unlockOp()
+	unlock, err := m.lockLink(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	m.mu.RLock()
 	_, ok := m.links[name]
 	run := m.runs[name]

@@ -11,11 +11,13 @@
 //
 // # Locks
 //
-// op serializes the API's state-changing operations; they may wait on the
-// network and on runners. writeMu serializes read-modify-write of stored
-// records, from operations and from runner hooks alike; it is never held
-// while waiting on a runner, so a runner's hook can always finish. mu guards
-// the in-memory maps for short reads and writes. Order: op, writeMu, mu.
+// A link's operation lock (oplock.go) serializes the state-changing
+// operations of that link only; they may wait on the network and on
+// runners, and give up when their request's context ends. writeMu
+// serializes read-modify-write of stored records, from operations and from
+// runner hooks alike; it is never held while waiting on a runner, so a
+// runner's hook can always finish. mu guards the in-memory maps for short
+// reads and writes. Order: link operation lock, writeMu, mu.
 package link
 
 import (
@@ -88,9 +90,8 @@ type Manager struct {
 	cfg Config
 	log *slog.Logger
 
-	// op is a one-slot semaphore rather than a mutex so that a sync task
-	// waiting for it can give up when its link closes.
-	op      chan struct{}
+	// ops are the per-link operation locks (oplock.go).
+	ops     opLocks
 	writeMu sync.Mutex
 	// reconcileMu serializes calls into the runners' Set.
 	reconcileMu sync.Mutex
@@ -132,7 +133,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.MaxTopicsPerRequest <= 0 {
 		cfg.MaxTopicsPerRequest = DefaultMaxTopicsPerRequest
 	}
-	m := &Manager{cfg: cfg, log: cfg.Log, runs: map[string]*linkRun{}, op: make(chan struct{}, 1)}
+	m := &Manager{cfg: cfg, log: cfg.Log, runs: map[string]*linkRun{}}
 	kv, next, err := cfg.Store.Load(ctx)
 	if err != nil {
 		return nil, err
@@ -216,19 +217,6 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	return m, nil
 }
 
-func (m *Manager) lockOp()   { m.op <- struct{}{} }
-func (m *Manager) unlockOp() { <-m.op }
-
-// lockOpCtx is lockOp that gives up when ctx ends.
-func (m *Manager) lockOpCtx(ctx context.Context) error {
-	select {
-	case m.op <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // linkAndRun returns a link and its running part, or ErrLinkNotFound.
 func (m *Manager) linkAndRun(name string) (*Link, *linkRun, error) {
 	m.mu.RLock()
@@ -246,8 +234,7 @@ func (m *Manager) Close() {
 		m.stopBG()
 		m.bg.Wait()
 	}
-	m.lockOp()
-	defer m.unlockOp()
+	defer m.waitOps()()
 	m.mu.Lock()
 	runs := m.runs
 	m.runs = map[string]*linkRun{}

@@ -61,12 +61,16 @@ var lockedConfigs = []string{"compression.type", "message.timestamp.type", "mess
 // the source's partition count, copied from the source from the link's
 // mirror.start.offset.spec on.
 func (m *Manager) CreateMirror(ctx context.Context, linkName string, req CreateMirrorRequest) error {
-	m.lockOp()
-	defer m.unlockOp()
+	unlock, err := m.lockLink(ctx, linkName)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return m.createMirrorLocked(ctx, linkName, req)
 }
 
-// createMirrorLocked is CreateMirror for a caller holding the op lock.
+// createMirrorLocked is CreateMirror for a caller holding the link's
+// operation lock.
 func (m *Manager) createMirrorLocked(ctx context.Context, linkName string, req CreateMirrorRequest) error {
 	l, run, err := m.linkAndRun(linkName)
 	if err != nil {
@@ -107,6 +111,11 @@ func (m *Manager) createMirrorLocked(ctx context.Context, linkName string, req C
 		}
 		overrides[c.Name] = *c.Value
 	}
+	release, err := m.reserveTopic(name, linkName)
+	if err != nil {
+		return err
+	}
+	defer release()
 	m.mu.RLock()
 	_, taken := m.mirrors[name]
 	m.mu.RUnlock()

@@ -18,7 +18,6 @@ func patternManager(topics []string) *Manager {
 	m := &Manager{
 		cfg:     Config{MaxTopicsPerRequest: DefaultMaxTopicsPerRequest},
 		log:     slog.New(slog.DiscardHandler),
-		op:      make(chan struct{}, 1),
 		links:   map[string]*Link{"l": {Name: "l"}},
 		mirrors: map[string]*Mirror{},
 		runs:    map[string]*linkRun{},

@@ -51,11 +51,12 @@ func (s *syncLink) Mirrors() []linksync.Mirror {
 }
 
 func (s *syncLink) CreateMirror(ctx context.Context, sourceTopic string) error {
-	if err := s.m.lockOpCtx(ctx); err != nil {
+	unlock, err := s.m.lockLink(ctx, s.name)
+	if err != nil {
 		return err
 	}
-	defer s.m.unlockOp()
-	err := s.m.createMirrorLocked(ctx, s.name, CreateMirrorRequest{SourceTopic: sourceTopic})
+	defer unlock()
+	err = s.m.createMirrorLocked(ctx, s.name, CreateMirrorRequest{SourceTopic: sourceTopic})
 	if errors.Is(err, ErrTopicExists) {
 		return errors.Join(linksync.ErrTopicExists, err)
 	}

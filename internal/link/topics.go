@@ -14,8 +14,16 @@ import (
 // deleted; this is how the Terraform provider deletes a mirror topic. Other
 // topics are deleted only with Config.AllowTopicDelete.
 func (m *Manager) DeleteTopic(ctx context.Context, topic string) error {
-	m.lockOp()
-	defer m.unlockOp()
+	m.mu.RLock()
+	owner, isMirror := m.mirrors[topic]
+	m.mu.RUnlock()
+	if isMirror {
+		unlock, err := m.lockLink(ctx, owner.Link)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	m.mu.RLock()
 	mir, isMirror := m.mirrors[topic]
 	var run *linkRun
