@@ -135,14 +135,23 @@ type Guard struct {
 	jwt     *jwtVerifier
 	limiter *limiter
 	ok      verified
+	// failures is the budget of failed authentications (see Admit).
+	failures *limiter
 }
+
+// The failure budget: failedBurst failed authentications, then one more
+// every minute/failedPerMinute, per presented API key or per address.
+const (
+	failedBurst     = 10
+	failedPerMinute = 10
+)
 
 // New builds a Guard from cfg.
 func New(cfg Config) (*Guard, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := &Guard{cfg: cfg, keys: map[string]APIKey{}}
+	g := &Guard{cfg: cfg, keys: map[string]APIKey{}, failures: newLimiter(failedPerMinute/60.0, failedBurst)}
 	for _, k := range cfg.APIKeys {
 		g.keys[k.Key] = k
 	}
@@ -165,6 +174,45 @@ func New(cfg Config) (*Guard, error) {
 
 // Enabled reports whether requests must authenticate.
 func (g *Guard) Enabled() bool { return g.cfg.Enabled() }
+
+// Admit authenticates r (see Authenticate) within the budget of failed
+// API secrets, and returns a wait when it is refused for too many failures
+// (429). Failures count against what the request presents: a known API
+// key counts against that key, an unknown one against the address it
+// comes from (host).
+// So guessing at one key, or from one address, never locks out another
+// valid credential from the same address (a NAT, a proxy). A key over its
+// budget is refused before its secret is hashed (a 100,000-round hash
+// nobody should make the daemon pay at will), unless the same key and
+// secret were verified a moment ago; an address over its budget likewise
+// for unknown keys. Bearer tokens cost little to check and are always
+// checked: a valid one is never refused for others' failures.
+func (g *Guard) Admit(r *http.Request, host string) (Principal, time.Duration, error) {
+	if !g.Enabled() {
+		return Anonymous, 0, nil
+	}
+	budget := ""
+	now := time.Now()
+	if key, secret, ok := r.BasicAuth(); ok && len(g.keys) > 0 {
+		budget = "address:" + host
+		if k, known := g.keys[key]; known {
+			budget = "key:" + key
+			if g.ok.has(verifiedKey(key, k.SecretHash, secret), now) {
+				budget = "" // verified a moment ago: no hash to pay
+			}
+		}
+		if spent, wait := g.failures.spent(budget, now); budget != "" && spent {
+			return Principal{}, wait, fmt.Errorf("%w: too many failed authentications for %s", ErrBadCredentials, budget)
+		}
+	}
+	p, err := g.Authenticate(r)
+	if err != nil && budget != "" {
+		if ok, wait := g.failures.take(budget, now); !ok {
+			return Principal{}, wait, err
+		}
+	}
+	return p, 0, err
+}
 
 // Authenticate returns the request's principal.
 func (g *Guard) Authenticate(r *http.Request) (Principal, error) {

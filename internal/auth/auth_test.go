@@ -317,3 +317,37 @@ func TestJWKSURL(t *testing.T) {
 		t.Fatalf("%d fetches for one unknown key", fetches-n)
 	}
 }
+
+// TestFailureBudgetWithoutRateLimit: with no rate limit configured, wrong
+// API secrets still have a budget, so nobody can make the daemon hash
+// secrets at will; the budget is per key, and another key's owner is not
+// refused.
+func TestFailureBudgetWithoutRateLimit(t *testing.T) {
+	hashA, _ := HashSecret("a-secret")
+	hashB, _ := HashSecret("b-secret")
+	g, err := New(Config{APIKeys: []APIKey{{Key: "a", SecretHash: hashA}, {Key: "b", SecretHash: hashB}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(key, secret string) *http.Request {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.SetBasicAuth(key, secret)
+		return r
+	}
+	refused := 0
+	for range failedBurst + 3 {
+		_, wait, err := g.Admit(req("a", "guess"), "10.0.0.1")
+		if err == nil {
+			t.Fatal("a wrong secret was accepted")
+		}
+		if wait > 0 {
+			refused++
+		}
+	}
+	if refused != 3 {
+		t.Fatalf("%d of %d wrong secrets refused for the budget, want 3", refused, failedBurst+3)
+	}
+	if p, wait, err := g.Admit(req("b", "b-secret"), "10.0.0.1"); err != nil || wait > 0 || p.Name != "User:b" {
+		t.Fatalf("another key from the same address: %v %v %v", p, wait, err)
+	}
+}

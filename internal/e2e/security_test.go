@@ -442,8 +442,8 @@ func TestAuditLog(t *testing.T) {
 func TestAPIRateLimit(t *testing.T) {
 	var logs syncBuffer
 	e := newEnvWith(t, &env{configure: func(c *config.Config) {
-		c.Auth.APIKeys = []auth.APIKey{{Key: "a", SecretHash: hashed(t, "a")}, {Key: "b", SecretHash: hashed(t, "b")}}
-		c.Auth.Roles = []auth.Role{{Principal: "User:a", Role: "viewer"}, {Principal: "User:b", Role: "viewer"}}
+		c.Auth.APIKeys = []auth.APIKey{{Key: "a", SecretHash: hashed(t, "a")}, {Key: "b", SecretHash: hashed(t, "b")}, {Key: "c", SecretHash: hashed(t, "c")}}
+		c.Auth.Roles = []auth.Role{{Principal: "User:a", Role: "viewer"}, {Principal: "User:b", Role: "viewer"}, {Principal: "User:c", Role: "viewer"}}
 		c.Auth.RateLimit = auth.RateLimit{PerSecond: 0.1, Burst: 3}
 	}, log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	a := as(e.api, t, basic("a", "a"))
@@ -468,23 +468,40 @@ func TestAPIRateLimit(t *testing.T) {
 	if status, _ := as(e.api, t, basic("b", "b")).Do("GET", "/links", nil); status != http.StatusOK {
 		t.Fatalf("another principal: %d", status)
 	}
-	// Guessing secrets is limited per address.
+	// Guessing a key's secret is limited per presented key: ten wrong
+	// secrets, then 429 without the secret even being hashed (each check
+	// is a 100,000-round hash).
 	statuses := map[int]int{}
-	for range 5 {
+	for range 12 {
 		status, _ := as(e.api, t, basic("b", "guess")).Do("GET", "/links", nil)
 		statuses[status]++
 	}
-	if statuses[http.StatusUnauthorized] != 3 || statuses[http.StatusTooManyRequests] != 2 {
-		t.Fatalf("wrong secrets answered %v, want 3x401 then 2x429", statuses)
+	if statuses[http.StatusUnauthorized] != 10 || statuses[http.StatusTooManyRequests] != 2 {
+		t.Fatalf("wrong secrets answered %v, want 10x401 then 2x429", statuses)
 	}
-	// Once the address has spent its budget, credentials are not even
-	// checked (each check is a 100,000-round hash): only the first three
-	// were, and the right secret from that address waits too.
-	if n := strings.Count(logs.String(), "request refused: authentication failed"); n != 3 {
-		t.Fatalf("%d secrets checked for 5 wrong guesses, want 3: the last 2 must be refused before hashing", n)
+	if n := strings.Count(logs.String(), "unknown API key or wrong secret"); n != 10 {
+		t.Fatalf("%d secrets checked for 12 wrong guesses, want 10: the last 2 must be refused before hashing", n)
 	}
-	if status, _ := as(e.api, t, basic("b", "b")).Do("GET", "/links", nil); status != http.StatusTooManyRequests {
-		t.Fatalf("right secret from an address over its failure budget: %d, want 429", status)
+	// Nobody else is locked out: the guessed key with its right secret,
+	// verified a moment ago, and another key from the same address.
+	if status, _ := as(e.api, t, basic("b", "b")).Do("GET", "/links", nil); status != http.StatusOK {
+		t.Fatalf("the right secret of the guessed key, verified before: %d, want 200", status)
+	}
+	if status, _ := as(e.api, t, basic("c", "c")).Do("GET", "/links", nil); status != http.StatusOK {
+		t.Fatalf("another key from the same address: %d, want 200", status)
+	}
+	// Unknown keys count against the address, and do not lock out the
+	// known keys from it either.
+	statuses = map[int]int{}
+	for i := range 12 {
+		status, _ := as(e.api, t, basic(fmt.Sprintf("nokey%d", i), "x")).Do("GET", "/links", nil)
+		statuses[status]++
+	}
+	if statuses[http.StatusTooManyRequests] != 2 {
+		t.Fatalf("unknown keys answered %v, want 2x429 after 10", statuses)
+	}
+	if status, _ := as(e.api, t, basic("c", "c")).Do("GET", "/links", nil); status != http.StatusOK {
+		t.Fatalf("a valid key from an address over its budget for unknown keys: %d, want 200", status)
 	}
 }
 

@@ -84,24 +84,15 @@ var openGuard, _ = auth.New(auth.Config{})
 // serve it; when not, the refusal is written.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, a access) (*http.Request, bool) {
 	g := s.guard()
-	// Failed authentications count against the caller's address, so
-	// guessing secrets is rate-limited too. An address that has spent its
-	// budget is refused before its credentials are checked: checking an
-	// API secret costs a 100,000-round hash, which nobody should be able
-	// to make the daemon pay at will.
+	// Failed authentications have a budget, per presented key or per
+	// address (see auth.Guard.Admit).
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	addr := auth.Principal{Name: "address:" + host}
-	if spent, wait := g.Spent(addr); spent {
-		s.log.Warn("request refused: too many failed authentications from its address", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
-		tooManyRequests(w, r, wait)
-		return r, false
-	}
-	p, err := g.Authenticate(r)
+	p, wait, err := g.Admit(r, host)
 	if err != nil {
 		// Why is logged, not answered: a caller probing keys learns
 		// nothing from the body.
 		s.log.Warn("request refused: authentication failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
-		if ok, wait := g.Allow(addr); !ok {
+		if wait > 0 {
 			tooManyRequests(w, r, wait)
 			return r, false
 		}
