@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -290,7 +291,7 @@ func TestJWKSURL(t *testing.T) {
 		t.Fatal("a key published seconds after the last fetch was used without the 30 s pause")
 	}
 	v.mu.Lock()
-	v.fetch = time.Now().Add(-31 * time.Second)
+	v.nextTry = time.Time{} // 30 s later
 	v.mu.Unlock()
 	if err := verify(k2, "k2"); err != nil {
 		t.Fatalf("rotated key: %v", err)
@@ -303,7 +304,7 @@ func TestJWKSURL(t *testing.T) {
 	n := fetches
 	mu.Unlock()
 	v.mu.Lock()
-	v.fetch = time.Now().Add(-31 * time.Second)
+	v.nextTry = time.Time{} // 30 s later
 	v.mu.Unlock()
 	if err := verify(k2, "k9"); err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("unknown key with the URL down: %v", err)
@@ -349,5 +350,77 @@ func TestFailureBudgetWithoutRateLimit(t *testing.T) {
 	}
 	if p, wait, err := g.Admit(req("b", "b-secret"), "10.0.0.1"); err != nil || wait > 0 || p.Name != "User:b" {
 		t.Fatalf("another key from the same address: %v %v %v", p, wait, err)
+	}
+}
+
+// TestJWKSRefreshOffTheRequestPath: while the key set is being fetched
+// (slowly) for an unknown key id, tokens with known keys are verified at
+// once; and a fetch that failed is tried again within seconds, not after
+// the 30 s that follow a successful one.
+func TestJWKSRefreshOffTheRequestPath(t *testing.T) {
+	k1, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	release := make(chan struct{})
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		switch calls.Add(1) {
+		case 1:
+		case 2:
+			<-release // a slow identity provider
+		default:
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{ecJWK(k1, "k1")}})
+	}))
+	defer srv.Close()
+	defer close(release)
+	v, err := newJWTVerifier(JWTConfig{JWKSURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	claims := map[string]any{"sub": "svc", "exp": now.Add(time.Hour).Unix()}
+	if _, err := v.verify(context.Background(), es256(t, k1, "k1", claims), now); err != nil {
+		t.Fatal(err)
+	}
+	v.mu.Lock()
+	v.nextTry = time.Time{}
+	v.mu.Unlock()
+	slow := make(chan error, 1)
+	go func() {
+		_, err := v.verify(context.Background(), es256(t, k1, "unknown", claims), now)
+		slow <- err
+	}()
+	for calls.Load() < 2 {
+		time.Sleep(10 * time.Millisecond) // polling for the slow fetch to start
+	}
+	known := make(chan error, 1)
+	go func() {
+		_, err := v.verify(context.Background(), es256(t, k1, "k1", claims), now)
+		known <- err
+	}()
+	select {
+	case err := <-known:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-slow:
+		t.Fatal("the unknown key's fetch ended first")
+	case <-time.After(5 * time.Second):
+		t.Fatal("a token with a known key waited for the key set's fetch")
+	}
+	release <- struct{}{}
+	<-slow
+	v.mu.Lock()
+	v.nextTry = time.Time{}
+	v.mu.Unlock()
+	if _, err := v.verify(context.Background(), es256(t, k1, "k9", claims), now); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("unknown key with the URL down: %v", err)
+	}
+	v.mu.Lock()
+	retryIn := time.Until(v.nextTry)
+	v.mu.Unlock()
+	if retryIn > 2*time.Second {
+		t.Fatalf("after a failed fetch the next one waits %v", retryIn)
 	}
 }

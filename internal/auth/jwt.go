@@ -70,13 +70,24 @@ func (c *JWTConfig) skew() (time.Duration, error) {
 }
 
 // jwtVerifier verifies tokens against one configuration and key set.
+//
+// The key set is refreshed off the request path: a token with a key id not
+// yet known starts a refresh (at most one at a time, and for an unknown id
+// at most one per refresh interval after one that succeeded; one that
+// failed is tried again sooner, backing off), and waits for it at most as
+// long as its own request may wait. Tokens with known keys never wait: no
+// lock is held while the key set is fetched.
 type jwtVerifier struct {
-	cfg   JWTConfig
-	skew  time.Duration
-	http  *http.Client
-	mu    sync.Mutex
-	keys  map[string]crypto.PublicKey // by kid
-	fetch time.Time                   // last JWKS fetch
+	cfg  JWTConfig
+	skew time.Duration
+	http *http.Client
+
+	mu       sync.Mutex
+	keys     map[string]crypto.PublicKey // by kid
+	nextTry  time.Time                   // no refresh before this
+	fails    int                         // refreshes failed in a row
+	lastErr  error                       // of the last refresh, nil if it succeeded
+	inflight chan struct{}               // closed when the refresh under way ends
 }
 
 func newJWTVerifier(cfg JWTConfig) (*jwtVerifier, error) {
@@ -97,46 +108,81 @@ func newJWTVerifier(cfg JWTConfig) (*jwtVerifier, error) {
 	return v, nil
 }
 
-// key returns the key kid names, fetching the JWKS again if it is not
-// known and the last fetch is older than 30 s.
+// key returns the key kid names, refreshing the key set when kid is not in
+// it (see jwtVerifier).
 func (v *jwtVerifier) key(ctx context.Context, kid string) (crypto.PublicKey, error) {
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	pick := func() (crypto.PublicKey, bool) {
-		if kid == "" && len(v.keys) == 1 {
-			for _, k := range v.keys {
-				return k, true
-			}
-		}
-		k, ok := v.keys[kid]
-		return k, ok
-	}
-	if k, ok := pick(); ok {
+	if k, ok := v.pick(kid); ok {
+		v.mu.Unlock()
 		return k, nil
 	}
-	// A key set rotates by adding a key before tokens use it: look again,
-	// the URL at most every 30 s, the file at most every second.
+	if v.inflight == nil && !time.Now().Before(v.nextTry) {
+		v.inflight = make(chan struct{})
+		go v.refresh(v.inflight)
+	}
+	wait := v.inflight
+	v.mu.Unlock()
+	if wait == nil {
+		return nil, fmt.Errorf("unknown key id '%s'", kid)
+	}
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("unknown key id '%s' (the key set is being fetched): %w", kid, ctx.Err())
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if k, ok := v.pick(kid); ok {
+		return k, nil
+	}
+	if v.lastErr != nil {
+		return nil, fmt.Errorf("unknown key id '%s' (the key set could not be fetched: %w)", kid, v.lastErr)
+	}
+	return nil, fmt.Errorf("unknown key id '%s'", kid)
+}
+
+// pick finds kid's key (the only key for a token without kid). Callers
+// hold mu.
+func (v *jwtVerifier) pick(kid string) (crypto.PublicKey, bool) {
+	if kid == "" && len(v.keys) == 1 {
+		for _, k := range v.keys {
+			return k, true
+		}
+	}
+	k, ok := v.keys[kid]
+	return k, ok
+}
+
+// refresh fetches the key set once and closes done. A key set rotates by
+// adding a key before tokens use it: after a fetch that succeeded, the URL
+// is asked again at most every 30 s (the file every second); after a
+// failure, sooner, doubling from one second.
+func (v *jwtVerifier) refresh(done chan struct{}) {
 	every := 30 * time.Second
 	if v.cfg.JWKSFile != "" {
 		every = time.Second
 	}
-	if time.Since(v.fetch) < every {
-		return nil, fmt.Errorf("unknown key id '%s'", kid)
-	}
-	v.fetch = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	b, err := v.readJWKS(ctx)
+	var keys map[string]crypto.PublicKey
+	if err == nil {
+		if keys, err = parseJWKS(b); err != nil {
+			err = fmt.Errorf("JWKS: %w", err)
+		}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.lastErr = err
 	if err != nil {
-		return nil, err
+		v.fails++
+		v.nextTry = time.Now().Add(min(every, time.Second<<min(v.fails-1, 5)))
+	} else {
+		v.keys, v.fails = keys, 0
+		v.nextTry = time.Now().Add(every)
 	}
-	keys, err := parseJWKS(b)
-	if err != nil {
-		return nil, fmt.Errorf("JWKS: %w", err)
-	}
-	v.keys = keys
-	if k, ok := pick(); ok {
-		return k, nil
-	}
-	return nil, fmt.Errorf("unknown key id '%s'", kid)
+	v.inflight = nil
+	close(done)
 }
 
 // readJWKS reads the key set from the file or the URL.
