@@ -208,6 +208,7 @@ func (d *Daemon) listen(cfg config.Config, guard *auth.Guard) error {
 		_ = d.ln.Close()
 		return err
 	}
+	d.ln = newLimitListener(d.ln, maxConnections, maxConnectionsPerAddress)
 	d.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
