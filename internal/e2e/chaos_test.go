@@ -365,7 +365,20 @@ func TestChaos(t *testing.T) {
 		if m.MirrorStatus != "ACTIVE" || m.MirrorTopicError != "NO_ERROR" {
 			t.Errorf("mirror %s is %s (%s) after the chaos", name, m.MirrorStatus, m.MirrorTopicError)
 		}
-		compared += assertSameViews(t, src.ListenAddrs(), name, dst.ListenAddrs(), name)
+		if name == "txn" {
+			compared += assertSameViews(t, src.ListenAddrs(), name, dst.ListenAddrs(), name)
+		} else {
+			// No transaction writes to "plain": its read_committed view
+			// is its read_uncommitted one. (After many leader moves kfake
+			// was seen to leave a read_committed kgo consumer of the
+			// source waiting for good, seed 1796241621795556528.)
+			s := readView(t, src.ListenAddrs(), name, false)
+			d := readView(t, dst.ListenAddrs(), name, false)
+			if diff := diffViews(s, d); diff != "" {
+				t.Fatalf("read_uncommitted view: %s differs: %s", name, diff)
+			}
+			compared += testutil.Count(s.records)
+		}
 		for p := int32(0); p < n; p++ {
 			if diff := testutil.DiffMarkers(testutil.Markers(t, srcCl, name, p), testutil.Markers(t, dstCl, name, p)); diff != "" {
 				t.Fatalf("%s[%d]: %s", name, p, diff)
