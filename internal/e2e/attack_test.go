@@ -332,3 +332,29 @@ func TestSlowLinkDoesNotStallOthers(t *testing.T) {
 		t.Fatal("a pause on another link waited behind the slow link's call")
 	}
 }
+
+// TestBodyWithoutContentTypeIsRefused: a web page can make a browser send
+// a POST with a body and no Content-Type to a daemon on loopback, without
+// a preflight. A state-changing body must say it is JSON: 415, and
+// nothing changes.
+func TestBodyWithoutContentTypeIsRefused(t *testing.T) {
+	e := newEnv(t)
+	testutil.CreateTopic(t, e.srcCl, "csrf", 1, nil)
+	e.createLink("l1", nil)
+	e.createMirror("l1", "csrf")
+	e.waitStatus("l1", "csrf", "ACTIVE")
+	req, err := http.NewRequest("POST", e.api.Base+"/links/l1/mirrors:pause", strings.NewReader(`{"mirror_topic_names":["csrf"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(string(body), "application/json") {
+		t.Fatalf("a body without Content-Type: %d %s", resp.StatusCode, body)
+	}
+	e.waitStatus("l1", "csrf", "ACTIVE")
+}

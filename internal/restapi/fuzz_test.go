@@ -141,8 +141,8 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("%s: status %d (%v)", k.name, ae.status, err)
 		case ae.code != ae.status:
 			t.Fatalf("%s: status %d with error_code %d", k.name, ae.status, ae.code)
-		case ae.status == http.StatusUnsupportedMediaType && contentType == "":
-			t.Fatalf("%s: 415 without a Content-Type", k.name)
+		case ae.status == http.StatusUnsupportedMediaType && contentType == "" && len(bytes.TrimSpace(body)) == 0:
+			t.Fatalf("%s: 415 for an empty body without a Content-Type", k.name)
 		case oversize && ae.status != http.StatusRequestEntityTooLarge && ae.status != http.StatusUnsupportedMediaType:
 			t.Fatalf("%s: oversized body answered %d (%v)", k.name, ae.status, err)
 		case !oversize && ae.status == http.StatusRequestEntityTooLarge:

@@ -149,7 +149,8 @@ func (c *call) baseURL(r *http.Request) string {
 // decode reads a JSON body into v. An empty body leaves v as it is when
 // allowEmpty is set.
 func decode(r *http.Request, v any, allowEmpty bool) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	ct := r.Header.Get("Content-Type")
+	if ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return &apiError{status: http.StatusUnsupportedMediaType, code: 415, msg: fmt.Sprintf("HTTP 415 Unsupported Media Type: send the body as application/json, not %q.", ct)}
@@ -168,6 +169,12 @@ func decode(r *http.Request, v any, allowEmpty bool) error {
 			return nil
 		}
 		return badRequest("The request body is empty; a JSON object is required.")
+	}
+	if ct == "" {
+		// A web page can make a browser send a body without a
+		// Content-Type to a daemon on loopback, with no preflight:
+		// a body that changes state must say it is JSON.
+		return &apiError{status: http.StatusUnsupportedMediaType, code: 415, msg: "HTTP 415 Unsupported Media Type: send the body with Content-Type: application/json."}
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
