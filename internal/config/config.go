@@ -86,6 +86,9 @@ type Config struct {
 	// answer.
 	LinkNetworksAllow string `yaml:"link_networks_allow"`
 	LinkNetworksDeny  string `yaml:"link_networks_deny"`
+	// MetricsPublic serves /metrics without authentication even when the
+	// API has it. Off by default: the metrics name every link and topic.
+	MetricsPublic bool `yaml:"metrics_public"`
 	// AllowTopicDelete lets DELETE /topics/{t} delete destination topics
 	// that are not mirror topics. Off by default: Strait holds the
 	// destination's credentials for its mirrors, not for every topic.
@@ -202,6 +205,9 @@ func (c *Config) LoadEnv(lookup func(string) (string, bool)) {
 	}
 	if v, ok := lookup("STRAIT_STANDBY"); ok {
 		c.Standby = v == "true" || v == "1"
+	}
+	if v, ok := lookup("STRAIT_METRICS_PUBLIC"); ok {
+		c.MetricsPublic = v == "true" || v == "1"
 	}
 	if v, ok := lookup("STRAIT_ALLOW_TOPIC_DELETE"); ok {
 		c.AllowTopicDelete = v == "true" || v == "1"

@@ -102,7 +102,7 @@ func (d *Daemon) activate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	api := restapi.New(mgr, d.log, restapi.Options{Guard: d.guard})
+	api := restapi.New(mgr, d.log, restapi.Options{Guard: d.guard, ExternalURL: d.cfg.AdvertisedURL})
 	d.mu.Lock()
 	d.mgr, d.api, d.phase = mgr, api, ""
 	d.mu.Unlock()

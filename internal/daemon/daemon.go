@@ -195,7 +195,7 @@ func (d *Daemon) listen(cfg config.Config, guard *auth.Guard) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", d.authenticated(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), cfg.MetricsPublic))
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", d.readyz)
 	mux.HandleFunc("/", d.serveAPI)

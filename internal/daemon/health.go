@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -58,6 +59,30 @@ func (d *Daemon) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	api.ServeHTTP(w, r)
+}
+
+// authenticated serves h to authenticated callers only, when the API has
+// authentication and public is not set.
+func (d *Daemon) authenticated(h http.Handler, public bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g := d.guard.Get()
+		if public || g == nil || !g.Enabled() {
+			h.ServeHTTP(w, r)
+			return
+		}
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if _, wait, err := g.Admit(r, host); err != nil {
+			if wait > 0 {
+				w.Header().Set("Retry-After", fmt.Sprint(max(1, int(wait.Seconds()))))
+				http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
+				return
+			}
+			w.Header().Set("WWW-Authenticate", g.Challenge())
+			http.Error(w, "Authentication failed", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // probe checks the destination and the state topic every probeEvery.

@@ -358,3 +358,32 @@ func TestBodyWithoutContentTypeIsRefused(t *testing.T) {
 	}
 	e.waitStatus("l1", "csrf", "ACTIVE")
 }
+
+// TestHostHeaderIsNotReflected: metadata.self comes from the configured
+// external URL (or the socket's address), never from the Host header a
+// client wrote, which would otherwise be repeated to whoever reads it.
+func TestHostHeaderIsNotReflected(t *testing.T) {
+	for _, external := range []string{"", "https://strait.example.com"} {
+		t.Run("external="+external, func(t *testing.T) {
+			e := newEnvWith(t, &env{configure: func(c *config.Config) { c.AdvertisedURL = external }})
+			req, _ := http.NewRequest("GET", e.api.Root+"/kafka/v3/clusters", nil)
+			req.Host = "evil.example"
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), "evil.example") {
+				t.Fatalf("the Host header is in the answer: %s", body)
+			}
+			want := strings.TrimPrefix(e.api.Root, "http://")
+			if external != "" {
+				want = external
+			}
+			if !strings.Contains(string(body), want+"/kafka/v3/clusters") {
+				t.Fatalf("metadata.self is not %s: %s", want, body)
+			}
+		})
+	}
+}

@@ -242,16 +242,24 @@ func TestAPIAuthentication(t *testing.T) {
 	if ch := resp.Header.Get("WWW-Authenticate"); !strings.Contains(ch, "Basic") || !strings.Contains(ch, "Bearer") {
 		t.Fatalf("WWW-Authenticate %q", ch)
 	}
-	// Health and metrics stay open for probes and scrapers.
-	for _, p := range []string{"/livez", "/readyz", "/metrics"} {
+	// Health stays open for probes; metrics need credentials (they name
+	// every link and topic) unless metrics_public is set.
+	for p, want := range map[string]int{"/livez": http.StatusOK, "/readyz": http.StatusOK, "/metrics": http.StatusUnauthorized} {
 		resp, err := http.Get(e.api.Root + p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s: %d", p, resp.StatusCode)
+		if resp.StatusCode != want {
+			t.Fatalf("GET %s without credentials: %d, want %d", p, resp.StatusCode, want)
 		}
+	}
+	req, _ = http.NewRequest("GET", e.api.Root+"/metrics", nil)
+	req.SetBasicAuth("OPSKEY", "right-secret")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics with credentials: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 }
 
@@ -410,6 +418,8 @@ func TestAuditLog(t *testing.T) {
 	as(e.api, t, basic("viewer", "wrong")).Do("DELETE", "/links/l", nil)
 	e.api.Do("POST", "/links/l/mirrors:pause", map[string]any{"mirror_topic_names": []string{"no-such"}})
 	e.api.Do("GET", "/links/l", nil)
+	e.api.Do("DELETE", "/links/l/no-such-thing", nil) // 404
+	e.api.Do("PUT", "/links/l/mirrors", nil)          // 405
 
 	type entry struct {
 		Msg       string `json:"msg"`
@@ -433,6 +443,8 @@ func TestAuditLog(t *testing.T) {
 		{"audit", "User:viewer", "POST /kafka/v3/clusters/{cluster_id}/links/{link_name}/mirrors:resume", "l", 403, "denied"},
 		{"audit", "User:ANONYMOUS", "DELETE /kafka/v3/clusters/{cluster_id}/links/{link_name}", "l", 401, "denied"},
 		{"audit", "User:admin", "POST /kafka/v3/clusters/{cluster_id}/links/{link_name}/mirrors:pause", "l", 200, "success"},
+		{"audit", "User:ANONYMOUS", "unknown", "", 404, "rejected"},
+		{"audit", "User:ANONYMOUS", "unknown", "", 405, "rejected"},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("audit log:\n got %v\nwant %v", got, want)

@@ -21,6 +21,10 @@ type Options struct {
 	// Timeout bounds one request's work; zero means two minutes (a
 	// promote waits up to a minute for its mirrors to catch up).
 	Timeout time.Duration
+	// ExternalURL is the API's URL as clients reach it (scheme and host,
+	// no path), used in metadata.self; empty means the address of the
+	// socket a request came in on.
+	ExternalURL string
 }
 
 // What a route needs: one of auth's actions, and where the link it acts

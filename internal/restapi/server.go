@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -48,7 +49,7 @@ func New(m *link.Manager, log *slog.Logger, opt Options) *Server {
 	for _, p := range Prefixes {
 		s.routes(p)
 	}
-	s.mux.HandleFunc("/", s.notFound)
+	s.mux.HandleFunc("/", s.notFoundAudited)
 	return s
 }
 
@@ -64,6 +65,8 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call) error
 // call carries what every handler needs.
 type call struct {
 	prefix string
+	// external is Options.ExternalURL.
+	external string
 }
 
 func (s *Server) routes(p string) {
@@ -94,7 +97,7 @@ func (s *Server) routes(p string) {
 // handle mounts h at pattern behind authentication, rate limiting and
 // the authorization a; state-changing requests are audited.
 func (s *Server) handle(pattern, prefix string, a access, h handlerFunc) {
-	c := &call{prefix: prefix}
+	c := &call{prefix: prefix, external: strings.TrimSuffix(s.opt.ExternalURL, "/")}
 	changes := !strings.HasPrefix(pattern, http.MethodGet+" ")
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if changes {
@@ -137,13 +140,36 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusNotFound, errorBody{ErrorCode: 404, Message: "HTTP 404 Not Found"})
 }
 
-// baseURL is the absolute URL of the API root the request came through.
+// notFoundAudited is notFound with an audit line for what would have
+// changed state: a probe of the API's writes is worth a record too.
+func (s *Server) notFoundAudited(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		s.notFound(w, r)
+		return
+	}
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	s.notFound(sw, r)
+	s.audit(r, "unknown", sw.status, time.Since(start))
+}
+
+// baseURL is the absolute URL of the API root the request came through:
+// the configured external URL, else the address of the socket the request
+// arrived on. Never the Host header, which is the client's to write and
+// would be repeated in every metadata.self.
 func (c *call) baseURL(r *http.Request) string {
+	if c.external != "" {
+		return c.external + c.prefix
+	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host + c.prefix
+	host := "localhost"
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		host = a.String()
+	}
+	return scheme + "://" + host + c.prefix
 }
 
 // decode reads a JSON body into v. An empty body leaves v as it is when
