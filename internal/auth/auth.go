@@ -51,6 +51,12 @@ type Role struct {
 	// Links are link names the role applies to; "*" is every link, and a
 	// trailing "*" matches a prefix. Empty means every link.
 	Links []string `yaml:"links"`
+	// Method, if set, is the authentication method the principal must
+	// have used: basic (API keys), bearer (JWTs) or certificate. Required
+	// when JWTs and client certificates are both on and the principal is
+	// not an API key's: a token's subject and a certificate's common name
+	// could name the same principal.
+	Method string `yaml:"method"`
 }
 
 // RateLimit is a token bucket per principal.
@@ -94,12 +100,24 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("auth.jwt: %w", err)
 		}
 	}
+	keyPrincipals := map[string]bool{}
+	for _, k := range c.APIKeys {
+		keyPrincipals[k.principal()] = true
+	}
 	for i, r := range c.Roles {
 		if r.Principal == "" {
 			return fmt.Errorf("auth.roles[%d]: principal is required", i)
 		}
 		if _, ok := roleActions[r.Role]; !ok {
 			return fmt.Errorf("auth.roles[%d]: role '%s' is not viewer, operator or admin", i, r.Role)
+		}
+		switch r.Method {
+		case "", "basic", "bearer", "certificate":
+		default:
+			return fmt.Errorf("auth.roles[%d]: method '%s' is not basic, bearer or certificate", i, r.Method)
+		}
+		if r.Method == "" && c.JWT != nil && c.ClientCertificates && !keyPrincipals[r.Principal] {
+			return fmt.Errorf("auth.roles[%d] (%s): with both jwt and client_certificates on, say which method the principal authenticates with (method: bearer or certificate): a token's subject and a certificate's name could both be %s", i, r.Principal, r.Principal)
 		}
 	}
 	if c.RateLimit.PerSecond < 0 || c.RateLimit.Burst < 0 {
@@ -109,6 +127,14 @@ func (c *Config) Validate() error {
 		return errors.New("auth.roles are set but no authentication method is")
 	}
 	return nil
+}
+
+// principal is the principal an API key authenticates as.
+func (k APIKey) principal() string {
+	if k.Principal != "" {
+		return k.Principal
+	}
+	return "User:" + k.Key
 }
 
 // Principal is an authenticated caller.
@@ -237,27 +263,35 @@ func (g *Guard) Authenticate(r *http.Request) (Principal, error) {
 			}
 			g.ok.add(vk, now)
 		}
-		name := k.Principal
-		if name == "" {
-			name = "User:" + k.Key
-		}
-		return Principal{Name: name, Method: "basic"}, nil
+		return Principal{Name: k.principal(), Method: "basic"}, nil
 	case strings.EqualFold(scheme, "Bearer") && g.jwt != nil:
 		sub, err := g.jwt.verify(r.Context(), strings.TrimSpace(cred), time.Now())
 		if err != nil {
 			return Principal{}, fmt.Errorf("%w: %v", ErrBadCredentials, err)
 		}
-		return Principal{Name: "User:" + sub, Method: "bearer"}, nil
+		return g.notAKey(Principal{Name: "User:" + sub, Method: "bearer"})
 	case h == "" && g.cfg.ClientCertificates && r.TLS != nil && len(r.TLS.VerifiedChains) > 0:
 		cn := r.TLS.VerifiedChains[0][0].Subject.CommonName
 		if cn == "" {
 			return Principal{}, fmt.Errorf("%w: client certificate without a common name", ErrBadCredentials)
 		}
-		return Principal{Name: "User:" + cn, Method: "certificate"}, nil
+		return g.notAKey(Principal{Name: "User:" + cn, Method: "certificate"})
 	case h == "":
 		return Principal{}, ErrNoCredentials
 	}
 	return Principal{}, fmt.Errorf("%w: unsupported authorization scheme '%s'", ErrBadCredentials, scheme)
+}
+
+// notAKey refuses a token or certificate principal that is an API key's:
+// whoever can get a token or a certificate issued with that name must not
+// take the key's roles.
+func (g *Guard) notAKey(p Principal) (Principal, error) {
+	for _, k := range g.keys {
+		if k.principal() == p.Name {
+			return Principal{}, fmt.Errorf("%w: %s authenticated with %s, but it is the principal of an API key", ErrBadCredentials, p.Name, p.Method)
+		}
+	}
+	return p, nil
 }
 
 // Allowed reports whether p may take action on link ("" for actions that
@@ -267,7 +301,7 @@ func (g *Guard) Allowed(p Principal, action, link string) bool {
 		return true
 	}
 	for _, r := range g.cfg.Roles {
-		if r.Principal != p.Name || !slices.Contains(roleActions[r.Role], action) {
+		if r.Principal != p.Name || (r.Method != "" && r.Method != p.Method) || !slices.Contains(roleActions[r.Role], action) {
 			continue
 		}
 		if link == "" {
@@ -289,7 +323,7 @@ func (g *Guard) CanAny(p Principal, action string) bool {
 		return true
 	}
 	for _, r := range g.cfg.Roles {
-		if r.Principal == p.Name && slices.Contains(roleActions[r.Role], action) {
+		if r.Principal == p.Name && (r.Method == "" || r.Method == p.Method) && slices.Contains(roleActions[r.Role], action) {
 			return true
 		}
 	}

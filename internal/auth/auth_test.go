@@ -12,6 +12,8 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -201,6 +203,7 @@ func TestJWTClaims(t *testing.T) {
 		{"nbf beyond skew", func(c map[string]any) { c["nbf"] = at(61 * time.Second) }, "nbf"},
 		{"nbf within skew", func(c map[string]any) { c["nbf"] = at(59 * time.Second) }, ""},
 		{"iat in the future", func(c map[string]any) { c["iat"] = at(10 * time.Minute) }, "iat"},
+		{"nbf not a number", func(c map[string]any) { c["nbf"] = "now" }, "nbf"},
 		{"no exp", func(c map[string]any) { delete(c, "exp") }, "exp"},
 		{"exp not a number", func(c map[string]any) { c["exp"] = "tomorrow" }, "exp"},
 		{"wrong issuer", func(c map[string]any) { c["iss"] = "other" }, "issuer"},
@@ -422,5 +425,82 @@ func TestJWKSRefreshOffTheRequestPath(t *testing.T) {
 	v.mu.Unlock()
 	if retryIn > 2*time.Second {
 		t.Fatalf("after a failed fetch the next one waits %v", retryIn)
+	}
+}
+
+// TestJWTCriticalHeaderRefused: a token whose header lists critical
+// extensions (crit) is refused, signature valid or not: Strait
+// understands none of them (RFC 7515 4.1.11).
+func TestJWTCriticalHeaderRefused(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	file := filepath.Join(t.TempDir(), "jwks.json")
+	b, _ := json.Marshal(map[string]any{"keys": []map[string]string{ecJWK(k, "k1")}})
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v, err := newJWTVerifier(JWTConfig{JWKSFile: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	enc := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
+	signed := enc(map[string]any{"alg": "ES256", "kid": "k1", "crit": []string{"exp-ext"}, "exp-ext": 1}) + "." + enc(map[string]any{"sub": "svc", "exp": now.Add(time.Hour).Unix()})
+	sum := sha256.Sum256([]byte(signed))
+	r, s, err := ecdsa.Sign(rand.Reader, k, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	tok := signed + "." + base64.RawURLEncoding.EncodeToString(sig)
+	if _, err := v.verify(context.Background(), tok, now); err == nil || !strings.Contains(err.Error(), "crit") {
+		t.Fatalf("token with crit: %v", err)
+	}
+	if _, err := v.verify(context.Background(), es256(t, k, "k1", map[string]any{"sub": "svc", "exp": now.Add(time.Hour).Unix()}), now); err != nil {
+		t.Fatalf("the same key without crit: %v", err)
+	}
+}
+
+// TestPrincipalsDoNotCollide is the attack: someone who can get a token (or
+// a certificate) issued with a chosen subject picks the name of an API
+// key's principal, or of a principal another method grants roles to.
+func TestPrincipalsDoNotCollide(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	file := filepath.Join(t.TempDir(), "jwks.json")
+	b, _ := json.Marshal(map[string]any{"keys": []map[string]string{ecJWK(k, "k1")}})
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := HashSecret("s")
+	base := Config{
+		APIKeys: []APIKey{{Key: "ops", SecretHash: hash}},
+		JWT:     &JWTConfig{JWKSFile: file},
+		Roles:   []Role{{Principal: "User:ops", Role: "admin"}, {Principal: "User:svc", Role: "viewer", Method: "bearer"}},
+	}
+	g, err := New(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := func(sub string) *http.Request {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", "Bearer "+es256(t, k, "k1", map[string]any{"sub": sub, "exp": time.Now().Add(time.Hour).Unix()}))
+		return r
+	}
+	if _, err := g.Authenticate(bearer("ops")); err == nil || !strings.Contains(err.Error(), "API key") {
+		t.Fatalf("a token naming an API key's principal: %v", err)
+	}
+	p, err := g.Authenticate(bearer("svc"))
+	if err != nil || !g.Allowed(p, ActionRead, "l") {
+		t.Fatalf("a token of its own principal: %v %v", p, err)
+	}
+	if g.Allowed(Principal{Name: "User:svc", Method: "certificate"}, ActionRead, "l") {
+		t.Fatal("a certificate named like a bearer-only role's principal got its role")
+	}
+	withCerts := base
+	withCerts.ClientCertificates = true
+	withCerts.Roles = append(withCerts.Roles, Role{Principal: "User:either", Role: "viewer"})
+	if err := withCerts.Validate(); err == nil || !strings.Contains(err.Error(), "method") {
+		t.Fatalf("jwt and certificates with a role that does not say its method: %v", err)
 	}
 }

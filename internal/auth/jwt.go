@@ -216,11 +216,17 @@ func (v *jwtVerifier) verify(ctx context.Context, token string, now time.Time) (
 		return "", errors.New("token is not a JWS in compact form")
 	}
 	var header struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
+		Alg  string          `json:"alg"`
+		Kid  string          `json:"kid"`
+		Crit json.RawMessage `json:"crit"`
 	}
 	if err := decodeSegment(parts[0], &header); err != nil {
 		return "", fmt.Errorf("token header: %w", err)
+	}
+	if header.Crit != nil {
+		// RFC 7515 4.1.11: a recipient must refuse critical extensions it
+		// does not understand, and Strait understands none.
+		return "", errors.New("token header has critical extensions (crit), which Strait does not understand")
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
 	if err != nil {
@@ -248,11 +254,19 @@ func (v *jwtVerifier) checkClaims(claims map[string]any, now time.Time) (string,
 	if now.After(exp.Add(v.skew)) {
 		return "", errors.New("token expired")
 	}
-	if nbf, ok := numericDate(claims["nbf"]); ok && now.Add(v.skew).Before(nbf) {
-		return "", errors.New("token not valid yet (nbf)")
-	}
-	if iat, ok := numericDate(claims["iat"]); ok && now.Add(v.skew).Before(iat) {
-		return "", errors.New("token issued in the future (iat)")
+	for _, c := range []string{"nbf", "iat"} {
+		if _, present := claims[c]; !present {
+			continue
+		}
+		at, ok := numericDate(claims[c])
+		switch {
+		case !ok:
+			return "", fmt.Errorf("token claim %s is not a number", c)
+		case now.Add(v.skew).Before(at) && c == "nbf":
+			return "", errors.New("token not valid yet (nbf)")
+		case now.Add(v.skew).Before(at):
+			return "", errors.New("token issued in the future (iat)")
+		}
 	}
 	if v.cfg.Issuer != "" && claims["iss"] != v.cfg.Issuer {
 		return "", fmt.Errorf("token issuer %v is not %s", claims["iss"], v.cfg.Issuer)
