@@ -57,6 +57,9 @@ type Config struct {
 	TLSCertFile     string `yaml:"tls_cert_file"`
 	TLSKeyFile      string `yaml:"tls_key_file"`
 	TLSClientCAFile string `yaml:"tls_client_ca_file"`
+	// TLS13Only refuses TLS 1.2 clients on the REST listener (TLS 1.2 is
+	// accepted with forward-secret AEAD suites only, by default).
+	TLS13Only bool `yaml:"tls13_only"`
 	// SecretsKey (base64 or hex, 32 bytes) or SecretsKeyFile seals the
 	// credentials of links in the state topic. Without one, links cannot
 	// be given credentials.

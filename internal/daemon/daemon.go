@@ -134,6 +134,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if err := d.listen(cfg, guard); err != nil {
 		return nil, err
 	}
+	warnReadable(log, map[string]string{"tls_key_file": cfg.TLSKeyFile, "secrets_key_file": cfg.SecretsKeyFile, "destination_key_file": cfg.DestinationKeyFile})
 	if d.clusterID, err = clusterID(ctx, dest, log); err != nil {
 		return nil, err
 	}
@@ -218,7 +219,7 @@ func (d *Daemon) listen(cfg config.Config, guard *auth.Guard) error {
 	}
 	scheme := "http"
 	if cfg.TLSCertFile != "" {
-		if d.srv.TLSConfig, err = serverTLS(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSClientCAFile, d.log); err != nil {
+		if d.srv.TLSConfig, err = serverTLS(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSClientCAFile, cfg.TLS13Only, d.log); err != nil {
 			return err
 		}
 		d.tls, scheme = true, "https"

@@ -84,12 +84,15 @@ func (r *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 // file, clients may present a certificate signed by one of its CAs; one
 // that does not verify ends the handshake, and auth decides whether a
 // request without one is let in.
-func serverTLS(certFile, keyFile, clientCAFile string, log *slog.Logger) (*tls.Config, error) {
+func serverTLS(certFile, keyFile, clientCAFile string, tls13Only bool, log *slog.Logger) (*tls.Config, error) {
 	r, err := newCertReloader(certFile, keyFile, log)
 	if err != nil {
 		return nil, err
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.getCertificate}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: aeadSuites, GetCertificate: r.getCertificate}
+	if tls13Only {
+		cfg.MinVersion = tls.VersionTLS13
+	}
 	if clientCAFile != "" {
 		pem, err := os.ReadFile(clientCAFile)
 		if err != nil {
@@ -103,4 +106,27 @@ func serverTLS(certFile, keyFile, clientCAFile string, log *slog.Logger) (*tls.C
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 	return cfg, nil
+}
+
+// aeadSuites are the TLS 1.2 suites the API accepts: forward secret
+// (ECDHE) with an AEAD cipher, no CBC. (TLS 1.3 suites are not
+// configurable and all AEAD.)
+var aeadSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// warnReadable logs the secret files (keys, the secrets key) that other
+// users of the machine can read.
+func warnReadable(log *slog.Logger, files map[string]string) {
+	for what, f := range files {
+		if f == "" {
+			continue
+		}
+		st, err := os.Stat(f)
+		if err == nil && st.Mode().Perm()&0o077 != 0 {
+			log.Warn("a secret file can be read by other users: chmod 600 it", "setting", what, "file", f, "mode", st.Mode().Perm().String())
+		}
+	}
 }
