@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -79,4 +80,38 @@ func TestDialChecksTheAddressDialed(t *testing.T) {
 		t.Fatalf("dial of an allowed name: %v", err)
 	}
 	c.Close()
+}
+
+// FuzzGuard builds guards from arbitrary network lists and checks
+// arbitrary addresses: no panic, a denied network always wins, and an
+// address outside a non-empty allow list is refused.
+func FuzzGuard(f *testing.F) {
+	f.Add("10.0.0.0/8,127.0.0.1", "169.254.0.0/16", []byte{169, 254, 169, 254})
+	f.Add("", "fe80::/10", []byte{0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
+	f.Add("::/0", "0.0.0.0/0", []byte{127, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, allow, deny string, raw []byte) {
+		g, err := New(strings.Split(allow, ","), strings.Split(deny, ","))
+		if err != nil {
+			return
+		}
+		if len(raw) != 4 && len(raw) != 16 {
+			return
+		}
+		ip := net.IP(raw)
+		err = g.Check(ip)
+		for _, n := range g.deny {
+			if n.Contains(ip) && err == nil {
+				t.Fatalf("%s is in denied %s but allowed", ip, n)
+			}
+		}
+		if err == nil && len(g.allow) > 0 {
+			in := false
+			for _, n := range g.allow {
+				in = in || n.Contains(ip)
+			}
+			if !in {
+				t.Fatalf("%s is in no allowed network but allowed", ip)
+			}
+		}
+	})
 }
