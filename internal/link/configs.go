@@ -144,28 +144,30 @@ func (m *Manager) AlterLinkConfigs(ctx context.Context, linkName string, changes
 		if !ok {
 			return errorf(ErrInvalid, "Unknown cluster link config '%s'.", c.Name)
 		}
+		readOnly := d.ReadOnly || d.CreateOnly
 		if c.Delete {
-			if d.ReadOnly || d.CreateOnly {
-				return errorf(ErrInvalid, "Config '%s' is read-only.", c.Name)
+			if readOnly && l.Configs.IsSet(c.Name) {
+				return errorf(ErrInvalid, "Config '%s' is read-only: it cannot be reset on an existing link (create a new link to change it).", c.Name)
 			}
 			delete(next, c.Name)
 			continue
+		}
+		if readOnly && c.Value == l.Configs.Get(c.Name) {
+			// Tools that send a link's whole config map (the Terraform
+			// provider) send its read-only values as they are: no change.
+			continue
+		}
+		if readOnly {
+			return errorf(ErrInvalid, "Config '%s' is read-only: its value is '%s' and cannot be changed on an existing link (create a new link to change it).", c.Name, l.Configs.Get(c.Name))
 		}
 		if err := linkconfig.Check(c.Name, c.Value, false); err != nil {
 			return configError(err)
 		}
 		next[c.Name] = c.Value
 	}
-	// Disabling a sync feature clears its filters, as Confluent does.
-	for enable, filters := range map[string]string{
-		linkconfig.ConsumerOffsetSyncEnable: linkconfig.ConsumerOffsetFilters,
-		linkconfig.ACLSyncEnable:            linkconfig.ACLFilters,
-		linkconfig.AutoCreateEnable:         linkconfig.AutoCreateFilters,
-	} {
-		if l.Configs.Bool(enable) && !next.Bool(enable) {
-			delete(next, filters)
-		}
-	}
+	// Turning a sync feature off keeps its filters and intervals, as
+	// Confluent does: a Terraform plan after apply stays empty, and
+	// turning it on again restores the same sync.
 	if err := linkconfig.CheckSet(next); err != nil {
 		return errorf(ErrInvalid, "%s.", capitalize(err.Error()))
 	}

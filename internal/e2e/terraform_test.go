@@ -1,0 +1,73 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestTerraformUpdates drives a link the way Confluent's Terraform
+// provider does: every update sends the link's whole config map in one
+// batch alter, read-only keys included; and after turning a sync feature
+// off it reads the configs back and expects its settings unchanged, or
+// every plan shows a diff.
+func TestTerraformUpdates(t *testing.T) {
+	e := newEnv(t)
+	e.createLink("tf", map[string]string{
+		"cluster.link.prefix":               "west.",
+		"consumer.offset.sync.enable":       "true",
+		"consumer.offset.sync.ms":           "5000",
+		"consumer.offset.group.filters":     `{"groupFilters":[{"name":"*","patternType":"LITERAL","filterType":"INCLUDE"}]}`,
+		"topic.config.sync.ms":              "7000",
+		"auto.create.mirror.topics.enable":  "true",
+		"auto.create.mirror.topics.filters": `{"topicFilters":[{"name":"orders","patternType":"LITERAL","filterType":"INCLUDE"}]}`,
+		"acl.sync.enable":                   "false",
+		"acl.sync.ms":                       "9000",
+	})
+	var list struct {
+		Data []configData `json:"data"`
+	}
+	e.api.JSON(http.MethodGet, "/links/tf/configs", nil, http.StatusOK, &list)
+	var whole []any
+	for _, c := range list.Data {
+		if c.Source == "DYNAMIC_CLUSTER_LINK_CONFIG" || c.IsReadOnly {
+			whole = append(whole, map[string]any{"name": c.Name, "value": c.Value})
+		}
+	}
+	whole = append(whole, map[string]any{"name": "consumer.offset.sync.ms", "value": "6000"})
+	// The whole map, read-only keys as they are, one real change.
+	e.api.JSON(http.MethodPut, "/links/tf/configs:alter", map[string]any{"data": whole}, http.StatusNoContent, nil)
+	if v := e.config("tf", "consumer.offset.sync.ms"); v != "6000" {
+		t.Fatalf("the change in a whole-map update did not apply: %q", v)
+	}
+	// A read-only key with another value is refused, and named.
+	status, body := e.api.Do(http.MethodPut, "/links/tf/configs:alter", map[string]any{"data": []any{
+		map[string]any{"name": "cluster.link.prefix", "value": "east."},
+	}})
+	if status != http.StatusBadRequest || !strings.Contains(string(body), "cluster.link.prefix") || !strings.Contains(string(body), "read-only") {
+		t.Fatalf("changing a read-only key: %d %s", status, body)
+	}
+	if v := e.config("tf", "cluster.link.prefix"); v != "west." {
+		t.Fatalf("cluster.link.prefix is %q after a refused change", v)
+	}
+	// Turning each sync off keeps its settings.
+	for _, f := range []struct{ enable, kept, want string }{
+		{"consumer.offset.sync.enable", "consumer.offset.group.filters", "groupFilters"},
+		{"consumer.offset.sync.enable", "consumer.offset.sync.ms", "6000"},
+		{"auto.create.mirror.topics.enable", "auto.create.mirror.topics.filters", "orders"},
+		{"acl.sync.enable", "acl.sync.ms", "9000"},
+	} {
+		e.api.JSON(http.MethodPut, "/links/tf/configs/"+f.enable, map[string]any{"value": "false"}, http.StatusNoContent, nil)
+		if v := e.config("tf", f.kept); !strings.Contains(v, f.want) {
+			t.Fatalf("after %s=false, %s is %q", f.enable, f.kept, v)
+		}
+	}
+}
+
+// config reads one link config's value.
+func (e *env) config(link, name string) string {
+	e.t.Helper()
+	var c configData
+	e.api.JSON(http.MethodGet, "/links/"+link+"/configs/"+name, nil, http.StatusOK, &c)
+	return c.Value
+}
