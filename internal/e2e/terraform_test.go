@@ -71,3 +71,33 @@ func (e *env) config(link, name string) string {
 	e.api.JSON(http.MethodGet, "/links/"+link+"/configs/"+name, nil, http.StatusOK, &c)
 	return c.Value
 }
+
+// TestUnknownFieldsAreRefused: a typo in a request body or its query
+// (source_cluster for source_cluster_id, validate_onyl) is refused with 400
+// naming it, not silently ignored; every field the contract defines is
+// accepted.
+func TestUnknownFieldsAreRefused(t *testing.T) {
+	e := newEnv(t)
+	bootstrap := map[string]any{"name": "bootstrap.servers", "value": e.src.ListenAddrs()[0]}
+	cases := []struct {
+		method, path string
+		body         any
+		want         string
+	}{
+		{"POST", "/links?link_name=typo", map[string]any{"source_cluster": "source-cluster", "configs": []any{bootstrap}}, "source_cluster"},
+		{"POST", "/links?link_name=typo&validate_onyl=true", map[string]any{"configs": []any{bootstrap}}, "validate_onyl"},
+		{"POST", "/links?link_name=typo", map[string]any{"configs": []any{map[string]any{"name": "bootstrap.servers", "valeu": "x"}}}, "valeu"},
+	}
+	for _, tc := range cases {
+		status, body := e.api.Do(tc.method, tc.path, tc.body)
+		if status != http.StatusBadRequest || !strings.Contains(string(body), tc.want) {
+			t.Fatalf("%s %s: %d %s, want 400 naming %s", tc.method, tc.path, status, body, tc.want)
+		}
+	}
+	e.api.JSON(http.MethodGet, "/links/typo", nil, http.StatusNotFound, nil)
+	// Every field of the contract's create body, and its query booleans.
+	e.api.JSON("POST", "/links?link_name=full&validate_only=false&validate_link=true", map[string]any{
+		"source_cluster_id": "source-cluster", "destination_cluster_id": nil, "remote_cluster_id": nil, "cluster_link_id": nil,
+		"configs": []any{bootstrap},
+	}, http.StatusNoContent, nil)
+}

@@ -115,6 +115,10 @@ func (s *Server) handle(pattern, prefix string, a access, h handlerFunc) {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if err := checkQuery(r); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
 		defer cancel()
 		if err := h(w, r.WithContext(ctx), c); err != nil {
@@ -202,7 +206,18 @@ func decode(r *http.Request, v any, allowEmpty bool) error {
 		// a body that changes state must say it is JSON.
 		return &apiError{status: http.StatusUnsupportedMediaType, code: 415, msg: "HTTP 415 Unsupported Media Type: send the body with Content-Type: application/json."}
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	// A field the contract does not define is most likely a typo
+	// (source_cluster for source_cluster_id): refused, never ignored.
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("data after the JSON document")
+	}
+	if f, ok := strings.CutPrefix(fmt.Sprint(err), "json: unknown field "); ok {
+		return badRequest("Unknown field %s in the request body.", f)
+	}
+	if err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return badRequest("Cannot deserialize value of type `%s` from %s at '%s'.", te.Type, te.Value, te.Field)
@@ -233,4 +248,22 @@ func boolParam(r *http.Request, name string, def bool) (bool, error) {
 // checkCluster fails unless the path's cluster is the destination.
 func (s *Server) checkCluster(r *http.Request) error {
 	return s.m.CheckCluster(r.PathValue("cluster_id"))
+}
+
+// queryParams are the query parameters the contract defines, on any route.
+var queryParams = map[string]bool{
+	"validate_only": true, "validate_link": true, "force": true, "include_tasks": true,
+	"include_state_transition_errors": true, "include_partition_level_truncation_data": true,
+	"link_name": true, "mirror_status": true,
+}
+
+// checkQuery refuses a query parameter the contract does not define: a
+// misspelled validate_only would otherwise change state.
+func checkQuery(r *http.Request) error {
+	for k := range r.URL.Query() {
+		if !queryParams[k] {
+			return badRequest("Unknown query parameter '%s'.", k)
+		}
+	}
+	return nil
 }
