@@ -316,6 +316,12 @@ func reachPendingMirror(t *testing.T) mirrorView {
 	if v.MirrorStatus != "PENDING_MIRROR" {
 		t.Fatalf("mirror whose partitions cannot be set up is %s (%+v)", v.MirrorStatus, v)
 	}
+	// A promote now says to wait for ACTIVE, not to fail over.
+	var r alterResults
+	e.api.JSON(http.MethodPost, "/links/l1/mirrors:promote?validate_only=true", names("pmi"), http.StatusOK, &r)
+	if code, msg := resultErr(t, r, 0); code != 400 || !strings.Contains(msg, "wait until it is ACTIVE") {
+		t.Fatalf("promote of a PENDING_MIRROR mirror: %d %q", code, msg)
+	}
 	if _, ends := testutil.Offsets(t, e.dstCl, "pmi"); ends[0] != 0 || ends[1] != 0 {
 		t.Fatalf("mirror took records before its setup: %v", ends)
 	}

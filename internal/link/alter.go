@@ -306,6 +306,10 @@ func decide(op Op, mir *Mirror, ls linkState) transition {
 		fallthrough
 	case OpPromote:
 		switch {
+		case mir.Status == StatusPendingMirror:
+			return transition{refusal: fmt.Sprintf("Topic '%s' cannot be promoted yet: its mirror is still being set up (PENDING_MIRROR); wait until it is ACTIVE and try again (failover would stop it now, with whatever it has copied)", mir.Topic)}
+		case mir.Status == StatusPendingRestore || mir.Status == StatusPendingSetupForRestore:
+			return transition{refusal: fmt.Sprintf("Topic '%s' cannot be promoted while it is being restored (%s); wait until it is ACTIVE and try again", mir.Topic, mir.Status)}
 		case mir.Status != StatusActive && mir.Status != StatusPaused:
 			return transition{refusal: fmt.Sprintf("Topic '%s' cannot be promoted in state %s; use failover", mir.Topic, mir.Status)}
 		case ls.paused:
@@ -321,7 +325,7 @@ func decide(op Op, mir *Mirror, ls linkState) transition {
 	if mir.Status == StatusFailed {
 		return transition{refusal: fmt.Sprintf("Topic '%s' cannot take '%s': its mirror has failed (%s); only failover or deleting the topic remain", mir.Topic, op, mir.TopicError)}
 	}
-	return transition{refusal: fmt.Sprintf("Topic '%s' cannot take '%s' in state %s", mir.Topic, op, mir.Status)}
+	return transition{refusal: fmt.Sprintf("Topic '%s' cannot take '%s' in state %s; wait until it is ACTIVE or PAUSED and try again, or use failover to stop it now", mir.Topic, op, mir.Status)}
 }
 
 func (m *Manager) setStatus(ctx context.Context, topic string, to Status) error {
