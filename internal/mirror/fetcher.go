@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -26,8 +27,9 @@ type fetcher struct {
 	// first partition is guaranteed a batch larger than its byte limit.
 	rot int
 	// sess is the fetch session (KIP-227) with the broker; only the
-	// fetch loop uses it.
-	sess session
+	// fetch loop uses it. resetSession asks the loop to open a new one.
+	sess         session
+	resetSession atomic.Bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -120,6 +122,9 @@ func (f *fetcher) loop(ctx context.Context) {
 	backoff := newBackoff()
 	for ctx.Err() == nil {
 		wait := f.r.kick.Wait()
+		if f.resetSession.Swap(false) {
+			f.sess.reset()
+		}
 		pos, full := f.snapshot()
 		if len(pos) == 0 {
 			select {

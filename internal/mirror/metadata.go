@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -245,7 +246,7 @@ func (r *Runner) lagLoop() {
 	defer r.wg.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-r.ctx.Done():
 			return
@@ -264,8 +265,51 @@ func (r *Runner) lagLoop() {
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 		r.refreshLags(ctx, idle)
 		r.checkForeignWrites(ctx, copying)
+		if n%sourceEndsEvery == 0 {
+			// The source's ends of the copying topics too, from the
+			// source itself: a partition whose fetches stopped coming
+			// back would otherwise keep the high watermark of its last
+			// answer and look caught up.
+			r.refreshSourceEnds(ctx, copying)
+		}
 		cancel()
 		r.watchStalls(copying, time.Now())
+	}
+}
+
+// sourceEndsEvery is how many lag-loop ticks (seconds) go between two
+// reads of the copying topics' source end offsets.
+const sourceEndsEvery = 10
+
+// refreshSourceEnds raises the source high watermarks of ts to the source's
+// end offsets.
+func (r *Runner) refreshSourceEnds(ctx context.Context, ts []*topicRun) {
+	if len(ts) == 0 {
+		return
+	}
+	var src []string
+	for _, t := range ts {
+		src = append(src, t.spec.SourceTopic)
+	}
+	ends, err := kadm.NewClient(r.cfg.Source).ListEndOffsets(ctx, src...)
+	if err != nil {
+		return
+	}
+	for _, t := range ts {
+		for _, p := range t.parts {
+			if o, ok := ends.Lookup(t.spec.SourceTopic, p.id); ok && o.Err == nil {
+				raise64(&p.srcHW, o.Offset)
+			}
+		}
+	}
+}
+
+func raise64(a *atomic.Int64, v int64) {
+	for {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
+			return
+		}
 	}
 }
 

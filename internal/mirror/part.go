@@ -48,6 +48,7 @@ type part struct {
 	// worker's last error (see stall.go). watchEnd is the end seen by the
 	// last watch; only the runner's lag loop touches it.
 	progressAt atomic.Int64
+	nudgedAt   atomic.Int64
 	stalled    atomic.Bool
 	lastErr    atomic.Value // string
 	watchEnd   int64

@@ -28,6 +28,13 @@ func (r *Runner) watchStalls(ts []*topicRun, now time.Time) {
 				continue
 			}
 			since := time.Unix(0, p.progressAt.Load())
+			if now.Sub(since) >= r.cfg.StallTimeout/2 && p.nudgedAt.Load() < since.UnixNano() {
+				// Halfway: hand the partition to its fetcher afresh, with
+				// a new fetch session, in case the fetches themselves are
+				// what stopped.
+				p.nudgedAt.Store(now.UnixNano())
+				r.nudge(p)
+			}
 			if now.Sub(since) < r.cfg.StallTimeout || !p.stalled.CompareAndSwap(false, true) {
 				continue
 			}
@@ -63,4 +70,20 @@ func (r *Runner) report(fn func()) {
 		defer r.wg.Done()
 		fn()
 	}()
+}
+
+// nudge takes p out of its fetcher, makes that fetcher open a new fetch
+// session, and lets the next metadata probe give p to its leader's fetcher
+// again: a partition that no fetch answers any more (a session the broker
+// and the runner see differently, a fetcher that lost it) is fetched anew.
+func (r *Runner) nudge(p *part) {
+	r.mu.Lock()
+	if f, ok := r.fetchers[int32(p.fetcherID.Load())]; ok {
+		f.remove(p)
+		f.resetSession.Store(true)
+	}
+	p.fetcherID.Store(-1)
+	r.mu.Unlock()
+	r.log.Info("mirror partition copies nothing: fetching it afresh", "topic", p.t.spec.Topic, "partition", p.id, "mirror_end", p.destEnd.Load(), "source_end", p.srcHW.Load())
+	r.kickMeta()
 }
