@@ -101,3 +101,52 @@ func TestUnknownFieldsAreRefused(t *testing.T) {
 		"configs": []any{bootstrap},
 	}, http.StatusNoContent, nil)
 }
+
+// TestBidirectionalCreateBodies creates links with the bodies Confluent's
+// Terraform provider and CLI send for bidirectional links: local.* keys
+// and the peer's connection mode are accepted, stored, read back with the
+// credential hidden; a config Confluent does not know is refused, named;
+// a source-initiated link is refused saying so.
+func TestBidirectionalCreateBodies(t *testing.T) {
+	e := newEnv(t)
+	jaas := `org.apache.kafka.common.security.plain.PlainLoginModule required username="local-key" password="local-secret";`
+	bootstrap := map[string]any{"name": "bootstrap.servers", "value": e.src.ListenAddrs()[0]}
+	cfg := func(n, v string) map[string]any { return map[string]any{"name": n, "value": v} }
+	for _, tc := range []struct {
+		name    string
+		configs []any
+	}{
+		{"terraform", []any{bootstrap, cfg("link.mode", "BIDIRECTIONAL"), cfg("connection.mode", "OUTBOUND"),
+			cfg("remote.link.connection.mode", "OUTBOUND"), cfg("local.security.protocol", "SASL_SSL"),
+			cfg("local.sasl.mechanism", "PLAIN"), cfg("local.sasl.jaas.config", jaas)}},
+		{"cli", []any{bootstrap, cfg("link.mode", "BIDIRECTIONAL"), cfg("local.listener", "BROKER"),
+			cfg("local.security.protocol", "SASL_SSL"), cfg("local.sasl.mechanism", "PLAIN"), cfg("local.sasl.jaas.config", jaas),
+			cfg("client.dns.lookup", "use_all_dns_ips"), cfg("metadata.max.age.ms", "300000")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.api.JSON("POST", "/links?link_name=bidi-"+tc.name+"&validate_link=false", map[string]any{"remote_cluster_id": "source-cluster", "configs": tc.configs}, http.StatusNoContent, nil)
+			var c configData
+			e.api.JSON(http.MethodGet, "/links/bidi-"+tc.name+"/configs/local.sasl.jaas.config", nil, http.StatusOK, &c)
+			if !c.IsSensitive || c.Value != "" || c.Source != "DYNAMIC_CLUSTER_LINK_CONFIG" {
+				t.Fatalf("local.sasl.jaas.config reads back as %+v", c)
+			}
+			if v := e.config("bidi-"+tc.name, "local.security.protocol"); v != "SASL_SSL" {
+				t.Fatalf("local.security.protocol reads back %q", v)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		configs []any
+		want    string
+	}{
+		{[]any{bootstrap, cfg("local.made.up", "x")}, "local.made.up"},
+		{[]any{bootstrap, cfg("local.security.protocol", "CARRIER_PIGEON")}, "local.security.protocol"},
+		{[]any{bootstrap, cfg("connection.mode", "INBOUND")}, "source-initiated"},
+		{[]any{bootstrap, cfg("link.mode", "SOURCE")}, "source-initiated"},
+	} {
+		status, body := e.api.Do("POST", "/links?link_name=bad&validate_link=false", map[string]any{"source_cluster_id": "source-cluster", "configs": tc.configs})
+		if status != http.StatusBadRequest || !strings.Contains(string(body), tc.want) {
+			t.Fatalf("%v: %d %s, want 400 naming %s", tc.configs, status, body, tc.want)
+		}
+	}
+}

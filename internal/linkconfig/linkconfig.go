@@ -100,10 +100,10 @@ func def(d Def) { catalog[d.Name] = d }
 
 func init() {
 	def(Def{Name: BootstrapServers, Validate: validBootstrap})
-	def(Def{Name: LinkMode, Default: ModeDestination, CreateOnly: true, Validate: oneOf(ModeDestination, ModeBidirectional)})
+	def(Def{Name: LinkMode, Default: ModeDestination, CreateOnly: true, Validate: validLinkMode})
 	def(Def{Name: RemoteStateTopic, Default: "__strait_state", Validate: validTopic})
 	def(Def{Name: MirrorWriteProtection, Default: "false", Validate: validBool})
-	def(Def{Name: ConnectionMode, Default: "OUTBOUND", CreateOnly: true, Validate: oneOf("OUTBOUND")})
+	def(Def{Name: ConnectionMode, Default: "OUTBOUND", CreateOnly: true, Validate: validConnectionMode})
 	def(Def{Name: SecurityProtocol, Default: "PLAINTEXT", Validate: oneOf("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")})
 	def(Def{Name: SASLMechanism, Default: "GSSAPI", Validate: oneOf("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")})
 	def(Def{Name: SASLOAuthTokenURL, Validate: kafkaclient.ValidTokenURL})
