@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/strait-dev/strait/internal/testutil"
 )
 
 // TestTerraformUpdates drives a link the way Confluent's Terraform
@@ -147,6 +151,32 @@ func TestBidirectionalCreateBodies(t *testing.T) {
 		status, body := e.api.Do("POST", "/links?link_name=bad&validate_link=false", map[string]any{"source_cluster_id": "source-cluster", "configs": tc.configs})
 		if status != http.StatusBadRequest || !strings.Contains(string(body), tc.want) {
 			t.Fatalf("%v: %d %s, want 400 naming %s", tc.configs, status, body, tc.want)
+		}
+	}
+}
+
+// TestUnreachableSourceShowsAtOnce: a link created with validate_link=false
+// to a source nothing answers at is UNAVAILABLE, with the reason in its
+// description and its tasks, within seconds rather than after the
+// availability threshold (minutes by default), which is for outages of a
+// source that was reachable.
+func TestUnreachableSourceShowsAtOnce(t *testing.T) {
+	e := newEnv(t)
+	e.api.JSON("POST", "/links?link_name=nowhere&validate_link=false", map[string]any{"source_cluster_id": "x", "configs": []any{
+		map[string]any{"name": "bootstrap.servers", "value": freeAddr(t)},
+	}}, http.StatusNoContent, nil)
+	testutil.WaitFor(t, 10*time.Second, "the link unavailable", func() error {
+		l := getLinkState(t, e.api, "nowhere")
+		if l.LinkState != "UNAVAILABLE" || l.LinkError == "NO_ERROR" {
+			return fmt.Errorf("link %+v", l)
+		}
+		return nil
+	})
+	var lt linkTasks
+	e.api.JSON(http.MethodGet, "/links/nowhere?include_tasks=true", nil, http.StatusOK, &lt)
+	for _, task := range lt.Tasks {
+		if task.State != "LINK_UNAVAILABLE" && task.State != "NOT_CONFIGURED" {
+			t.Fatalf("task %s is %s on an unreachable link", task.TaskName, task.State)
 		}
 	}
 }

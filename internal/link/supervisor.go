@@ -387,6 +387,11 @@ func (h *hooks) reachable(err error) bool {
 	}
 	r.lastErr = err
 	limit := h.cfg.Duration(linkconfig.AvailabilityCheckMs) * time.Duration(h.cfg.Int(linkconfig.AvailabilityThreshold))
+	if r.lastOK.IsZero() {
+		// The source never answered since the link started: nothing
+		// was ever reachable, so there is no outage to ride out.
+		limit = 0
+	}
 	if !r.unavailable && now.Sub(r.failingSince) >= limit {
 		r.unavailable = true
 		h.m.log.Warn("source cluster unavailable", "link", h.link, "err", err)

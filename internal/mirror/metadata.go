@@ -161,7 +161,14 @@ func (r *Runner) probeSource(missing map[string]time.Time) {
 	for _, t := range ts {
 		names = append(names, t.spec.SourceTopic)
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.ProbeTimeout)
+	// Until the source has answered once, a probe gives up after a few
+	// seconds: a link to a source that cannot be reached says so at once,
+	// not after the full probe timeout.
+	timeout := r.cfg.ProbeTimeout
+	if !r.reached.Load() {
+		timeout = min(timeout, 3*time.Second)
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, timeout)
 	defer cancel()
 	var metas map[string]topicMeta
 	var err error
@@ -178,6 +185,7 @@ func (r *Runner) probeSource(missing map[string]time.Time) {
 	if err != nil {
 		return
 	}
+	r.reached.Store(true)
 	for _, t := range ts {
 		tm, ok := metas[t.spec.SourceTopic]
 		if !ok || tm.err != nil {

@@ -191,6 +191,8 @@ type Runner struct {
 
 	kick     broadcast // wakes fetchers: partitions became fetchable
 	buffered atomic.Int64
+	// reached is set once a probe of the source succeeded.
+	reached  atomic.Bool
 	metaKick chan struct{}
 
 	srcMeta  metaCache
