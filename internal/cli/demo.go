@@ -36,8 +36,8 @@ and curl commands to try, and stops cleanly on Ctrl-C.`,
 	}
 	cmd.Flags().StringVar(&o.DataDir, "data-dir", "strait-demo-data", "folder for both clusters' data; the demo resumes from it")
 	cmd.Flags().StringVar(&o.HTTP, "http", "127.0.0.1:8090", "REST API listen address")
-	cmd.Flags().StringVar(&o.SourceListen, "source-listen", "127.0.0.1:19092", "source cluster address (keep it stable across runs)")
-	cmd.Flags().StringVar(&o.DestinationListen, "destination-listen", "127.0.0.1:19093", "destination cluster address (keep it stable across runs)")
+	cmd.Flags().StringVar(&o.SourceListen, "source-listen", "127.0.0.1:19092", "source cluster address (the demo link follows it when it changes between runs)")
+	cmd.Flags().StringVar(&o.DestinationListen, "destination-listen", "127.0.0.1:19093", "destination cluster address")
 	cmd.Flags().IntVar(&o.Rate, "rate", 20, "sample records produced per second")
 	cmd.Flags().DurationVar(&exitAfter, "exit-after", 0, "stop after this long (0: run until Ctrl-C)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")

@@ -32,8 +32,9 @@ type Options struct {
 	DataDir string
 	// HTTP is the REST API's listen address.
 	HTTP string
-	// SourceListen and DestinationListen are the clusters' addresses. They
-	// must stay the same between runs: the link stores the source's.
+	// SourceListen and DestinationListen are the clusters' addresses; port
+	// 0 picks a free one. When the source's changes between runs, the
+	// link of the earlier run is pointed at the new one.
 	SourceListen      string
 	DestinationListen string
 	// Rate is the sample producer's records per second.
@@ -41,6 +42,8 @@ type Options struct {
 	// Out receives the instructions; logs go to Log.
 	Out io.Writer
 	Log *slog.Logger
+	// ReportEvery is how often the status line is printed (10 s if zero).
+	ReportEvery time.Duration
 }
 
 // Names used by the demo.
@@ -51,6 +54,9 @@ const (
 
 // Run runs the demo until ctx ends.
 func Run(ctx context.Context, o Options) error {
+	if o.ReportEvery <= 0 {
+		o.ReportEvery = 10 * time.Second
+	}
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return err
 	}
@@ -95,7 +101,7 @@ func Run(ctx context.Context, o Options) error {
 	printHelp(o.Out, base, o.DataDir)
 
 	go produce(runCtx, prod, o.Rate, o.Log)
-	go report(runCtx, o.Out, base)
+	go report(runCtx, o.Out, base, o.ReportEvery)
 	<-ctx.Done()
 	stop()
 	err = <-done
@@ -121,11 +127,14 @@ func setup(ctx context.Context, base string, src *kfake.Cluster) error {
 	if err != nil {
 		return err
 	}
+	addr := src.ListenAddrs()[0]
 	if status == http.StatusNotFound {
-		body := map[string]any{"configs": []map[string]string{{"name": "bootstrap.servers", "value": src.ListenAddrs()[0]}}}
+		body := map[string]any{"configs": []map[string]string{{"name": "bootstrap.servers", "value": addr}}}
 		if status, msg, err := call(ctx, http.MethodPost, base+"/links?link_name="+LinkName, body); err != nil || status != http.StatusNoContent {
 			return fmt.Errorf("create link: %d %s %v", status, msg, err)
 		}
+	} else if err := followSource(ctx, base, addr); err != nil {
+		return err
 	}
 	status, _, err = call(ctx, http.MethodGet, base+"/links/"+LinkName+"/mirrors/"+TopicName, nil)
 	if err != nil {
@@ -136,6 +145,30 @@ func setup(ctx context.Context, base string, src *kfake.Cluster) error {
 		if status, msg, err := call(ctx, http.MethodPost, base+"/links/"+LinkName+"/mirrors", body); err != nil || status != http.StatusNoContent {
 			return fmt.Errorf("create mirror: %d %s %v", status, msg, err)
 		}
+	}
+	return nil
+}
+
+// followSource points the link of an earlier run at the source's address
+// of this run, when --source-listen changed in between: otherwise the
+// link would look for the source where it no longer is.
+func followSource(ctx context.Context, base, addr string) error {
+	url := base + "/links/" + LinkName + "/configs/bootstrap.servers"
+	status, body, err := call(ctx, http.MethodGet, url, nil)
+	if err != nil || status != http.StatusOK {
+		return fmt.Errorf("read the link's bootstrap.servers: %d %s %v", status, body, err)
+	}
+	var c struct {
+		Value string `json:"value"`
+	}
+	if err := json.Unmarshal([]byte(body), &c); err != nil {
+		return fmt.Errorf("read the link's bootstrap.servers: %w", err)
+	}
+	if c.Value == addr {
+		return nil
+	}
+	if status, msg, err := call(ctx, http.MethodPut, url, map[string]string{"value": addr}); err != nil || status != http.StatusNoContent {
+		return fmt.Errorf("point the link at the source's new address %s: %d %s %v", addr, status, msg, err)
 	}
 	return nil
 }
@@ -216,9 +249,10 @@ func produce(ctx context.Context, cl *kgo.Client, rate int, log *slog.Logger) {
 	}
 }
 
-// report prints the mirror's state every ten seconds.
-func report(ctx context.Context, out io.Writer, base string) {
-	tick := time.NewTicker(10 * time.Second)
+// report prints a status line every opts.ReportEvery (ten seconds by
+// default), read from the REST API as a user would read it.
+func report(ctx context.Context, out io.Writer, base string, every time.Duration) {
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
@@ -226,25 +260,71 @@ func report(ctx context.Context, out io.Writer, base string) {
 			return
 		case <-tick.C:
 		}
-		status, body, err := call(ctx, http.MethodGet, base+"/links/"+LinkName+"/mirrors/"+TopicName, nil)
-		if err != nil || status != http.StatusOK {
-			continue
+		fmt.Fprintf(out, "%s  %s\n", time.Now().Format("15:04:05"), readStatus(ctx, base))
+	}
+}
+
+// linkStatus and mirrorStatus are the parts of the API's answers the
+// status line shows.
+type linkStatus struct {
+	State        string  `json:"link_state"`
+	Error        string  `json:"link_error"`
+	ErrorMessage *string `json:"link_error_message"`
+}
+
+type mirrorStatus struct {
+	Status string `json:"mirror_status"`
+	Lags   []struct {
+		Lag  int64 `json:"lag"`
+		Last int64 `json:"last_source_fetch_offset"`
+	} `json:"mirror_lags"`
+}
+
+// readStatus describes the link and the mirror in one line. When the API
+// does not answer, it says so rather than skipping the line.
+func readStatus(ctx context.Context, base string) string {
+	var l linkStatus
+	var m mirrorStatus
+	for _, get := range []struct {
+		url string
+		v   any
+	}{{base + "/links/" + LinkName, &l}, {base + "/links/" + LinkName + "/mirrors/" + TopicName, &m}} {
+		status, body, err := call(ctx, http.MethodGet, get.url, nil)
+		switch {
+		case err != nil:
+			return "the REST API does not answer: " + err.Error()
+		case status != http.StatusOK:
+			return fmt.Sprintf("the REST API answers %d to GET %s: %s", status, get.url, body)
 		}
-		var m struct {
-			Status string `json:"mirror_status"`
-			Lags   []struct {
-				Lag  int64 `json:"lag"`
-				Last int64 `json:"last_source_fetch_offset"`
-			} `json:"mirror_lags"`
+		if err := json.Unmarshal([]byte(body), get.v); err != nil {
+			return fmt.Sprintf("the REST API's answer to GET %s is not understood: %v", get.url, err)
 		}
-		if json.Unmarshal([]byte(body), &m) != nil {
-			continue
+	}
+	return statusLine(l, m)
+}
+
+// statusLine is the demo's status line. The lag is what the source's last
+// known end offsets say: when the link cannot reach the source, the line
+// says so and calls those figures the last known ones, since the true lag
+// is unknown.
+func statusLine(l linkStatus, m mirrorStatus) string {
+	var lag, end int64
+	for _, p := range m.Lags {
+		lag += p.Lag
+		end += max(p.Last, 0)
+	}
+	line := fmt.Sprintf("%s: %s, source end offsets sum to %d, lag %d", TopicName, m.Status, end, lag)
+	switch l.State {
+	case "ACTIVE":
+		return line
+	case "UNAVAILABLE", "FAILED":
+		why := l.Error
+		if l.ErrorMessage != nil && *l.ErrorMessage != "" {
+			why += ": " + *l.ErrorMessage
 		}
-		var lag, hw int64
-		for _, l := range m.Lags {
-			lag += l.Lag
-			hw += max(l.Last, 0)
-		}
-		fmt.Fprintf(out, "%s  %s: %s, source records %d, lag %d\n", time.Now().Format("15:04:05"), TopicName, m.Status, hw, lag)
+		return fmt.Sprintf("%s: %s, link %s (%s); nothing is copied, lag unknown (last known: source end offsets sum to %d, lag %d)",
+			TopicName, m.Status, l.State, why, end, lag)
+	default:
+		return fmt.Sprintf("%s (link %s)", line, l.State)
 	}
 }
