@@ -85,6 +85,9 @@ func FuzzDecode(f *testing.F) {
 		{4, "application/json", "{\"mirror_topic_names\":[\"\xff\xfe\"]}"},
 		{4, "application/json", `[]`},
 		{4, "application/json", `null`},
+		{4, "application/json", `null}`},
+		{4, "application/json", `{"mirror_topic_names":["orders"]}]`},
+		{4, "application/json", "{\"mirror_topic_names\":[\"orders\"]}\u00a0"},
 	}
 	for _, s := range seeds {
 		f.Add(s.kind, s.contentType, []byte(s.body), false)

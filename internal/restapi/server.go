@@ -178,6 +178,9 @@ func (c *call) baseURL(r *http.Request) string {
 
 // decode reads a JSON body into v. An empty body leaves v as it is when
 // allowEmpty is set.
+// jsonSpace is the white space JSON allows between tokens (RFC 8259).
+const jsonSpace = " \t\r\n"
+
 func decode(r *http.Request, v any, allowEmpty bool) error {
 	ct := r.Header.Get("Content-Type")
 	if ct != "" {
@@ -210,9 +213,19 @@ func decode(r *http.Request, v any, allowEmpty bool) error {
 	// A field the contract does not define is most likely a typo
 	// (source_cluster for source_cluster_id): refused, never ignored.
 	dec.DisallowUnknownFields()
+	if !strings.HasPrefix(strings.TrimLeft(string(body), jsonSpace), "{") {
+		return badRequest("The request body must be a JSON object.")
+	}
 	err = dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("data after the JSON document")
+	if err == nil {
+		// dec.More is false before a stray '}' or ']', so what follows
+		// the document is checked byte by byte: only white space may.
+		if rest := strings.Trim(string(body[dec.InputOffset():]), jsonSpace); rest != "" {
+			if len(rest) > 32 {
+				rest = rest[:32] + "..."
+			}
+			err = fmt.Errorf("data after the JSON document: %q", rest)
+		}
 	}
 	if f, ok := strings.CutPrefix(fmt.Sprint(err), "json: unknown field "); ok {
 		return badRequest("Unknown field %s in the request body.", f)
