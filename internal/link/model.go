@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/strait-dev/strait/internal/linkconfig"
@@ -107,6 +108,10 @@ type Mirror struct {
 	// offset spec applies only then.
 	Fresh       bool   `json:"fresh"`
 	StartOffset string `json:"start_offset"`
+	// StartedParts are the partitions of a Fresh mirror already set up;
+	// the mirror stops being Fresh when all are. Instances that share
+	// the partitions each report theirs.
+	StartedParts []int32 `json:"started_parts,omitempty"`
 	// Compacted is set when the mirror topic is compacted.
 	Compacted bool `json:"compacted,omitempty"`
 	// SkippedOffsets counts the source offsets deleted by the source's
@@ -148,6 +153,7 @@ type StopLag struct {
 
 func (m *Mirror) clone() *Mirror {
 	c := *m
+	c.StartedParts = slices.Clone(m.StartedParts)
 	if m.Align != nil {
 		c.Align = make(map[int32]int64, len(m.Align))
 		for k, v := range m.Align {

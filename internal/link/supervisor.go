@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -247,14 +248,29 @@ type hooks struct {
 	cfg  linkconfig.Set
 }
 
-func (h *hooks) Started(topic string) {
+func (h *hooks) Started(topic string, partitions []int32) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := h.m.updateMirror(ctx, topic, func(mir *Mirror) error {
 		if !mir.Fresh || mir.Link != h.link {
 			return errNoChange
 		}
+		changed := false
+		for _, p := range partitions {
+			if p >= 0 && p < mir.Partitions && !slices.Contains(mir.StartedParts, p) {
+				mir.StartedParts = append(mir.StartedParts, p)
+				changed = true
+			}
+		}
+		if int32(len(mir.StartedParts)) < mir.Partitions {
+			if !changed {
+				return errNoChange
+			}
+			slices.Sort(mir.StartedParts)
+			return nil
+		}
 		mir.Fresh = false
+		mir.StartedParts = nil
 		// A restore stays PENDING_RESTORE until it has copied everything
 		// (finishRestores).
 		if mir.Status == StatusPendingMirror {
