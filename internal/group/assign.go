@@ -38,7 +38,7 @@ import (
 
 // decision is what the leader of a rebalance sends every member.
 type decision struct {
-	Active  string   `json:"active"` // member id, "" for none
+	Active  string       `json:"active"` // member id, "" for none
 	Members []memberInfo `json:"members"`
 	// Owners are the member ids that own partitions, sorted.
 	Owners []string `json:"owners"`
