@@ -291,7 +291,9 @@ func (r *Runner) Set(specs []Spec) {
 			delete(r.topics, name)
 			continue
 		}
-		if t.copying.Load() && (!s.Copying || s.Partitions != t.spec.Partitions) {
+		if t.copying.Load() && (!s.Copying || s.Partitions != t.spec.Partitions || s.Compacted != t.desired.Compacted) {
+			// A compaction change restarts the workers: their filler
+			// records take a key on a compacted mirror.
 			stop = append(stop, t)
 			continue
 		}
@@ -485,6 +487,29 @@ func (r *Runner) RefreshLags(ctx context.Context, topics ...string) {
 	}
 	r.mu.Unlock()
 	r.refreshLags(ctx, ts)
+}
+
+// RefreshStale reads, from the clusters, the lag figures of the partitions
+// of topics that another instance copies (not owned here) and that were
+// read longer than maxAge ago, in one request per broker: a read of many
+// mirrors costs one round trip, not one per partition.
+func (r *Runner) RefreshStale(ctx context.Context, maxAge time.Duration, topics ...string) {
+	cutoff := time.Now().Add(-maxAge).UnixNano()
+	r.mu.Lock()
+	var ps []*part
+	for _, name := range topics {
+		t, ok := r.topics[name]
+		if !ok {
+			continue
+		}
+		for _, p := range t.parts {
+			if !p.running && !t.desired.owns(p.id) && p.lagAt.Load() < cutoff {
+				ps = append(ps, p)
+			}
+		}
+	}
+	r.mu.Unlock()
+	r.refreshParts(ctx, ps)
 }
 
 // Close stops everything and waits.
