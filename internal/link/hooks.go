@@ -335,4 +335,3 @@ func (h *hooks) applySkipped(topic string, partition int32, from, to int64) {
 		h.m.log.Error("record skipped offsets", "topic", topic, "err", err)
 	}
 }
-

@@ -8,10 +8,10 @@
 package linksync
 
 import (
-	"maps"
-	"slices"
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
