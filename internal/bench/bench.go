@@ -180,11 +180,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	printHeader(o.Out, rep)
 
 	log.Info("starting clusters", "data_dir", dataDir)
-	if e.src, err = startCluster(ctx, bin, dataDir, e.logDir, "src", "bench-src", 0); err != nil {
+	if e.src, err = startCluster(ctx, bin, dataDir, e.logDir, "src", "bench-src", 0, 1); err != nil {
 		return nil, err
 	}
 	defer e.src.close()
-	if e.dst, err = startCluster(ctx, bin, dataDir, e.logDir, "dst", "bench-dst", o.DestDelay); err != nil {
+	if e.dst, err = startCluster(ctx, bin, dataDir, e.logDir, "dst", "bench-dst", o.DestDelay, 1); err != nil {
 		return nil, err
 	}
 	defer e.dst.close()
@@ -221,7 +221,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		printLatency(o.Out, rep)
 	}
 	rep.Targets = checkTargets(rep)
-	printTargets(o.Out, rep.Targets)
+	printTargets(o.Out, "4", rep.Targets)
 	if len(failed) > 0 {
 		where := "run again with --keep to keep the child processes' logs"
 		if o.Keep {
