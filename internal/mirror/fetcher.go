@@ -55,17 +55,6 @@ func (f *fetcher) remove(p *part) {
 	f.mu.Unlock()
 }
 
-func (f *fetcher) removeTopic(t *topicRun) {
-	f.mu.Lock()
-	for p := range f.parts {
-		if p.t == t {
-			delete(f.parts, p)
-			p.fetcherID.Store(-1)
-		}
-	}
-	f.mu.Unlock()
-}
-
 func (f *fetcher) close() {
 	f.cancel()
 	<-f.done

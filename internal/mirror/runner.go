@@ -275,8 +275,23 @@ func NewRunner(cfg Config) *Runner {
 // Set makes the runner mirror exactly specs: new topics start, topics no
 // longer listed stop, and topics whose Copying flag changed start or stop.
 // Stopping is synchronous: when Set returns, no worker of a stopped topic
-// will produce again.
+// will produce again. The topics that stop are stopped together, not one
+// after another.
 func (r *Runner) Set(specs []Spec) {
+	r.apply(specs, nil, true)
+}
+
+// Update is Set for some topics only: specs are set as Set sets them, the
+// topics named in drop stop and are forgotten, and every other topic is
+// left as it is, untouched. Its cost grows with the topics it names, not
+// with the runner's.
+func (r *Runner) Update(specs []Spec, drop ...string) {
+	r.apply(specs, drop, false)
+}
+
+// apply sets specs; with all, the topics not in specs are dropped,
+// otherwise only those named in drop.
+func (r *Runner) apply(specs []Spec, drop []string, all bool) {
 	want := make(map[string]Spec, len(specs))
 	for _, s := range specs {
 		want[s.Topic] = s
@@ -284,33 +299,45 @@ func (r *Runner) Set(specs []Spec) {
 	r.mu.Lock()
 	var stop []*topicRun
 	var revoke []*part
-	for name, t := range r.topics {
-		s, ok := want[name]
-		if !ok {
-			stop = append(stop, t)
-			delete(r.topics, name)
+	dropTopic := func(name string, t *topicRun) {
+		stop = append(stop, t)
+		delete(r.topics, name)
+	}
+	if all {
+		for name, t := range r.topics {
+			if _, ok := want[name]; !ok {
+				dropTopic(name, t)
+			}
+		}
+	}
+	for _, name := range drop {
+		if t, ok := r.topics[name]; ok {
+			if _, keep := want[name]; !keep {
+				dropTopic(name, t)
+			}
+		}
+	}
+	for name, s := range want {
+		t, ok := r.topics[name]
+		if !ok || !t.copying.Load() {
 			continue
 		}
-		if t.copying.Load() && (!s.Copying || s.Partitions != t.spec.Partitions || s.Compacted != t.desired.Compacted) {
+		if !s.Copying || s.Partitions != t.spec.Partitions || s.Compacted != t.desired.Compacted {
 			// A compaction change restarts the workers: their filler
 			// records take a key on a compacted mirror.
 			stop = append(stop, t)
 			continue
 		}
-		if t.copying.Load() {
-			// The same topic copying on: only the partitions that left
-			// this runner stop; the others copy on undisturbed.
-			for _, p := range t.parts {
-				if p.running && !s.owns(p.id) {
-					revoke = append(revoke, p)
-				}
+		// The same topic copying on: only the partitions that left
+		// this runner stop; the others copy on undisturbed.
+		for _, p := range t.parts {
+			if p.running && !s.owns(p.id) {
+				revoke = append(revoke, p)
 			}
 		}
 	}
 	r.mu.Unlock()
-	for _, t := range stop {
-		r.stopTopic(t)
-	}
+	r.stopTopics(stop)
 	r.stopParts(revoke)
 
 	r.mu.Lock()
@@ -333,7 +360,9 @@ func (r *Runner) Set(specs []Spec) {
 			}
 		}
 	}
-	r.kickMeta()
+	if len(specs) > 0 {
+		r.kickMeta()
+	}
 }
 
 // newTopicRun builds the run state of a topic, keeping the lag figures of
@@ -426,27 +455,44 @@ func (r *Runner) stopParts(ps []*part) {
 	}
 }
 
-// stopTopic stops a topic's workers and fetching and waits for them. An
+// stopTopics stops the workers and fetching of topics and waits for
+// them: every topic is told to stop first, then all are waited for. An
 // in-flight produce is allowed to finish (it is bounded by the produce
-// timeout) so that nothing lands after stopTopic returns.
-func (r *Runner) stopTopic(t *topicRun) {
+// timeout) so that nothing lands after stopTopics returns.
+func (r *Runner) stopTopics(ts []*topicRun) {
+	if len(ts) == 0 {
+		return
+	}
+	cancels := make([]context.CancelFunc, 0, len(ts))
 	r.mu.Lock()
-	for _, p := range t.parts {
-		p.stop()
-		p.running = false
+	for _, t := range ts {
+		for _, p := range t.parts {
+			p.stop()
+			p.running = false
+			if f, ok := r.fetchers[int32(p.fetcherID.Load())]; ok {
+				f.remove(p)
+			}
+			p.fetcherID.Store(-1)
+		}
+		if t.cancel != nil {
+			cancels = append(cancels, t.cancel)
+		}
+		t.copying.Store(false)
 	}
-	for _, f := range r.fetchers {
-		f.removeTopic(t)
-	}
-	cancel := t.cancel
-	t.copying.Store(false)
 	r.mu.Unlock()
-	if cancel != nil {
+	for _, cancel := range cancels {
 		cancel()
 	}
-	t.wg.Wait()
-	r.clearStalls(t)
+	for _, t := range ts {
+		t.wg.Wait()
+	}
+	for _, t := range ts {
+		r.clearStalls(t)
+	}
 }
+
+// stopTopic stops one topic as stopTopics does.
+func (r *Runner) stopTopic(t *topicRun) { r.stopTopics([]*topicRun{t}) }
 
 // Stop stops copying topic, synchronously, as Set would, and leaves its lag
 // tracked. It is a no-op for a topic that is not copying.
@@ -520,9 +566,7 @@ func (r *Runner) Close() {
 		ts = append(ts, t)
 	}
 	r.mu.Unlock()
-	for _, t := range ts {
-		r.stopTopic(t)
-	}
+	r.stopTopics(ts)
 	r.cancel()
 	r.wg.Wait()
 	r.sink.close()
