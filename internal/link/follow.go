@@ -59,12 +59,20 @@ func (m *Manager) applyRecord(key string, e store.Entry) {
 			return
 		}
 	}
-	var restart, reconcile, stop string
+	// A mirror record changes one topic of its link: only that topic is
+	// reconciled (reconcileTopic), so following a thousand records costs
+	// a thousand topics' worth, not a thousand times every topic.
+	var restart, reconcile, stop, topic string
 	m.mu.Lock()
 	switch {
 	case mir != nil:
+		if old := m.mirrors[mir.Topic]; old != nil && old.Link != mir.Link {
+			// The topic went from one link to another (reversed): the
+			// old link drops it.
+			defer m.reconcile(old.Link)
+		}
 		m.mirrors[mir.Topic] = mir
-		reconcile = mir.Link
+		reconcile, topic = mir.Link, mir.Topic
 	case l != nil:
 		old, existed := m.links[l.Name]
 		m.links[l.Name] = l
@@ -74,10 +82,10 @@ func (m *Manager) applyRecord(key string, e store.Entry) {
 			reconcile = l.Name
 		}
 	case len(key) > len(mirrorKeyPrefix) && key[:len(mirrorKeyPrefix)] == mirrorKeyPrefix:
-		for topic, cur := range m.mirrors {
-			if mirrorKey(cur.Link, topic) == key {
-				delete(m.mirrors, topic)
-				reconcile = cur.Link
+		for t, cur := range m.mirrors {
+			if mirrorKey(cur.Link, t) == key {
+				delete(m.mirrors, t)
+				reconcile, topic = cur.Link, t
 			}
 		}
 	case len(key) > len(linkKeyPrefix) && key[:len(linkKeyPrefix)] == linkKeyPrefix:
@@ -93,6 +101,8 @@ func (m *Manager) applyRecord(key string, e store.Entry) {
 	switch {
 	case restart != "":
 		m.restartRun(restart)
+	case reconcile != "" && topic != "":
+		m.reconcileTopic(reconcile, topic)
 	case reconcile != "":
 		m.reconcile(reconcile)
 	case stop != "":

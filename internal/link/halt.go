@@ -168,7 +168,12 @@ func (m *Manager) unhalt(ctx context.Context, topic string) error {
 // reportHalted tells the active instance which owned partitions of the
 // link's halted mirrors have stopped here. The runner has been Set.
 func (m *Manager) reportHalted(linkName string, run *linkRun) {
-	for _, mir := range m.mirrorsOf(linkName) {
+	m.reportHaltedOf(linkName, run, m.mirrorsOf(linkName))
+}
+
+// reportHaltedOf is reportHalted for some mirrors of the link.
+func (m *Manager) reportHaltedOf(linkName string, run *linkRun, mirs []*Mirror) {
+	for _, mir := range mirs {
 		if mir.Halt == "" {
 			continue
 		}

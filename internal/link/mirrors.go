@@ -175,7 +175,7 @@ func (m *Manager) createMirrorLocked(ctx context.Context, linkName string, req C
 		m.writeMu.Unlock()
 		return topicError(name, err)
 	}
-	m.reconcile(linkName)
+	m.reconcileTopic(linkName, name)
 	if m.protectionWanted(mir) {
 		if err := m.protect(ctx, name); err != nil {
 			m.log.Warn("mirror write protection", "topic", name, "err", err)

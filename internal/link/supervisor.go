@@ -174,6 +174,11 @@ func (m *Manager) noteDerived(linkName string) {
 		}
 	}
 	m.mu.RUnlock()
+	m.noteDerivedOf(mirs)
+}
+
+// noteDerivedOf is noteDerived for some mirrors.
+func (m *Manager) noteDerivedOf(mirs []*Mirror) {
 	// Statuses first: status takes m.mu, which is never taken under
 	// derivedMu.
 	sts := make([]Status, len(mirs))
@@ -220,43 +225,74 @@ func (m *Manager) reconcile(linkName string) {
 	m.mu.RLock()
 	l, ok := m.links[linkName]
 	run := m.runs[linkName]
-	var specs []mirror.Spec
+	var mirs []*Mirror
 	if ok && run != nil && run.runner != nil {
-		paused := l.Configs.Paused()
 		for _, mir := range m.mirrors {
-			if mir.Link != linkName || mir.Status == StatusStopped {
-				continue
+			if mir.Link == linkName && mir.Status != StatusStopped {
+				mirs = append(mirs, mir)
 			}
-			// A promote copies until it is done, even a paused mirror; a
-			// promote is refused while the link is paused.
-			copying := ((mir.Status == StatusActive || mir.Status == StatusPendingMirror || mir.Status == StatusPendingRestore) && !paused ||
-				mir.Status == StatusPendingStopped || mir.Status == StatusPendingSynchronize) && mir.Halt == ""
-			specs = append(specs, mirror.Spec{
-				Topic:         mir.Topic,
-				SourceTopic:   mir.SourceTopic,
-				Partitions:    mir.Partitions,
-				SourceTopicID: mir.sourceTopicID(),
-				Copying:       copying,
-				Fresh:         mir.Fresh,
-				StartOffset:   mir.StartOffset,
-				Align:         mir.Align,
-				Compacted:     mir.Compacted,
-				Writers:       mir.Writers,
-			})
 		}
 	}
 	m.mu.RUnlock()
 	if run != nil && run.runner != nil {
-		for i := range specs {
-			m.mu.RLock()
-			mir := m.mirrors[specs[i].Topic]
-			m.mu.RUnlock()
-			if mir != nil {
-				specs[i].Owned = m.ownedOf(mir)
-			}
+		specs := make([]mirror.Spec, len(mirs))
+		for i, mir := range mirs {
+			specs[i] = m.specOf(mir, l.Configs.Paused())
 		}
 		run.runner.Set(specs)
 		m.reportHalted(linkName, run)
+	}
+}
+
+// reconcileTopic is reconcile for one mirror topic of a link: it sets that
+// topic's spec in the runner (or drops it, for a mirror that is gone or
+// stopped) and leaves the link's other topics alone, so that creating the
+// thousandth mirror costs what creating the first did.
+func (m *Manager) reconcileTopic(linkName, topic string) {
+	m.reconcileMu.Lock()
+	m.mu.RLock()
+	l, ok := m.links[linkName]
+	run := m.runs[linkName]
+	mir := m.mirrors[topic]
+	m.mu.RUnlock()
+	if mir != nil && mir.Link != linkName {
+		mir = nil // another link's now
+	}
+	if ok && run != nil && run.runner != nil {
+		if mir != nil && mir.Status != StatusStopped {
+			run.runner.Update([]mirror.Spec{m.specOf(mir, l.Configs.Paused())})
+		} else {
+			run.runner.Update(nil, topic)
+		}
+	}
+	m.reconcileMu.Unlock()
+	if mir != nil {
+		if run != nil && run.runner != nil {
+			m.reportHaltedOf(linkName, run, []*Mirror{mir})
+		}
+		m.noteDerivedOf([]*Mirror{mir})
+	}
+}
+
+// specOf is what the runner of mir's link copies of it, on a link paused
+// or not.
+func (m *Manager) specOf(mir *Mirror, paused bool) mirror.Spec {
+	// A promote copies until it is done, even a paused mirror; a
+	// promote is refused while the link is paused.
+	copying := ((mir.Status == StatusActive || mir.Status == StatusPendingMirror || mir.Status == StatusPendingRestore) && !paused ||
+		mir.Status == StatusPendingStopped || mir.Status == StatusPendingSynchronize) && mir.Halt == ""
+	return mirror.Spec{
+		Topic:         mir.Topic,
+		SourceTopic:   mir.SourceTopic,
+		Partitions:    mir.Partitions,
+		SourceTopicID: mir.sourceTopicID(),
+		Copying:       copying,
+		Fresh:         mir.Fresh,
+		StartOffset:   mir.StartOffset,
+		Align:         mir.Align,
+		Compacted:     mir.Compacted,
+		Writers:       mir.Writers,
+		Owned:         m.ownedOf(mir),
 	}
 }
 
