@@ -283,7 +283,7 @@ func (r *Runner) lagLoop() {
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 		r.refreshParts(ctx, idle)
-		r.checkForeignWrites(ctx, copying)
+		r.checkForeignWrites(ctx, copying, time.Now())
 		if n%sourceEndsEvery == 0 {
 			// The source's ends of the copying topics too, from the
 			// source itself: a partition whose fetches stopped coming
@@ -301,24 +301,31 @@ func (r *Runner) lagLoop() {
 const sourceEndsEvery = 10
 
 // refreshSourceEnds raises the source high watermarks of ts to the source's
-// end offsets.
+// end offsets, in one ListOffsets per broker for exactly their copying
+// partitions.
 func (r *Runner) refreshSourceEnds(ctx context.Context, ts []*topicRun) {
-	if len(ts) == 0 {
+	set := kadm.TopicsSet{}
+	var ps []*part
+	r.mu.Lock()
+	for _, t := range ts {
+		for _, p := range t.parts {
+			if p.running {
+				set.Add(t.spec.SourceTopic, p.id)
+				ps = append(ps, p)
+			}
+		}
+	}
+	r.mu.Unlock()
+	if len(ps) == 0 {
 		return
 	}
-	var src []string
-	for _, t := range ts {
-		src = append(src, t.spec.SourceTopic)
-	}
-	ends, err := kadm.NewClient(r.cfg.Source).ListEndOffsets(ctx, src...)
+	ends, err := listEnds(ctx, r.cfg.Source, set)
 	if err != nil {
 		return
 	}
-	for _, t := range ts {
-		for _, p := range t.parts {
-			if o, ok := ends.Lookup(t.spec.SourceTopic, p.id); ok && o.Err == nil {
-				raise64(&p.srcHW, o.Offset)
-			}
+	for _, p := range ps {
+		if o, ok := ends.Lookup(p.t.spec.SourceTopic, p.id); ok && o.Err == nil {
+			raise64(&p.srcHW, o.Offset)
 		}
 	}
 }
@@ -438,36 +445,43 @@ func listEnds(ctx context.Context, cl *kgo.Client, set kadm.TopicsSet) (kadm.Lis
 // Strait writer (which it adopts). Nothing is failed from here: what the
 // runner sees may be a moment old. (A busy partition is checked by its
 // own produces: each must land on the source's offset.)
-func (r *Runner) checkForeignWrites(ctx context.Context, ts []*topicRun) {
-	if len(ts) == 0 {
-		return
-	}
+//
+// Only the partitions due (see foreignCheckDue) are read, in one
+// ListOffsets per broker for exactly them: the check costs what the idle
+// partitions number, and less for those idle for long.
+func (r *Runner) checkForeignWrites(ctx context.Context, ts []*topicRun, now time.Time) {
 	type snap struct {
 		p        *part
 		end      int64
 		produced uint64
 	}
 	var snaps []snap
-	var names []string
+	set := kadm.TopicsSet{}
 	for _, t := range ts {
-		names = append(names, t.spec.Topic)
 		for _, p := range t.parts {
-			if end := p.confirmedEnd.Load(); end >= 0 {
-				snaps = append(snaps, snap{p, end, p.produced.Load()})
+			end := p.confirmedEnd.Load()
+			if end < 0 || !foreignCheckDue(now, p.idleSince.Load(), p.checkedAt) {
+				continue
 			}
+			snaps = append(snaps, snap{p, end, p.produced.Load()})
+			set.Add(t.spec.Topic, p.id)
 		}
 	}
 	if len(snaps) == 0 {
 		return
 	}
-	ends, err := kadm.NewClient(r.cfg.Dest).ListEndOffsets(ctx, names...)
+	ends, err := listEnds(ctx, r.cfg.Dest, set)
 	if err != nil {
 		return
 	}
 	for _, s := range snaps {
 		p := s.p
 		o, ok := ends.Lookup(p.t.spec.Topic, p.id)
-		if !ok || o.Err != nil || p.confirmedEnd.Load() != s.end || p.produced.Load() != s.produced {
+		if !ok || o.Err != nil {
+			continue
+		}
+		p.checkedAt = now.UnixNano()
+		if p.confirmedEnd.Load() != s.end || p.produced.Load() != s.produced {
 			continue
 		}
 		if o.Offset != s.end {
@@ -475,4 +489,16 @@ func (r *Runner) checkForeignWrites(ctx context.Context, ts []*topicRun) {
 			p.wake()
 		}
 	}
+}
+
+// foreignCheckDue reports whether an idle partition's mirror end is due a
+// check: every second while it has been idle for under 8 s, then at an
+// eighth of how long it has been idle, at most every 30 s. A partition
+// idle for an hour is checked twice a minute, one that copies now and
+// then every second it waits.
+func foreignCheckDue(now time.Time, idleSince, checkedAt int64) bool {
+	idle := time.Duration(now.UnixNano() - idleSince)
+	every := min(max(idle/8, time.Second), 30*time.Second)
+	// A check is due a little early rather than a tick late.
+	return time.Duration(now.UnixNano()-checkedAt) >= every-100*time.Millisecond || checkedAt < idleSince
 }

@@ -195,6 +195,7 @@ func (w *worker) copyLoop(ctx context.Context) error {
 		// Nothing is out: the mirror must end where the worker's last
 		// batch ended (the runner checks, see checkForeignWrites).
 		w.confirmed = w.destEnd
+		w.p.idleSince.Store(time.Now().UnixNano())
 		w.p.confirmedEnd.Store(w.destEnd)
 		select {
 		case <-ctx.Done():
