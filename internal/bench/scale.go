@@ -44,6 +44,11 @@ type ScaleOptions struct {
 	Instances                          []int
 	GoMaxProcs                         int
 	ThroughputMB, ThroughputPartitions int
+	// ProfileDir, when set, receives CPU profiles of the many-mirrors
+	// serves (<label>-run.cpu: the whole first run; <label>-idle.cpu and
+	// .mem: the restarted serve, kept idle for IdleSeconds after it has
+	// settled), through STRAIT_CPUPROFILE and STRAIT_MEMPROFILE.
+	ProfileDir string
 	// Timeout bounds every wait (a catch-up, a copy).
 	Timeout time.Duration
 	// DataDir and Keep are as in Options.
@@ -129,6 +134,14 @@ func RunScale(ctx context.Context, o ScaleOptions) (*ScaleReport, error) {
 		e.o.PauseTopics = o.Topics
 	}
 	var err error
+	if o.ProfileDir != "" {
+		if e.o.ProfileDir, err = filepath.Abs(o.ProfileDir); err != nil {
+			return nil, fmt.Errorf("profile folder: %w", err)
+		}
+		if err := os.MkdirAll(e.o.ProfileDir, 0o755); err != nil {
+			return nil, fmt.Errorf("profile folder: %w", err)
+		}
+	}
 	if e.dataDir, err = prepareDataDir(o.DataDir); err != nil {
 		return nil, err
 	}

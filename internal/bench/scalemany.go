@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -122,7 +123,13 @@ func (e *scaleEnv) many(ctx context.Context, sb ServeBinary, res *ManyResult) er
 	if err != nil {
 		return err
 	}
-	sv, err := startServe(ctx, "many-"+sb.Label, e.logDir, sb.Path, nil, dst, "__strait_state")
+	var runEnv, idleEnv []string
+	if o.ProfileDir != "" {
+		base := filepath.Join(o.ProfileDir, sb.Label)
+		runEnv = []string{"STRAIT_CPUPROFILE=" + base + "-run.cpu"}
+		idleEnv = []string{"STRAIT_CPUPROFILE=" + base + "-idle.cpu", "STRAIT_MEMPROFILE=" + base + "-idle.mem"}
+	}
+	sv, err := startServe(ctx, "many-"+sb.Label, e.logDir, sb.Path, runEnv, dst, "__strait_state")
 	if err != nil {
 		return err
 	}
@@ -195,7 +202,7 @@ func (e *scaleEnv) many(ctx context.Context, sb ServeBinary, res *ManyResult) er
 	// Start-up: the state topic read again.
 	sv.p.stop(30 * time.Second)
 	t0 := time.Now()
-	sv, err = startServe(ctx, "many-"+sb.Label+"-restart", e.logDir, sb.Path, nil, dst, "__strait_state")
+	sv, err = startServe(ctx, "many-"+sb.Label+"-restart", e.logDir, sb.Path, idleEnv, dst, "__strait_state")
 	if err != nil {
 		return fmt.Errorf("restart: %w", err)
 	}
@@ -204,6 +211,12 @@ func (e *scaleEnv) many(ctx context.Context, sb ServeBinary, res *ManyResult) er
 		res.StateRecords = ends[0]
 	}
 	e.log.Info("many mirrors: restarted", "serve", sb.Label, "seconds", round(res.RestartSeconds, 2))
+	if o.ProfileDir != "" {
+		// The profile of an idle serve: what start-up set going has
+		// settled; stopping it writes the profiles.
+		e.log.Info("many mirrors: profiling the idle serve", "seconds", 10+o.IdleSeconds)
+		return sleepCtx(ctx, time.Duration(10+o.IdleSeconds)*time.Second)
+	}
 	return nil
 }
 

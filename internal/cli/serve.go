@@ -75,6 +75,11 @@ STRAIT_SECRETS_PREVIOUS_KEYS (see docs/security.md).`,
 				}
 				defer stop()
 			}
+			if path := os.Getenv("STRAIT_MEMPROFILE"); path != "" {
+				// For finding what allocates (strait bench scale): the
+				// allocations of the whole run, written when it stops.
+				defer writeAllocProfile(path)
+			}
 			log := newLogger(cmd.ErrOrStderr(), cfg.LogLevel, cfg.LogFormat)
 			ctx, stop := signalContext()
 			defer stop()
@@ -134,4 +139,15 @@ func startCPUProfile(path string) (func(), error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// writeAllocProfile writes the allocations made since the start (the
+// "allocs" profile: go tool pprof -sample_index=alloc_space) to path.
+func writeAllocProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_ = pprof.Lookup("allocs").WriteTo(f, 0)
 }
