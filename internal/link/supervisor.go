@@ -69,8 +69,9 @@ func (m *Manager) startRun(l *Link) *linkRun {
 		return run
 	}
 	interval := min(l.Configs.Duration(linkconfig.AvailabilityCheckMs), 5*time.Second)
+	topics := 30 * time.Second // the runner's default
 	if m.cfg.MetadataInterval > 0 {
-		interval = m.cfg.MetadataInterval
+		interval, topics = m.cfg.MetadataInterval, m.cfg.MetadataInterval
 	}
 	run.runner = mirror.NewRunner(mirror.Config{
 		Source:            run.src,
@@ -82,6 +83,9 @@ func (m *Manager) startRun(l *Link) *linkRun {
 		PartitionMaxBytes: int32(l.Configs.Int(linkconfig.ReplicaFetchMaxBytes)),
 		FetchMaxWait:      l.Configs.Duration(linkconfig.ReplicaFetchWaitMaxMs),
 		MetadataInterval:  interval,
+		// Deleted, re-created or grown source topics are looked for
+		// at this pace, and at once on a fetch error.
+		TopicCheckInterval: topics,
 		// A probe fails within availability.check.ms, so that an
 		// outage is seen in about availability.check.ms x threshold.
 		ProbeTimeout: min(max(l.Configs.Duration(linkconfig.AvailabilityCheckMs), time.Second), 15*time.Second),

@@ -135,6 +135,14 @@ func (f *fetcher) loop(ctx context.Context) {
 				return
 			}
 			f.r.log.Debug("fetch failed", "broker", f.broker, "err", err)
+			// The leaders of what this broker had may have moved.
+			var last *topicRun
+			for _, fp := range pos {
+				if t := fp.p.t; t != last {
+					t.checkMeta.Store(true)
+					last = t
+				}
+			}
 			f.r.kickMeta()
 			select {
 			case <-ctx.Done():
@@ -280,7 +288,7 @@ func (f *fetcher) deliver(fp fetchPos, rp *kmsg.FetchResponseTopicPartition) {
 	case ferr != nil:
 		if isLeaderErr(ferr) {
 			p.mu.Unlock()
-			f.r.kickMeta()
+			f.r.kickTopic(p.t)
 			return
 		}
 		// The worker decides what the error means; no more fetching until

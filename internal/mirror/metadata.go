@@ -47,6 +47,8 @@ const freshFor = 100 * time.Millisecond
 // load asks the cluster for the metadata of topics and caches it.
 func (m *metaCache) load(ctx context.Context, topics []string) (map[string]topicMeta, error) {
 	req := kmsg.NewPtrMetadataRequest()
+	// Never null: a null list asks for every topic of the cluster.
+	req.Topics = make([]kmsg.MetadataRequestTopic, 0, len(topics))
 	for _, t := range topics {
 		rt := kmsg.NewMetadataRequestTopic()
 		rt.Topic = kmsg.StringPtr(t)
@@ -129,16 +131,25 @@ func (m *metaCache) leader(ctx context.Context, topic string, p int32, refresh b
 	return tm.leaders[p], tm.id, nil
 }
 
-// metadataLoop probes the source: it keeps partition leaders current for
-// the fetchers, reports reachability, and fails topics that were deleted,
-// re-created or shrunk at the source.
+// metadataLoop probes the source. Every MetadataInterval it asks whether
+// the source answers (a metadata request without topics, which costs the
+// same however many topics the link mirrors). The topics themselves are
+// checked every TopicCheckInterval, and at once when they need it (a
+// partition without a fetcher, a fetch error, a topic seen missing): the
+// check keeps partition leaders current for the fetchers, reports growth,
+// and fails topics that were deleted, re-created or shrunk at the source.
 func (r *Runner) metadataLoop() {
 	defer r.wg.Done()
 	tick := time.NewTicker(r.cfg.MetadataInterval)
 	defer tick.Stop()
 	missing := map[string]time.Time{}
+	var lastFull time.Time
 	for {
-		r.probeSource(missing)
+		full := time.Since(lastFull) >= r.cfg.TopicCheckInterval
+		if full {
+			lastFull = time.Now()
+		}
+		r.probeSource(missing, full)
 		select {
 		case <-r.ctx.Done():
 			return
@@ -148,15 +159,34 @@ func (r *Runner) metadataLoop() {
 	}
 }
 
-func (r *Runner) probeSource(missing map[string]time.Time) {
+// topicsToCheck returns the topics a probe checks: all of them, or the
+// ones that need it now.
+func (r *Runner) topicsToCheck(missing map[string]time.Time, full bool) []*topicRun {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	var ts []*topicRun
-	for _, t := range r.topics {
-		if !t.failed.Load() {
+	for name, t := range r.topics {
+		if t.failed.Load() {
+			continue
+		}
+		want := full || t.checkMeta.Swap(false)
+		if _, ok := missing[name]; ok {
+			want = true
+		}
+		for i := 0; !want && i < len(t.parts); i++ {
+			// A copying partition no fetcher has (new, or nudged).
+			p := t.parts[i]
+			want = p.running && p.fetcherID.Load() < 0
+		}
+		if want {
 			ts = append(ts, t)
 		}
 	}
-	r.mu.Unlock()
+	return ts
+}
+
+func (r *Runner) probeSource(missing map[string]time.Time, full bool) {
+	ts := r.topicsToCheck(missing, full)
 	names := make([]string, 0, len(ts))
 	for _, t := range ts {
 		names = append(names, t.spec.SourceTopic)
@@ -170,19 +200,16 @@ func (r *Runner) probeSource(missing map[string]time.Time) {
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, timeout)
 	defer cancel()
-	var metas map[string]topicMeta
-	var err error
-	if len(names) == 0 {
-		// Still probe the cluster, so link availability is known.
-		_, err = r.srcMeta.load(ctx, nil)
-	} else {
-		metas, err = r.srcMeta.load(ctx, names)
-	}
+	// No topics: still probe the cluster, so link availability is known.
+	metas, err := r.srcMeta.load(ctx, names)
 	if r.ctx.Err() != nil {
 		return
 	}
 	r.cfg.Hooks.SourceReachable(err)
 	if err != nil {
+		for _, t := range ts {
+			t.checkMeta.Store(true) // not checked: next time
+		}
 		return
 	}
 	r.reached.Store(true)
@@ -197,8 +224,11 @@ func (r *Runner) probeSource(missing map[string]time.Time) {
 				if !seen {
 					missing[t.spec.Topic] = time.Now()
 				} else if time.Since(first) >= max(2*r.cfg.MetadataInterval, 2*time.Second) {
+					delete(missing, t.spec.Topic)
 					r.fail(t, ErrSourceTopicDeleted, fmt.Sprintf("source topic '%s' does not exist any more", t.spec.SourceTopic))
 				}
+			} else {
+				t.checkMeta.Store(true) // another error: look again
 			}
 			continue
 		}
@@ -218,6 +248,17 @@ func (r *Runner) probeSource(missing map[string]time.Time) {
 			r.cfg.Hooks.PartitionsGrew(t.spec.Topic, n)
 		}
 		r.assignLeaders(t, tm)
+	}
+	if full {
+		// Topics dropped from the runner are not missing any more.
+		for name := range missing {
+			r.mu.Lock()
+			_, ok := r.topics[name]
+			r.mu.Unlock()
+			if !ok {
+				delete(missing, name)
+			}
+		}
 	}
 }
 

@@ -121,9 +121,13 @@ type Config struct {
 	// PartitionBufferBytes caps the fetched bytes queued per partition.
 	// Default 4 MiB.
 	PartitionBufferBytes int
-	// MetadataInterval is how often the source is probed for leaders, topic
-	// ids and partition counts.
+	// MetadataInterval is how often the source is probed for its
+	// availability. Default 5 s.
 	MetadataInterval time.Duration
+	// TopicCheckInterval is how often every mirrored topic's source
+	// metadata (leaders, topic id, partition count) is read; a topic whose
+	// fetches fail is read at once. Default 30 s.
+	TopicCheckInterval time.Duration
 	// ProduceTimeout bounds one produce request.
 	ProduceTimeout time.Duration
 	// ProbeTimeout bounds one probe of the source (metadata), which tells
@@ -155,6 +159,9 @@ func (c *Config) defaults() {
 	}
 	if c.MetadataInterval <= 0 {
 		c.MetadataInterval = 5 * time.Second
+	}
+	if c.TopicCheckInterval <= 0 {
+		c.TopicCheckInterval = 30 * time.Second
 	}
 	if c.ProduceTimeout <= 0 {
 		c.ProduceTimeout = 30 * time.Second
@@ -226,6 +233,9 @@ type topicRun struct {
 	// anywhere.
 	copying atomic.Bool
 	failed  atomic.Bool
+	// checkMeta asks the next probe to check the topic's metadata (a
+	// fetch error said its leaders or the topic itself changed).
+	checkMeta atomic.Bool
 	// startedLeft counts the fresh partitions of the topic's start still
 	// setting up; startedParts are the ones done (guarded by startedMu).
 	startedLeft  atomic.Int32
@@ -593,6 +603,12 @@ func (r *Runner) fail(t *topicRun, code, msg string) {
 		r.stopTopic(t)
 		r.cfg.Hooks.Failed(t.spec.Topic, code, msg)
 	}()
+}
+
+// kickTopic asks for a check of t's metadata now.
+func (r *Runner) kickTopic(t *topicRun) {
+	t.checkMeta.Store(true)
+	r.kickMeta()
 }
 
 func (r *Runner) kickMeta() {

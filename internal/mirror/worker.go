@@ -429,7 +429,7 @@ func (w *worker) handleFetchError(ctx context.Context, err error) error {
 	case errors.Is(err, kerr.OffsetOutOfRange):
 		return w.outOfRange(ctx)
 	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
-		w.r.kickMeta()
+		w.r.kickTopic(w.t)
 		return fmt.Errorf("source partition: %w", err)
 	default:
 		return fmt.Errorf("fetch source partition: %w", err)
