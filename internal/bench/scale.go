@@ -46,8 +46,9 @@ type ScaleOptions struct {
 	ThroughputMB, ThroughputPartitions int
 	// ProfileDir, when set, receives CPU profiles of the many-mirrors
 	// serves (<label>-run.cpu: the whole first run; <label>-idle.cpu and
-	// .mem: the restarted serve, kept idle for IdleSeconds after it has
-	// settled), through STRAIT_CPUPROFILE and STRAIT_MEMPROFILE.
+	// .mem: the restarted serve over IdleSeconds from 20 s after its
+	// start, with the allocations before in .mem.base), through
+	// STRAIT_CPUPROFILE, STRAIT_MEMPROFILE and STRAIT_PROFILE_AFTER.
 	ProfileDir string
 	// Timeout bounds every wait (a catch-up, a copy).
 	Timeout time.Duration

@@ -127,7 +127,8 @@ func (e *scaleEnv) many(ctx context.Context, sb ServeBinary, res *ManyResult) er
 	if o.ProfileDir != "" {
 		base := filepath.Join(o.ProfileDir, sb.Label)
 		runEnv = []string{"STRAIT_CPUPROFILE=" + base + "-run.cpu"}
-		idleEnv = []string{"STRAIT_CPUPROFILE=" + base + "-idle.cpu", "STRAIT_MEMPROFILE=" + base + "-idle.mem"}
+		idleEnv = []string{"STRAIT_CPUPROFILE=" + base + "-idle.cpu", "STRAIT_MEMPROFILE=" + base + "-idle.mem",
+			"STRAIT_PROFILE_AFTER=" + (20 * time.Second).String()}
 	}
 	sv, err := startServe(ctx, "many-"+sb.Label, e.logDir, sb.Path, runEnv, dst, "__strait_state")
 	if err != nil {
@@ -214,8 +215,8 @@ func (e *scaleEnv) many(ctx context.Context, sb ServeBinary, res *ManyResult) er
 	if o.ProfileDir != "" {
 		// The profile of an idle serve: what start-up set going has
 		// settled; stopping it writes the profiles.
-		e.log.Info("many mirrors: profiling the idle serve", "seconds", 10+o.IdleSeconds)
-		return sleepCtx(ctx, time.Duration(10+o.IdleSeconds)*time.Second)
+		e.log.Info("many mirrors: profiling the idle serve", "seconds", o.IdleSeconds, "after", 20*time.Second)
+		return sleepCtx(ctx, time.Duration(20+o.IdleSeconds)*time.Second)
 	}
 	return nil
 }
