@@ -298,15 +298,20 @@ func (r *Runner) lagLoop() {
 	defer r.wg.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	// The slices are kept from one tick to the next: a tick allocates
+	// nothing for what has not changed.
+	var idle []*part
+	var copying []*topicRun
 	for n := 1; ; n++ {
 		select {
 		case <-r.ctx.Done():
 			return
 		case <-tick.C:
 		}
+		clear(idle)
+		clear(copying)
+		idle, copying = idle[:0], copying[:0]
 		r.mu.Lock()
-		var idle []*part
-		var copying []*topicRun
 		for _, t := range r.topics {
 			if t.copying.Load() {
 				copying = append(copying, t)
@@ -360,7 +365,7 @@ func (r *Runner) refreshSourceEnds(ctx context.Context, ts []*topicRun) {
 	if len(ps) == 0 {
 		return
 	}
-	ends, err := listEnds(ctx, r.cfg.Source, set)
+	ends, err := r.srcMeta.listEnds(ctx, set)
 	if err != nil {
 		return
 	}
@@ -408,7 +413,7 @@ func (r *Runner) refreshParts(ctx context.Context, ps []*part) {
 		before[p] = p.destEnd.Load()
 	}
 	now := time.Now().UnixNano()
-	srcEnds, err := listEnds(ctx, r.cfg.Source, src)
+	srcEnds, err := r.srcMeta.listEnds(ctx, src)
 	if err == nil {
 		for _, p := range ps {
 			if o, ok := srcEnds.Lookup(p.t.spec.SourceTopic, p.id); ok && o.Err == nil {
@@ -416,7 +421,7 @@ func (r *Runner) refreshParts(ctx context.Context, ps []*part) {
 			}
 		}
 	}
-	dstEnds, err := listEnds(ctx, r.cfg.Dest, dst)
+	dstEnds, err := r.destMeta.listEnds(ctx, dst)
 	if err == nil {
 		r.mu.Lock()
 		for _, p := range ps {
@@ -430,52 +435,6 @@ func (r *Runner) refreshParts(ctx context.Context, ps []*part) {
 		}
 		r.mu.Unlock()
 	}
-}
-
-// listEnds lists the end offsets of exactly the partitions in set.
-func listEnds(ctx context.Context, cl *kgo.Client, set kadm.TopicsSet) (kadm.ListedOffsets, error) {
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.ReplicaID = -1
-	for topic, parts := range set {
-		rt := kmsg.NewListOffsetsRequestTopic()
-		rt.Topic = topic
-		for p := range parts {
-			rp := kmsg.NewListOffsetsRequestTopicPartition()
-			rp.Partition = p
-			rp.Timestamp = -1 // the end
-			rp.CurrentLeaderEpoch = -1
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		req.Topics = append(req.Topics, rt)
-	}
-	// kgo splits the request by partition leader and merges the answers.
-	shards := cl.RequestSharded(ctx, req)
-	out := make(kadm.ListedOffsets)
-	var firstErr error
-	for _, sh := range shards {
-		if sh.Err != nil {
-			if firstErr == nil {
-				firstErr = sh.Err
-			}
-			continue
-		}
-		resp := sh.Resp.(*kmsg.ListOffsetsResponse)
-		for _, rt := range resp.Topics {
-			for _, rp := range rt.Partitions {
-				if out[rt.Topic] == nil {
-					out[rt.Topic] = map[int32]kadm.ListedOffset{}
-				}
-				out[rt.Topic][rp.Partition] = kadm.ListedOffset{
-					Topic: rt.Topic, Partition: rp.Partition, Offset: rp.Offset,
-					LeaderEpoch: rp.LeaderEpoch, Err: kerr.ErrorForCode(rp.ErrorCode),
-				}
-			}
-		}
-	}
-	if len(out) == 0 && firstErr != nil {
-		return nil, firstErr
-	}
-	return out, nil
 }
 
 // checkForeignWrites compares the destination end offset of the copying
@@ -511,7 +470,7 @@ func (r *Runner) checkForeignWrites(ctx context.Context, ts []*topicRun, now tim
 	if len(snaps) == 0 {
 		return
 	}
-	ends, err := listEnds(ctx, r.cfg.Dest, set)
+	ends, err := r.destMeta.listEnds(ctx, set)
 	if err != nil {
 		return
 	}

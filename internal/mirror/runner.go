@@ -215,6 +215,8 @@ type Runner struct {
 
 	srcMeta  metaCache
 	destMeta metaCache
+	// watched is watchStalls' list, reused by the lag loop's ticks.
+	watched []*part
 	// sink produces the workers' plain batches.
 	sink *sink
 }
