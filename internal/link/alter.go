@@ -221,7 +221,7 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 			for t, err := range m.setStatuses(ctx, accepted) {
 				failed[t] = fmt.Sprintf("Cannot record the new state of topic '%s': %v", t, err)
 			}
-			m.reconcile(linkName)
+			m.reconcileTopics(linkName, topicsOf(accepted))
 		}
 	}
 	m.fillLags(ctx, linkName, run, results, failed)

@@ -253,29 +253,43 @@ func (m *Manager) reconcile(linkName string) {
 // stopped) and leaves the link's other topics alone, so that creating the
 // thousandth mirror costs what creating the first did.
 func (m *Manager) reconcileTopic(linkName, topic string) {
+	m.reconcileTopics(linkName, []string{topic})
+}
+
+// reconcileTopics is reconcileTopic for several topics of a link, in one
+// call into the runner: what stops, stops together.
+func (m *Manager) reconcileTopics(linkName string, topics []string) {
 	m.reconcileMu.Lock()
 	m.mu.RLock()
 	l, ok := m.links[linkName]
 	run := m.runs[linkName]
-	mir := m.mirrors[topic]
-	m.mu.RUnlock()
-	if mir != nil && mir.Link != linkName {
-		mir = nil // another link's now
-	}
-	if ok && run != nil && run.runner != nil {
-		if mir != nil && mir.Status != StatusStopped {
-			run.runner.Update([]mirror.Spec{m.specOf(mir, l.Configs.Paused())})
-		} else {
-			run.runner.Update(nil, topic)
+	var mirs []*Mirror
+	var drop []string
+	for _, t := range topics {
+		if mir := m.mirrors[t]; mir != nil && mir.Link == linkName {
+			mirs = append(mirs, mir)
+			if mir.Status != StatusStopped {
+				continue
+			}
 		}
+		drop = append(drop, t) // gone, another link's now, or stopped
+	}
+	m.mu.RUnlock()
+	running := ok && run != nil && run.runner != nil
+	if running {
+		specs := make([]mirror.Spec, 0, len(mirs))
+		for _, mir := range mirs {
+			if mir.Status != StatusStopped {
+				specs = append(specs, m.specOf(mir, l.Configs.Paused()))
+			}
+		}
+		run.runner.Update(specs, drop...)
 	}
 	m.reconcileMu.Unlock()
-	if mir != nil {
-		if run != nil && run.runner != nil {
-			m.reportHaltedOf(linkName, run, []*Mirror{mir})
-		}
-		m.noteDerivedOf([]*Mirror{mir})
+	if running {
+		m.reportHaltedOf(linkName, run, mirs)
 	}
+	m.noteDerivedOf(mirs)
 }
 
 // specOf is what the runner of mir's link copies of it, on a link paused

@@ -404,32 +404,41 @@ func (r *Runner) refreshParts(ctx context.Context, ps []*part) {
 	}
 	src := kadm.TopicsSet{}
 	dst := kadm.TopicsSet{}
-	before := make(map[*part]int64, len(ps))
-	for _, p := range ps {
+	before := make([]int64, len(ps))
+	for i, p := range ps {
 		src.Add(p.t.spec.SourceTopic, p.id)
 		dst.Add(p.t.spec.Topic, p.id)
 		// A value read before a worker started must not overwrite the
 		// worker's, hence the compare-and-swap below.
-		before[p] = p.destEnd.Load()
+		before[i] = p.destEnd.Load()
 	}
 	now := time.Now().UnixNano()
-	srcEnds, err := r.srcMeta.listEnds(ctx, src)
-	if err == nil {
+	// Both clusters at once: a caller waiting for lags waits for one
+	// round trip, not two.
+	var srcEnds kadm.ListedOffsets
+	var srcErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srcEnds, srcErr = r.srcMeta.listEnds(ctx, src)
+	}()
+	dstEnds, err := r.destMeta.listEnds(ctx, dst)
+	<-done
+	if srcErr == nil {
 		for _, p := range ps {
 			if o, ok := srcEnds.Lookup(p.t.spec.SourceTopic, p.id); ok && o.Err == nil {
 				p.srcHW.Store(o.Offset)
 			}
 		}
 	}
-	dstEnds, err := r.destMeta.listEnds(ctx, dst)
 	if err == nil {
 		r.mu.Lock()
-		for _, p := range ps {
+		for i, p := range ps {
 			if p.running {
 				continue
 			}
 			if o, ok := dstEnds.Lookup(p.t.spec.Topic, p.id); ok && o.Err == nil {
-				p.destEnd.CompareAndSwap(before[p], o.Offset)
+				p.destEnd.CompareAndSwap(before[i], o.Offset)
 				p.lagAt.Store(now)
 			}
 		}
@@ -492,13 +501,13 @@ func (r *Runner) checkForeignWrites(ctx context.Context, ts []*topicRun, now tim
 }
 
 // foreignCheckDue reports whether an idle partition's mirror end is due a
-// check: every second while it has been idle for under 8 s, then at an
-// eighth of how long it has been idle, at most every 30 s. A partition
-// idle for an hour is checked twice a minute, one that copies now and
-// then every second it waits.
+// check: every second while it has been idle for under 4 s, then at a
+// quarter of how long it has been idle, at most every 30 s. A partition
+// idle for two minutes or more is checked twice a minute, one that copies
+// now and then at once when it waits again, then every second or so.
 func foreignCheckDue(now time.Time, idleSince, checkedAt int64) bool {
 	idle := time.Duration(now.UnixNano() - idleSince)
-	every := min(max(idle/8, time.Second), 30*time.Second)
+	every := min(max(idle/4, time.Second), 30*time.Second)
 	// A check is due a little early rather than a tick late.
 	return time.Duration(now.UnixNano()-checkedAt) >= every-100*time.Millisecond || checkedAt < idleSince
 }
