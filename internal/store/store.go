@@ -216,8 +216,10 @@ func (s *Store) Load(ctx context.Context) (map[string]Entry, int64, error) {
 }
 
 // Follow calls fn for every record from offset from on, in order, until ctx
-// ends. fn runs on Follow's goroutine.
-func (s *Store) Follow(ctx context.Context, from int64, fn func(key string, e Entry)) error {
+// ends, and done (when not nil) after each batch of records read together,
+// so that what they change can be applied together. Both run on Follow's
+// goroutine.
+func (s *Store) Follow(ctx context.Context, from int64, fn func(key string, e Entry), done func()) error {
 	cons, err := kgo.NewClient(append(append([]kgo.Opt{}, s.base...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: {0: kgo.NewOffset().At(from)}}),
 		kgo.FetchMaxWait(500*time.Millisecond),
@@ -234,6 +236,9 @@ func (s *Store) Follow(ctx context.Context, from int64, fn func(key string, e En
 		fs.EachRecord(func(r *kgo.Record) {
 			fn(string(r.Key), Entry{Value: r.Value, Offset: r.Offset})
 		})
+		if done != nil {
+			done()
+		}
 	}
 }
 

@@ -202,8 +202,11 @@ func TestPutMany(t *testing.T) {
 				t.Fatalf("PutMany: %v", err)
 			}
 			if !tc.refused {
-				// One request, and a retry when a fault answered it.
-				if h := produces.Hits(); h > 4 {
+				// A few requests (the producer sends what it has while
+				// the rest is still being handed over, and retries what a
+				// fault answered), never one per record.
+				t.Logf("%d produce requests", produces.Hits())
+				if h := produces.Hits(); h > 10 {
 					t.Fatalf("%d produce requests for %d records", h, n)
 				}
 			}
