@@ -218,10 +218,24 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 		case OpFailover:
 			m.failover(ctx, linkName, run, topicsOf(accepted))
 		default:
+			topics := topicsOf(accepted)
+			stopped := make(chan struct{})
+			if op == OpPause && run != nil && run.runner != nil {
+				// The copies stop while the records are written: the
+				// answer waits for both. A mirror whose record could not
+				// be written copies again below.
+				go func() {
+					defer close(stopped)
+					run.runner.Stop(topics...)
+				}()
+			} else {
+				close(stopped)
+			}
 			for t, err := range m.setStatuses(ctx, accepted) {
 				failed[t] = fmt.Sprintf("Cannot record the new state of topic '%s': %v", t, err)
 			}
-			m.reconcileTopics(linkName, topicsOf(accepted))
+			<-stopped
+			m.reconcileTopics(linkName, topics)
 		}
 	}
 	m.fillLags(ctx, linkName, run, results, failed)

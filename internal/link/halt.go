@@ -108,9 +108,7 @@ func (h *halts) unsent(id string, ps []int32) []int32 {
 // halted until the caller moves them on or back (setting Halt to "").
 func (m *Manager) haltCopy(ctx context.Context, linkName string, run *linkRun, topics []string) map[string]error {
 	if run != nil && run.runner != nil {
-		for _, t := range topics {
-			run.runner.Stop(t)
-		}
+		run.runner.Stop(topics...)
 	}
 	failed := map[string]error{}
 	type waiting struct {

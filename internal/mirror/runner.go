@@ -506,15 +506,20 @@ func (r *Runner) stopTopics(ts []*topicRun) {
 // stopTopic stops one topic as stopTopics does.
 func (r *Runner) stopTopic(t *topicRun) { r.stopTopics([]*topicRun{t}) }
 
-// Stop stops copying topic, synchronously, as Set would, and leaves its lag
-// tracked. It is a no-op for a topic that is not copying.
-func (r *Runner) Stop(topic string) {
+// Stop stops copying topics, synchronously and together, as Set would,
+// and leaves their lag tracked. A topic that is not copying is left as it
+// is. A later Set or Update that wants a stopped topic copying starts it
+// again.
+func (r *Runner) Stop(topics ...string) {
+	var ts []*topicRun
 	r.mu.Lock()
-	t, ok := r.topics[topic]
-	r.mu.Unlock()
-	if ok && t.copying.Load() {
-		r.stopTopic(t)
+	for _, name := range topics {
+		if t, ok := r.topics[name]; ok && t.copying.Load() {
+			ts = append(ts, t)
+		}
 	}
+	r.mu.Unlock()
+	r.stopTopics(ts)
 }
 
 // Lags returns the per-partition lag of topic, or nil if the runner does
