@@ -108,6 +108,18 @@ func (w *worker) setup(ctx context.Context) error {
 	// Open transactions are found again on the destination (resumeTxn).
 	w.txns = map[int64]*txnProducer{}
 	w.p.confirmedEnd.Store(-1)
+	// Fresh metadata: the topic may have been deleted and re-created
+	// under the same name since it was cached. Read first, it also
+	// refreshes the client's own cache, which the offsets lookups below
+	// use: a mirror topic created a moment ago may still be cached as
+	// missing there (asking whether it existed, before creating it, put
+	// it there), which failed every lookup for half a second.
+	if _, err := w.r.destMeta.get(ctx, w.t.spec.Topic, true); err != nil {
+		return err
+	}
+	if _, err := w.r.srcMeta.get(ctx, w.t.spec.SourceTopic, true); err != nil {
+		return err
+	}
 	var start, end int64
 	var err error
 	if w.setups == 0 {
@@ -117,14 +129,6 @@ func (w *worker) setup(ctx context.Context) error {
 	}
 	w.setups++
 	if err != nil {
-		return err
-	}
-	// Fresh metadata: the topic may have been deleted and re-created
-	// under the same name since it was cached.
-	if _, err := w.r.destMeta.get(ctx, w.t.spec.Topic, true); err != nil {
-		return err
-	}
-	if _, err := w.r.srcMeta.get(ctx, w.t.spec.SourceTopic, true); err != nil {
 		return err
 	}
 	if id := w.r.srcMeta.cluster(); id != "" && id == w.r.cfg.DestClusterID {
