@@ -50,6 +50,9 @@ type ScaleOptions struct {
 	// start, with the allocations before in .mem.base), through
 	// STRAIT_CPUPROFILE, STRAIT_MEMPROFILE and STRAIT_PROFILE_AFTER.
 	ProfileDir string
+	// ServeLogLevel is the serves' log level (default warn); their logs
+	// are under DataDir/logs.
+	ServeLogLevel string
 	// Timeout bounds every wait (a catch-up, a copy).
 	Timeout time.Duration
 	// DataDir and Keep are as in Options.
@@ -107,6 +110,8 @@ type scaleEnv struct {
 	log     *slog.Logger
 	// clusters counts the clusters started, for unique names.
 	clusters int
+	// serveEnv is added to every serve's environment.
+	serveEnv []string
 }
 
 // RunScale runs the scale benchmark and prints its tables to o.Out. It
@@ -126,6 +131,9 @@ func RunScale(ctx context.Context, o ScaleOptions) (*ScaleReport, error) {
 		if e.bin, err = os.Executable(); err != nil {
 			return nil, fmt.Errorf("find own executable: %w", err)
 		}
+	}
+	if o.ServeLogLevel != "" {
+		e.serveEnv = []string{serveLogLevelEnv + "=" + o.ServeLogLevel}
 	}
 	if len(o.Serves) == 0 {
 		o.Serves = []ServeBinary{{Label: "this", Path: e.bin}}

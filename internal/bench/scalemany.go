@@ -130,7 +130,7 @@ func (e *scaleEnv) many(ctx context.Context, sb ServeBinary, res *ManyResult) er
 		idleEnv = []string{"STRAIT_CPUPROFILE=" + base + "-idle.cpu", "STRAIT_MEMPROFILE=" + base + "-idle.mem",
 			"STRAIT_PROFILE_AFTER=" + (20 * time.Second).String()}
 	}
-	sv, err := startServe(ctx, "many-"+sb.Label, e.logDir, sb.Path, runEnv, dst, "__strait_state")
+	sv, err := startServe(ctx, "many-"+sb.Label, e.logDir, sb.Path, append(runEnv, e.serveEnv...), dst, "__strait_state")
 	if err != nil {
 		return err
 	}
@@ -203,7 +203,7 @@ func (e *scaleEnv) many(ctx context.Context, sb ServeBinary, res *ManyResult) er
 	// Start-up: the state topic read again.
 	sv.p.stop(30 * time.Second)
 	t0 := time.Now()
-	sv, err = startServe(ctx, "many-"+sb.Label+"-restart", e.logDir, sb.Path, idleEnv, dst, "__strait_state")
+	sv, err = startServe(ctx, "many-"+sb.Label+"-restart", e.logDir, sb.Path, append(idleEnv, e.serveEnv...), dst, "__strait_state")
 	if err != nil {
 		return fmt.Errorf("restart: %w", err)
 	}

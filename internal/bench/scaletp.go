@@ -96,9 +96,9 @@ func (e *scaleEnv) copyWith(ctx context.Context, sb ServeBinary, n, run int, src
 		res.Error = err.Error()
 		return res
 	}
-	var env []string
+	env := append([]string{}, e.serveEnv...)
 	if e.o.GoMaxProcs > 0 {
-		env = []string{"GOMAXPROCS=" + strconv.Itoa(e.o.GoMaxProcs)}
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(e.o.GoMaxProcs))
 	}
 	state := fmt.Sprintf("__strait_state_tp%d", run)
 	prefix := fmt.Sprintf("r%d.", run)
@@ -164,6 +164,8 @@ func (e *scaleEnv) copyWith(ctx context.Context, sb ServeBinary, n, run int, src
 		if err != nil {
 			return err
 		}
+		// At debug level, the copy's progress over time shows stalls.
+		e.log.Debug("progress", "instances", n, "seconds", round(time.Since(start).Seconds(), 3), "records", sumEnds(got))
 		if !sameEnds(got, want) {
 			return fmt.Errorf("%s holds %d of %d records", prefix+tpTopic, sumEnds(got), sumEnds(want))
 		}

@@ -7,8 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
+
+// serveLogLevelEnv, in the env given to startServe, sets the serve's log
+// level (default warn).
+const serveLogLevelEnv = "BENCH_SERVE_LOG_LEVEL"
 
 // serve is a `strait serve` child process and its REST API.
 type serve struct {
@@ -24,11 +29,19 @@ func startServe(ctx context.Context, name, logDir, bin string, env []string, dst
 	if err != nil {
 		return nil, err
 	}
+	level := "warn"
+	for _, kv := range env {
+		// The serves' own log level, for diagnosing a run (see
+		// ScaleOptions.ServeLogLevel).
+		if v, ok := strings.CutPrefix(kv, serveLogLevelEnv+"="); ok {
+			level = v
+		}
+	}
 	p, err := startProcEnv(name, logDir, env, bin, "serve",
 		"--destination-bootstrap", dst.addr,
 		"--http", httpAddr,
 		"--state-topic", stateTopic,
-		"--log-level", "warn")
+		"--log-level", level)
 	if err != nil {
 		return nil, err
 	}

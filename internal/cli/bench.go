@@ -199,6 +199,7 @@ a column or rows per build. The run ends with the targets of issue 14.`,
 	f.IntVar(&o.ThroughputMB, "throughput-mb", 256, "MB of record keys and values in the backlog")
 	f.IntVar(&o.ThroughputPartitions, "throughput-partitions", 30, "partitions of the backlog topic")
 	f.StringArrayVar(&serves, "serve", nil, "label=path of a strait binary whose serve is measured (repeatable; default this binary)")
+	f.StringVar(&o.ServeLogLevel, "serve-log-level", "warn", "log level of the serves (their logs are kept with --keep)")
 	f.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU and allocation profiles of the many-mirrors serves here (<label>-run.cpu, <label>-idle.cpu, <label>-idle.mem)")
 	f.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on one wait (a catch-up, a copy) after this long")
 	f.StringVar(&o.DataDir, "data-dir", "", "empty or new folder for cluster data and logs (default: a temporary folder)")
