@@ -27,12 +27,16 @@ func (m *metaCache) listEnds(ctx context.Context, set kadm.TopicsSet) (kadm.List
 	}
 	byLeader := map[int32]*req{}
 	rest := kadm.TopicsSet{}
+	stale := map[string]bool{}
 	m.mu.Lock()
 	for topic, parts := range set {
 		tm, ok := m.topics[topic]
 		for p := range parts {
 			if !ok || tm.err != nil || int(p) >= len(tm.leaders) || tm.leaders[p] < 0 {
+				// Not known, or known without a leader: kgo routes it
+				// now, and the topic is read again for the next call.
 				rest.Add(topic, p)
+				stale[topic] = true
 				continue
 			}
 			leader := tm.leaders[p]
@@ -64,7 +68,6 @@ func (m *metaCache) listEnds(ctx context.Context, set kadm.TopicsSet) (kadm.List
 		mu       sync.Mutex
 		wg       sync.WaitGroup
 		firstErr error
-		stale    = map[string]bool{}
 	)
 	for leader, q := range byLeader {
 		wg.Add(1)
@@ -108,11 +111,6 @@ func (m *metaCache) listEnds(ctx context.Context, set kadm.TopicsSet) (kadm.List
 					out[topic] = map[int32]kadm.ListedOffset{}
 				}
 				out[topic][p] = o
-			}
-		}
-		for topic := range rest {
-			if _, ok := m.cached(topic); !ok {
-				stale[topic] = true
 			}
 		}
 	}
