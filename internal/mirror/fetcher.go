@@ -79,11 +79,13 @@ func (f *fetcher) close() {
 	<-f.done
 }
 
-// fetchPos is a partition as it went into a request.
+// fetchPos is a partition as it went into a request. held is set when the
+// fetcher's session holds the partition, and same when at offset.
 type fetchPos struct {
-	p      *part
-	offset int64
-	gen    uint64
+	p          *part
+	offset     int64
+	gen        uint64
+	held, same bool
 }
 
 // snapshot lists the partitions that can take more data now, rotated, and
@@ -108,7 +110,9 @@ func (f *fetcher) snapshot() ([]fetchPos, bool) {
 		p.mu.Lock()
 		switch {
 		case p.ready && p.queued < f.r.cfg.PartitionBufferBytes:
-			ready = append(ready, fetchPos{p: p, offset: p.fetchOffset, gen: p.gen})
+			held := p.sess.of == &f.sess && p.sess.gen == f.sess.gen
+			ready = append(ready, fetchPos{p: p, offset: p.fetchOffset, gen: p.gen,
+				held: held, same: held && p.sess.offset == p.fetchOffset})
 		case p.ready:
 			full = true
 		}
@@ -287,7 +291,7 @@ func (f *fetcher) fetchOnce(ctx context.Context, pos []fetchPos, maxWait time.Du
 			if rp.ErrorCode != 0 {
 				// The session keeps the partition at its old offset; the
 				// worker will re-arm it, which resends it.
-				f.sess.drop(sessKey{topic, rp.Partition})
+				f.sess.drop(fp.p)
 			}
 			f.deliver(fp, &rp)
 		}
@@ -378,11 +382,32 @@ type sessKey struct {
 // changed, and the ones to forget; the broker answers only partitions with
 // something new. With hundreds of partitions most of them idle, requests
 // and responses stay small.
+//
+// Each partition the session holds also carries a mark (part.sess, under
+// part.mu) naming the session, its generation and the offset it holds, so
+// that an idle round tells what is unchanged without a lookup per
+// partition; the map stays the record, and a mark of another session or
+// generation is no mark.
 type session struct {
 	id    int32
 	epoch int32
-	// offsets are the fetch offsets the broker holds for the session.
-	offsets map[sessKey]int64
+	// gen changes with every new session: marks of an older one are stale.
+	gen uint64
+	// offsets are the fetch offsets the broker holds for the session, and
+	// the partition each is for.
+	offsets map[sessKey]sessEntry
+}
+
+type sessEntry struct {
+	offset int64
+	p      *part
+}
+
+// sessMark is a partition's mark of the session that holds it.
+type sessMark struct {
+	of     *session
+	gen    uint64
+	offset int64
 }
 
 // plan splits the partitions to fetch now into the ones to send (new or
@@ -391,18 +416,17 @@ type session struct {
 // sending their data).
 func (s *session) plan(pos []fetchPos) ([]fetchPos, []sessKey) {
 	if s.offsets == nil || s.epoch == 0 {
-		s.offsets = map[sessKey]int64{}
+		s.offsets = map[sessKey]sessEntry{}
 		s.epoch = 0
 		return pos, nil
 	}
 	var send []fetchPos
 	held := 0 // partitions of pos the session holds
 	for _, fp := range pos {
-		o, ok := s.offsets[sessKey{fp.p.t.spec.SourceTopic, fp.p.id}]
-		if ok {
+		if fp.held {
 			held++
 		}
-		if !ok || o != fp.offset {
+		if !fp.same {
 			send = append(send, fp)
 		}
 	}
@@ -432,9 +456,17 @@ func (s *session) sent(id int32, send []fetchPos, forget []sessKey) {
 	}
 	s.id = id
 	for _, fp := range send {
-		s.offsets[sessKey{fp.p.t.spec.SourceTopic, fp.p.id}] = fp.offset
+		k := sessKey{fp.p.t.spec.SourceTopic, fp.p.id}
+		if prev, ok := s.offsets[k]; ok && prev.p != fp.p {
+			s.unmark(prev.p) // a topic re-created under the same name
+		}
+		s.offsets[k] = sessEntry{fp.offset, fp.p}
+		fp.p.mu.Lock()
+		fp.p.sess = sessMark{s, s.gen, fp.offset}
+		fp.p.mu.Unlock()
 	}
 	for _, k := range forget {
+		s.unmark(s.offsets[k].p)
 		delete(s.offsets, k)
 	}
 	s.epoch++
@@ -443,10 +475,33 @@ func (s *session) sent(id int32, send []fetchPos, forget []sessKey) {
 	}
 }
 
+// unmark clears p's mark if it is this session's.
+func (s *session) unmark(p *part) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	if p.sess.of == s && p.sess.gen == s.gen {
+		p.sess = sessMark{}
+	}
+	p.mu.Unlock()
+}
+
 // drop makes the next request send the partition again.
-func (s *session) drop(k sessKey) { s.offsets[k] = -1 }
+func (s *session) drop(p *part) {
+	k := sessKey{p.t.spec.SourceTopic, p.id}
+	if e, ok := s.offsets[k]; ok {
+		s.offsets[k] = sessEntry{-1, e.p}
+	}
+	p.mu.Lock()
+	if p.sess.of == s && p.sess.gen == s.gen {
+		p.sess.offset = -1
+	}
+	p.mu.Unlock()
+}
 
 // reset makes the next request open a new session.
 func (s *session) reset() {
 	s.id, s.epoch, s.offsets = 0, 0, nil
+	s.gen++
 }

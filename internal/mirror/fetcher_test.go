@@ -81,6 +81,32 @@ func TestFetcherIdleRoundsAreCheap(t *testing.T) {
 	if len(f.order) != len(ps)-1 {
 		t.Fatalf("order holds %d partitions", len(f.order))
 	}
+	send, forget = f.sess.plan(pos)
+	f.sess.sent(7, send, forget)
+	if ps[7].sess != (sessMark{}) {
+		t.Fatalf("a forgotten partition keeps its mark %+v", ps[7].sess)
+	}
+	pos, _ = f.snapshot()
+	if send, forget := f.sess.plan(pos); len(send) != 0 || len(forget) != 0 {
+		t.Fatalf("idle after the changes: send %d, forget %d", len(send), len(forget))
+	}
+	// A partition answered with an error is sent again.
+	f.sess.drop(ps[3])
+	pos, _ = f.snapshot()
+	if send, _ := f.sess.plan(pos); len(send) != 1 || send[0].p != ps[3] {
+		t.Fatalf("after a drop: send %v", send)
+	}
+	// A new session holds nothing: every mark is stale.
+	f.sess.reset()
+	pos, _ = f.snapshot()
+	for _, fp := range pos {
+		if fp.held || fp.same {
+			t.Fatalf("%s/%d held by a session that was reset", fp.p.t.spec.Topic, fp.p.id)
+		}
+	}
+	if send, _ := f.sess.plan(pos); len(send) != len(pos) {
+		t.Fatalf("a new session sends %d of %d", len(send), len(pos))
+	}
 	// A response is matched by topic and partition.
 	want := ps[12]
 	if fp, ok := f.lookup(want.t.spec.SourceTopic, want.id); !ok || fp.p != want || fp.offset != want.fetchOffset {

@@ -85,6 +85,9 @@ type part struct {
 	// over partitions.
 	queued int
 	events []fetchEvent
+	// sess marks the fetch session that holds the partition (see
+	// session); only fetchers touch it.
+	sess   sessMark
 	notify chan struct{}
 }
 
