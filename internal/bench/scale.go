@@ -44,6 +44,9 @@ type ScaleOptions struct {
 	Instances                          []int
 	GoMaxProcs                         int
 	ThroughputMB, ThroughputPartitions int
+	// ThroughputRepeats is how many times each copy is made (the median
+	// is reported); 0 means once.
+	ThroughputRepeats int
 	// ProfileDir, when set, receives CPU profiles of the many-mirrors
 	// serves (<label>-run.cpu: the whole first run; <label>-idle.cpu and
 	// .mem: the restarted serve over IdleSeconds from 20 s after its
@@ -83,8 +86,8 @@ func (o ScaleOptions) Validate() error {
 		return errors.New("--idle-seconds and --list-repeats must be positive")
 	case o.GoMaxProcs < 0 || o.Timeout <= 0:
 		return errors.New("--gomaxprocs must not be negative and --timeout must be positive")
-	case len(o.Instances) > 0 && (o.ThroughputMB <= 0 || o.ThroughputPartitions <= 0):
-		return errors.New("--throughput-mb and --throughput-partitions must be positive")
+	case len(o.Instances) > 0 && (o.ThroughputMB <= 0 || o.ThroughputPartitions <= 0 || o.ThroughputRepeats < 0):
+		return errors.New("--throughput-mb and --throughput-partitions must be positive, --throughput-repeats not negative")
 	}
 	for _, n := range o.Instances {
 		if n < 1 || n > 16 {
@@ -169,7 +172,7 @@ func RunScale(ctx context.Context, o ScaleOptions) (*ScaleReport, error) {
 		Serves: e.o.Serves, Topics: o.Topics, Partitions: o.Partitions, Brokers: o.Brokers,
 		RecordsPerPartition: o.RecordsPerPartition, PauseTopics: e.o.PauseTopics, ProduceRate: o.ProduceRate,
 		IdleSeconds: o.IdleSeconds, GoMaxProcs: o.GoMaxProcs, ThroughputMB: o.ThroughputMB,
-		ThroughputPartitions: o.ThroughputPartitions,
+		ThroughputPartitions: o.ThroughputPartitions, ThroughputRepeats: o.ThroughputRepeats,
 	}
 	printScaleHeader(o.Out, rep)
 

@@ -26,6 +26,7 @@ type ScaleReport struct {
 	GoMaxProcs           int               `json:"gomaxprocs"`
 	ThroughputMB         int               `json:"throughput_mb"`
 	ThroughputPartitions int               `json:"throughput_partitions"`
+	ThroughputRepeats    int               `json:"throughput_repeats"`
 	Throughput           []InstancesResult `json:"throughput"`
 	Many                 []ManyResult      `json:"many"`
 	Targets              []Target          `json:"targets"`
@@ -47,21 +48,25 @@ func printThroughput(w io.Writer, r *ScaleReport) {
 	if r.GoMaxProcs > 0 {
 		procs = fmt.Sprintf("GOMAXPROCS=%d per instance", r.GoMaxProcs)
 	}
-	fmt.Fprintf(w, "\n== throughput: %d MB of 1 KiB lz4 records in %d partitions, copied by n instances sharing one destination (%s)\n",
-		r.ThroughputMB, r.ThroughputPartitions, procs)
+	fmt.Fprintf(w, "\n== throughput: %d MB of 1 KiB lz4 records in %d partitions, copied by n instances sharing one destination (%s); the median of %d copies\n",
+		r.ThroughputMB, r.ThroughputPartitions, procs, max(r.ThroughputRepeats, 1))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "serve\tinstances\tseconds\tMB/s\tspeed-up\tCPU %\tclusters CPU %\tpartitions each\t")
+	fmt.Fprintln(tw, "serve\tinstances\tseconds\tMB/s\tspeed-up\tCPU %\tclusters CPU %\tpartitions each\tall runs, s\t")
 	for _, t := range r.Throughput {
 		if t.Error != "" {
-			fmt.Fprintf(tw, "%s\t%d\tfailed\t\t\t\t\t\t\n", t.Label, t.Instances)
+			fmt.Fprintf(tw, "%s\t%d\tfailed\t\t\t\t\t\t\t\n", t.Label, t.Instances)
 			continue
 		}
 		sp := ""
 		if t.Speedup != nil {
 			sp = fmt.Sprintf("%.2fx", *t.Speedup)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.1f\t%s\t%.0f\t%.0f\t%s\t\n", t.Label, t.Instances, t.Seconds, t.MBPerSec, sp,
-			t.CPUPercent, t.ClusterCPUPercent, joinInts(t.Shares, "/"))
+		runs := make([]string, len(t.Runs))
+		for i, v := range t.Runs {
+			runs[i] = fmt.Sprintf("%.2f", v)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.1f\t%s\t%.0f\t%.0f\t%s\t%s\t\n", t.Label, t.Instances, t.Seconds, t.MBPerSec, sp,
+			t.CPUPercent, t.ClusterCPUPercent, joinInts(t.Shares, "/"), strings.Join(runs, " "))
 	}
 	tw.Flush()
 	for _, t := range r.Throughput {

@@ -144,7 +144,10 @@ Throughput (--instances, empty to skip): a backlog of --throughput-mb MB of
 the large case's records in --throughput-partitions partitions, copied by
 1, 2, 3 ... serve processes sharing one destination (docs/scale-out.md),
 each with GOMAXPROCS=--gomaxprocs, timed from creating the mirror once they
-all share a probe mirror until the copy ends where the source does.
+all share a probe mirror until the copy ends where the source does. Before
+each copy the clusters are left to settle (under 15% of a core for a second,
+at most 30 s); with --throughput-repeats every copy is made that many times,
+the serves and counts taking turns, and the median one is reported.
 
 --serve label=path (repeatable) measures other builds the same way in the
 same run, for example a build of main before a change: every table then has
@@ -198,6 +201,7 @@ a column or rows per build. The run ends with the targets of issue 14.`,
 	f.IntVar(&o.GoMaxProcs, "gomaxprocs", 1, "GOMAXPROCS of each serve in the throughput part (0 leaves it unset)")
 	f.IntVar(&o.ThroughputMB, "throughput-mb", 256, "MB of record keys and values in the backlog")
 	f.IntVar(&o.ThroughputPartitions, "throughput-partitions", 30, "partitions of the backlog topic")
+	f.IntVar(&o.ThroughputRepeats, "throughput-repeats", 1, "copies of the backlog per serve and instance count, taking turns; the median is reported")
 	f.StringArrayVar(&serves, "serve", nil, "label=path of a strait binary whose serve is measured (repeatable; default this binary)")
 	f.StringVar(&o.ServeLogLevel, "serve-log-level", "warn", "log level of the serves (their logs are kept with --keep)")
 	f.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU and allocation profiles of the many-mirrors serves here (<label>-run.cpu, <label>-idle.cpu, <label>-idle.mem)")
