@@ -113,6 +113,9 @@ type Manager struct {
 	// stalls are the partitions that copy nothing (see stalls.go).
 	stalls stalls
 
+	// verifies are the verification checkpoints (see verify.go).
+	verifies verifications
+
 	// stopBG ends the background goroutines (state follower, restore
 	// loop); bg waits for them.
 	stopBG context.CancelFunc
@@ -145,6 +148,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.verifies.records = loadVerifications(kv)
 	var stale []*Link
 	for _, l := range m.links {
 		old, err := m.openLink(l)

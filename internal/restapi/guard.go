@@ -37,6 +37,9 @@ type access struct {
 	// anyLink lets in a principal with the action on at least one link;
 	// the handler shows only what the principal may read.
 	anyLink bool
+	// query lists the route's own query parameters, beyond those of the
+	// contract (Strait's endpoints).
+	query []string
 }
 
 var (

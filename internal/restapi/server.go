@@ -16,6 +16,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,6 +50,7 @@ func New(m *link.Manager, log *slog.Logger, opt Options) *Server {
 	for _, p := range Prefixes {
 		s.routes(p)
 	}
+	s.straitRoutes()
 	s.mux.HandleFunc("/", s.notFoundAudited)
 	return s
 }
@@ -97,9 +99,14 @@ func (s *Server) routes(p string) {
 // handle mounts h at pattern behind authentication, rate limiting and
 // the authorization a; state-changing requests are audited.
 func (s *Server) handle(pattern, prefix string, a access, h handlerFunc) {
+	s.mux.HandleFunc(pattern, s.wrap(pattern, prefix, a, h))
+}
+
+// wrap is the handler handle mounts.
+func (s *Server) wrap(pattern, prefix string, a access, h handlerFunc) http.HandlerFunc {
 	c := &call{prefix: prefix, external: strings.TrimSuffix(s.opt.ExternalURL, "/")}
 	changes := !strings.HasPrefix(pattern, http.MethodGet+" ")
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
 		if changes {
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w}
@@ -115,7 +122,7 @@ func (s *Server) handle(pattern, prefix string, a access, h handlerFunc) {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		if err := checkQuery(r); err != nil {
+		if err := checkQuery(r, a.query); err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
@@ -124,7 +131,7 @@ func (s *Server) handle(pattern, prefix string, a access, h handlerFunc) {
 		if err := h(w, r.WithContext(ctx), c); err != nil {
 			writeError(w, r, s.log, err)
 		}
-	})
+	}
 }
 
 // notFound answers unknown paths with 404 and known paths with a wrong
@@ -270,11 +277,12 @@ var queryParams = map[string]bool{
 	"link_name": true, "mirror_status": true,
 }
 
-// checkQuery refuses a query parameter the contract does not define: a
-// misspelled validate_only would otherwise change state.
-func checkQuery(r *http.Request) error {
+// checkQuery refuses a query parameter the contract does not define, or
+// the route's own (extra): a misspelled validate_only would otherwise
+// change state.
+func checkQuery(r *http.Request, extra []string) error {
 	for k := range r.URL.Query() {
-		if !queryParams[k] {
+		if !queryParams[k] && !slices.Contains(extra, k) {
 			return badRequest("Unknown query parameter '%s'.", k)
 		}
 	}

@@ -1,0 +1,183 @@
+package restapi
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/strait-dev/strait/api"
+	"github.com/strait-dev/strait/internal/auth"
+	"github.com/strait-dev/strait/internal/link"
+	"github.com/strait-dev/strait/internal/verify"
+)
+
+// Strait's own endpoints, outside Confluent's namespace: verification of
+// mirror topics, the failover report, consumer group readiness and the
+// planned switchover. They go through the same guard (authentication,
+// roles, rate limits, audit) and answer errors in Confluent's body.
+
+// StraitPrefix is the root of Strait's own endpoints.
+const StraitPrefix = "/strait/v1"
+
+// defaultVerifyRate caps what a verification asked through the API reads
+// from each cluster, unless the request says otherwise.
+const defaultVerifyRate = 32 << 20
+
+func (s *Server) straitRoutes() {
+	const p = StraitPrefix
+	c := p + "/clusters/{cluster_id}"
+	l := c + "/links/{link_name}"
+	verifyRoute := "POST " + l + "/mirrors/{mirror_topic_name}:verify"
+	s.mux.HandleFunc("POST "+l+"/mirrors/{mirror_action}", s.actions("mirror_action", "mirror_topic_name", map[string]http.HandlerFunc{
+		"verify": s.wrap(verifyRoute, p, access{action: auth.ActionOperate, link: pathLink, query: []string{"partitions", "from_start", "bytes_per_second"}}, s.verifyMirror),
+	}))
+	s.handle("GET "+l+"/mirrors/{mirror_topic_name}/verification", p, readPath, s.getVerification)
+}
+
+// actions serves "{name}:{action}" path segments (topic and link names
+// cannot hold a colon): the name becomes the path value nameParam, and the
+// action picks the handler; an unknown action is not found.
+func (s *Server) actions(param, nameParam string, byAction map[string]http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name, action, ok := strings.Cut(r.PathValue(param), ":")
+		h := byAction[action]
+		if !ok || name == "" || h == nil {
+			s.notFoundAudited(w, r)
+			return
+		}
+		r.SetPathValue(nameParam, name)
+		h(w, r)
+	}
+}
+
+func (s *Server) straitURL(r *http.Request, c *call, rest string) string {
+	return c.baseURL(r) + "/clusters/" + s.m.ClusterID() + rest
+}
+
+// int64Param reads an integer query parameter with a default.
+func int64Param(r *http.Request, name string, def int64) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, badRequest("Invalid value '%s' for query parameter '%s': use a whole number of 0 or more.", v, name)
+	}
+	return n, nil
+}
+
+func (s *Server) verifyMirror(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.checkCluster(r); err != nil {
+		return err
+	}
+	var opt link.VerifyOptions
+	var err error
+	if opt.FromStart, err = boolParam(r, "from_start", false); err != nil {
+		return err
+	}
+	if opt.BytesPerSecond, err = int64Param(r, "bytes_per_second", defaultVerifyRate); err != nil {
+		return err
+	}
+	if v := r.URL.Query().Get("partitions"); v != "" {
+		for _, f := range strings.Split(v, ",") {
+			p, err := strconv.ParseInt(strings.TrimSpace(f), 10, 32)
+			if err != nil || p < 0 {
+				return badRequest("Invalid value '%s' for query parameter 'partitions': give partition numbers separated by commas.", v)
+			}
+			opt.Partitions = append(opt.Partitions, int32(p))
+		}
+	}
+	name, topic := r.PathValue("link_name"), r.PathValue("mirror_topic_name")
+	res, err := s.m.VerifyMirror(r.Context(), name, topic, opt)
+	if err != nil {
+		return err
+	}
+	out := api.MirrorVerification{
+		Kind:            "StraitMirrorVerification",
+		Metadata:        api.Metadata{Self: s.straitURL(r, c, "/links/"+name+"/mirrors/"+topic+"/verification")},
+		LinkName:        name,
+		MirrorTopicName: topic,
+		SourceTopicName: res.SourceTopic,
+		MirrorStatus:    string(res.Status),
+		Verified:        res.Complete(),
+		Diverged:        res.Diverged(),
+		Summary:         verifySummary(&res),
+		TookMs:          res.Took.Milliseconds(),
+		Partitions:      []api.VerifiedPartition{},
+		Totals:          statsJSON(res.Stats),
+	}
+	for _, p := range res.Partitions {
+		out.Partitions = append(out.Partitions, verifiedJSON(p))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func statsJSON(s verify.Stats) api.VerifyStats {
+	return api.VerifyStats{SourceBatches: s.SourceBatches, MirrorBatches: s.MirrorBatches, SourceBytes: s.SourceBytes, MirrorBytes: s.MirrorBytes,
+		Offsets: s.Offsets, DecompressedBatches: s.Decompressed, Fillers: s.Fillers, Compacted: s.Compacted}
+}
+
+func divergenceJSON(d *verify.Divergence) *api.Divergence {
+	if d == nil {
+		return nil
+	}
+	return &api.Divergence{Offset: d.Offset, Code: string(d.Code), Message: d.Message}
+}
+
+func verifiedJSON(p verify.PartitionResult) api.VerifiedPartition {
+	v := api.VerifiedPartition{Partition: p.Partition, FromOffset: p.From, VerifiedOffset: p.Verified,
+		SourceStartOffset: p.SourceStart, SourceEndOffset: p.SourceEnd, MirrorStartOffset: p.MirrorStart, MirrorEndOffset: p.MirrorEnd,
+		Divergence: divergenceJSON(p.Divergence), VerifyStats: statsJSON(p.Stats)}
+	if p.Error != "" {
+		e := p.Error
+		v.Error = &e
+	}
+	return v
+}
+
+// verifySummary says in one line how a verification went.
+func verifySummary(res *link.VerifyResult) string {
+	for _, p := range res.Partitions {
+		if d := p.Divergence; d != nil {
+			return fmt.Sprintf("partition %d differs from its source at offset %d: %s", p.Partition, d.Offset, d.Message)
+		}
+	}
+	for _, p := range res.Partitions {
+		if p.Error != "" {
+			return fmt.Sprintf("partition %d verified up to offset %d only: %s", p.Partition, p.Verified, p.Error)
+		}
+	}
+	behind := 0
+	for _, p := range res.Partitions {
+		if p.MirrorEnd < p.SourceEnd {
+			behind++
+		}
+	}
+	msg := fmt.Sprintf("%d partitions identical to their source up to the mirror's end: %d offsets compared in %d source and %d mirror batches, %d decompressed",
+		len(res.Partitions), res.Stats.Offsets, res.Stats.SourceBatches, res.Stats.MirrorBatches, res.Stats.Decompressed)
+	if behind > 0 {
+		msg += fmt.Sprintf("; %d partitions still have records to copy", behind)
+	}
+	return msg
+}
+
+func (s *Server) getVerification(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.checkCluster(r); err != nil {
+		return err
+	}
+	name, topic := r.PathValue("link_name"), r.PathValue("mirror_topic_name")
+	cps, err := s.m.MirrorCheckpoints(name, topic)
+	if err != nil {
+		return err
+	}
+	out := api.MirrorCheckpoints{Kind: "StraitMirrorCheckpoints", Metadata: api.Metadata{Self: s.straitURL(r, c, "/links/"+name+"/mirrors/"+topic+"/verification")},
+		LinkName: name, MirrorTopicName: topic, Partitions: []api.VerificationCheckpoint{}}
+	for _, cp := range cps {
+		out.Partitions = append(out.Partitions, api.VerificationCheckpoint{Partition: cp.Partition, VerifiedOffset: cp.Verified, Divergence: divergenceJSON(cp.Divergence), TimeMs: cp.TimeMs})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
