@@ -311,3 +311,26 @@ func (m *Manager) MirrorCheckpoints(linkName, topic string) ([]MirrorCheckpoint,
 	}
 	return out, nil
 }
+
+// applyVerifyRecord brings checkpoints another instance recorded into
+// memory; it reports whether key was such a record.
+func (m *Manager) applyVerifyRecord(key string, e store.Entry) bool {
+	if !strings.HasPrefix(key, verifyKeyPrefix) {
+		return false
+	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	if off, ok := m.offsets[key]; ok && off >= e.Offset {
+		return true // our own write
+	}
+	m.offsets[key] = e.Offset
+	var r verifyRecord
+	if e.Value == nil || json.Unmarshal(e.Value, &r) != nil {
+		m.verifies.mu.Lock()
+		delete(m.verifies.records, key)
+		m.verifies.mu.Unlock()
+		return true
+	}
+	m.verifies.set(key, &r)
+	return true
+}
