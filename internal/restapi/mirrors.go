@@ -140,6 +140,7 @@ func (s *Server) alterMirrors(op link.Op) handlerFunc {
 		if err != nil {
 			return err
 		}
+		reports := s.failoverPreview(r, op, opt, name, results)
 		base := s.mirrorsURL(r, c, name)
 		out := alterResultList{Kind: "AlterMirrorsDataList", Metadata: collectionMeta{Self: base}, Data: []alterResult{}}
 		for _, res := range results {
@@ -158,6 +159,7 @@ func (s *Server) alterMirrors(op link.Op) handlerFunc {
 			for _, pt := range res.Truncation {
 				ar.PartitionLevelTruncationData = append(ar.PartitionLevelTruncationData, truncationData{PartitionID: pt.Partition, OffsetTruncatedTo: pt.OffsetTruncatedTo, MessagesTruncated: pt.MessagesTruncated})
 			}
+			ar.StraitFailoverReport = reports[res.Topic]
 			out.Data = append(out.Data, ar)
 		}
 		writeJSON(w, http.StatusOK, out)

@@ -33,6 +33,7 @@ func (s *Server) straitRoutes() {
 		"verify": s.wrap(verifyRoute, p, access{action: auth.ActionOperate, link: pathLink, query: []string{"partitions", "from_start", "bytes_per_second"}}, s.verifyMirror),
 	}))
 	s.handle("GET "+l+"/mirrors/{mirror_topic_name}/verification", p, readPath, s.getVerification)
+	s.handle("GET "+l+"/failover-report", p, access{action: auth.ActionRead, link: pathLink, query: []string{"mirror_topic_name"}}, s.failoverReport)
 }
 
 // actions serves "{name}:{action}" path segments (topic and link names
@@ -180,4 +181,94 @@ func (s *Server) getVerification(w http.ResponseWriter, r *http.Request, c *call
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// failoverPreview is, for a failover with validate_only=true, what the
+// failover of each topic that would take it loses now; nil otherwise, or
+// when the report cannot be made (the validation itself stands).
+func (s *Server) failoverPreview(r *http.Request, op link.Op, opt link.AlterOptions, name string, results []link.AlterResult) map[string]*api.FailoverTopic {
+	if op != link.OpFailover || !opt.ValidateOnly {
+		return nil
+	}
+	var topics []string
+	for _, res := range results {
+		if res.ErrorCode == 0 {
+			topics = append(topics, res.Topic)
+		}
+	}
+	if len(topics) == 0 {
+		return nil
+	}
+	rep, err := s.m.FailoverReport(r.Context(), name, topics)
+	if err != nil {
+		s.log.Warn("failover report for a validate_only failover", "link", name, "err", err)
+		return nil
+	}
+	out := map[string]*api.FailoverTopic{}
+	for _, ft := range rep.Topics {
+		j := failoverTopicJSON(ft)
+		out[ft.Topic] = &j
+	}
+	return out
+}
+
+func (s *Server) failoverReport(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.checkCluster(r); err != nil {
+		return err
+	}
+	name := r.PathValue("link_name")
+	var topics []string
+	for _, v := range r.URL.Query()["mirror_topic_name"] {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				topics = append(topics, t)
+			}
+		}
+	}
+	rep, err := s.m.FailoverReport(r.Context(), name, topics)
+	if err != nil {
+		return err
+	}
+	out := api.FailoverReport{
+		Kind:               "StraitFailoverReport",
+		Metadata:           api.Metadata{Self: s.straitURL(r, c, "/links/"+name+"/failover-report")},
+		LinkName:           name,
+		Verdict:            rep.Verdict,
+		MaxDataLossSeconds: rep.MaxLossSeconds,
+		LaggingPartitions:  rep.LaggingPartitions,
+		LaggingTopics:      rep.LaggingTopics,
+		OpenTransactions:   rep.OpenTransactions,
+		Topics:             []api.FailoverTopic{},
+	}
+	for _, ft := range rep.Topics {
+		out.Topics = append(out.Topics, failoverTopicJSON(ft))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func failoverTopicJSON(ft link.FailoverTopic) api.FailoverTopic {
+	out := api.FailoverTopic{MirrorTopicName: ft.Topic, SourceTopicName: ft.SourceTopic, MirrorStatus: string(ft.Status), Verdict: ft.Verdict,
+		Partitions: []api.FailoverPartition{}, Groups: []api.FailoverGroup{}}
+	for _, p := range ft.Partitions {
+		fp := api.FailoverPartition{Partition: p.Partition, SourceEndOffset: p.SourceEnd, MirrorEndOffset: p.MirrorEnd,
+			RecordsNotCopied: p.NotCopied, DataLossSeconds: p.LossSeconds, OpenTransactions: []api.OpenTransaction{}}
+		if p.OldestNotCopiedMs >= 0 {
+			ts := p.OldestNotCopiedMs
+			fp.OldestNotCopiedTimestampMs = &ts
+		}
+		for _, start := range p.OpenTxnStarts {
+			fp.OpenTransactions = append(fp.OpenTransactions, api.OpenTransaction{StartOffset: start, RecordsOnMirror: max(0, p.MirrorEnd-start)})
+		}
+		out.Partitions = append(out.Partitions, fp)
+	}
+	for _, g := range ft.Groups {
+		fg := api.FailoverGroup{GroupID: g.Group, Reprocessed: g.Reprocessed, Missed: g.Missed, Partitions: []api.FailoverGroupPartition{}}
+		for _, p := range g.Partitions {
+			fg.Partitions = append(fg.Partitions, api.FailoverGroupPartition{Partition: p.Partition, SourceOffset: p.Source, DestinationOffset: p.Destination,
+				OffsetAfterFailover: p.After, Reprocessed: p.Reprocessed, Missed: p.Missed})
+		}
+		out.Groups = append(out.Groups, fg)
+	}
+	return out
 }

@@ -1,5 +1,7 @@
 package restapi
 
+import "github.com/strait-dev/strait/api"
+
 // The JSON shapes of the API, named as in Confluent's OpenAPI spec.
 
 type resourceMeta struct {
@@ -148,6 +150,9 @@ type alterResult struct {
 	MirrorLags                   []mirrorLag      `json:"mirror_lags"`
 	MessagesTruncated            *int64           `json:"messages_truncated"`
 	PartitionLevelTruncationData []truncationData `json:"partition_level_truncation_data"`
+	// StraitFailoverReport is Strait's own: what the failover of a
+	// validate_only=true call would lose (the schema allows extra fields).
+	StraitFailoverReport *api.FailoverTopic `json:"strait_failover_report,omitempty"`
 }
 
 type alterResultList struct {
