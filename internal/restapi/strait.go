@@ -34,6 +34,7 @@ func (s *Server) straitRoutes() {
 	}))
 	s.handle("GET "+l+"/mirrors/{mirror_topic_name}/verification", p, readPath, s.getVerification)
 	s.handle("GET "+l+"/failover-report", p, access{action: auth.ActionRead, link: pathLink, query: []string{"mirror_topic_name"}}, s.failoverReport)
+	s.handle("GET "+c+"/groups/{group_id}/readiness", p, access{action: auth.ActionRead, anyLink: true, query: []string{"max_lag"}}, s.groupReadiness)
 }
 
 // actions serves "{name}:{action}" path segments (topic and link names
@@ -271,4 +272,46 @@ func failoverTopicJSON(ft link.FailoverTopic) api.FailoverTopic {
 		out.Groups = append(out.Groups, fg)
 	}
 	return out
+}
+
+func (s *Server) groupReadiness(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.checkCluster(r); err != nil {
+		return err
+	}
+	maxLag, err := int64Param(r, "max_lag", 0)
+	if err != nil {
+		return err
+	}
+	group := r.PathValue("group_id")
+	self := s.straitURL(r, c, "/groups/"+group+"/readiness")
+	if group == "-" {
+		group = "" // every group
+	}
+	linkName := r.URL.Query().Get("link_name")
+	if linkName != "" && !s.canRead(r, linkName) {
+		return errForbidden
+	}
+	rs, err := s.m.GroupReadiness(r.Context(), linkName, group, maxLag, func(l string) bool { return s.canRead(r, l) })
+	if err != nil {
+		return err
+	}
+	out := api.GroupReadinessList{Kind: "StraitGroupReadinessList", Metadata: api.Metadata{Self: self}, Data: []api.GroupReadiness{}}
+	for _, g := range rs {
+		gr := api.GroupReadiness{Kind: "StraitGroupReadiness", LinkName: g.Link, GroupID: g.Group, Ready: g.Ready, Reasons: g.Reasons, Topics: []api.ReadinessTopic{}}
+		for _, t := range g.Topics {
+			rt := api.ReadinessTopic{SourceTopicName: t.SourceTopic, Lag: t.Lag, Partitions: []api.ReadinessPartition{}}
+			if t.MirrorTopic != "" {
+				mt := t.MirrorTopic
+				rt.MirrorTopicName = &mt
+			}
+			for _, p := range t.Partitions {
+				rt.Partitions = append(rt.Partitions, api.ReadinessPartition{Partition: p.Partition, SourceOffset: p.Source, DestinationOffset: p.Destination,
+					MirrorEndOffset: p.MirrorEnd, SourceEndOffset: p.SourceEnd, Lag: p.Lag})
+			}
+			gr.Topics = append(gr.Topics, rt)
+		}
+		out.Data = append(out.Data, gr)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }
