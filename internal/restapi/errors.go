@@ -50,6 +50,8 @@ var errorTable = []struct {
 	// cp-server answers 403 when a link with live mirrors is deleted.
 	{link.ErrLinkInUse, http.StatusForbidden, 403},
 	{link.ErrNotMirror, http.StatusForbidden, 40301},
+	// Strait's own: a switchover that did not happen, and why.
+	{link.ErrRefused, http.StatusConflict, 40901},
 }
 
 // classify returns the status, error_code and message for err.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/strait-dev/strait/api"
 	"github.com/strait-dev/strait/internal/auth"
@@ -34,6 +35,10 @@ func (s *Server) straitRoutes() {
 	}))
 	s.handle("GET "+l+"/mirrors/{mirror_topic_name}/verification", p, readPath, s.getVerification)
 	s.handle("GET "+l+"/failover-report", p, access{action: auth.ActionRead, link: pathLink, query: []string{"mirror_topic_name"}}, s.failoverReport)
+	switchRoute := "POST " + c + "/links/{link_name}:switchover"
+	s.mux.HandleFunc("POST "+c+"/links/{link_action}", s.actions("link_action", "link_name", map[string]http.HandlerFunc{
+		"switchover": s.wrap(switchRoute, p, access{action: auth.ActionOperate, link: pathLink}, s.switchover),
+	}))
 	s.handle("GET "+c+"/groups/{group_id}/readiness", p, access{action: auth.ActionRead, anyLink: true, query: []string{"max_lag"}}, s.groupReadiness)
 }
 
@@ -314,4 +319,76 @@ func (s *Server) groupReadiness(w http.ResponseWriter, r *http.Request, c *call)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+func (s *Server) switchover(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.checkCluster(r); err != nil {
+		return err
+	}
+	var body api.SwitchoverRequest
+	if err := decode(r, &body, false); err != nil {
+		return err
+	}
+	req := link.SwitchoverRequest{Groups: body.GroupIDs, Quiet: 5 * time.Second, Timeout: time.Minute}
+	req.Selection = link.Selection{HasNames: body.MirrorTopicNames != nil, HasPattern: body.MirrorTopicNamePattern != nil}
+	if req.Selection.HasNames {
+		req.Selection.Names = *body.MirrorTopicNames
+	}
+	if req.Selection.HasPattern {
+		req.Selection.Pattern = *body.MirrorTopicNamePattern
+	}
+	for name, v := range map[string]*int64{"quiet_ms": body.QuietMs, "timeout_ms": body.TimeoutMs, "verify_bytes_per_second": body.VerifyBytesPerSecond} {
+		if v != nil && *v < 0 {
+			return badRequest("Field '%s' must be 0 or more.", name)
+		}
+	}
+	if body.QuietMs != nil && *body.QuietMs > 0 {
+		req.Quiet = time.Duration(*body.QuietMs) * time.Millisecond
+	}
+	if body.TimeoutMs != nil && *body.TimeoutMs > 0 {
+		req.Timeout = time.Duration(*body.TimeoutMs) * time.Millisecond
+	}
+	if body.VerifyBytesPerSecond != nil {
+		req.BytesPerSecond = *body.VerifyBytesPerSecond
+	}
+	name := r.PathValue("link_name")
+	res, err := s.m.Switchover(r.Context(), name, req)
+	if err != nil {
+		return err
+	}
+	out := api.SwitchoverReport{
+		Kind:        "StraitSwitchover",
+		Metadata:    api.Metadata{Self: s.straitURL(r, c, "/links/"+name)},
+		LinkName:    name,
+		QuietWaitMs: res.QuietWait.Milliseconds(),
+		TookMs:      res.Took.Milliseconds(),
+		Topics:      []api.SwitchoverTopic{},
+		Groups:      []api.SwitchoverGroup{},
+	}
+	for _, t := range res.Topics {
+		st := api.SwitchoverTopic{MirrorTopicName: t.Topic, SourceTopicName: t.SourceTopic, MirrorStatus: string(t.Status), Partitions: []api.SwitchoverPartition{}, Verified: statsJSON(t.Verified)}
+		for _, p := range t.Partitions {
+			st.Partitions = append(st.Partitions, api.SwitchoverPartition{Partition: p.Partition, EndOffset: p.End, VerifiedOffset: p.Verified})
+		}
+		out.Topics = append(out.Topics, st)
+	}
+	for _, g := range res.Groups {
+		sg := api.SwitchoverGroup{GroupID: g.Group, Offsets: []api.SwitchoverGroupOffset{}}
+		for _, o := range g.Offsets {
+			sg.Offsets = append(sg.Offsets, api.SwitchoverGroupOffset{MirrorTopicName: o.Topic, Partition: o.Partition, Offset: o.Offset})
+		}
+		out.Groups = append(out.Groups, sg)
+	}
+	out.Summary = fmt.Sprintf("switched over %d topics (%d partitions, verified up to their source's end) and %d consumer groups after %.1f s of quiet wait",
+		len(res.Topics), countPartitions(res.Topics), len(res.Groups), res.QuietWait.Seconds())
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func countPartitions(ts []link.SwitchoverTopic) int {
+	n := 0
+	for _, t := range ts {
+		n += len(t.Partitions)
+	}
+	return n
 }
