@@ -37,6 +37,8 @@ var serveFlags = []struct{ flag, key, usage string }{
 	{"link-networks-allow", "link_networks_allow", "comma-separated networks (CIDR) links may connect to; empty: all not denied"},
 	{"link-networks-deny", "link_networks_deny", "comma-separated networks (CIDR) links may not connect to"},
 	{"partition-stall-timeout", "partition_stall_timeout", "how long a mirror partition with records to copy may copy none before it is reported stalled"},
+	{"verify-interval", "verify_interval", "verify every mirror topic against its source this often, in the background (empty: off)"},
+	{"verify-bytes-per-second", "verify_bytes_per_second", "what the background verifier reads at most from each cluster"},
 }
 
 func newServe() *cobra.Command {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,6 +103,13 @@ type Config struct {
 	// PartitionStallTimeout is how long a mirror partition with offsets to
 	// copy may copy nothing before it is reported stalled. Default 60s.
 	PartitionStallTimeout string `yaml:"partition_stall_timeout"`
+	// VerifyInterval, a Go duration, turns the background verifier on:
+	// the active instance verifies every mirror topic against its source
+	// that often (docs/verify.md). Empty (the default) turns it off.
+	VerifyInterval string `yaml:"verify_interval"`
+	// VerifyBytesPerSecond caps what the background verifier reads from
+	// each cluster. Default 1048576 (1 MiB/s).
+	VerifyBytesPerSecond string `yaml:"verify_bytes_per_second"`
 	// Auth configures authentication, authorization and rate limits of
 	// the REST API (YAML file only).
 	Auth auth.Config `yaml:"auth"`
@@ -117,6 +125,7 @@ func Defaults() Config {
 
 		GroupSessionTimeout:   "10s",
 		PartitionStallTimeout: "60s",
+		VerifyBytesPerSecond:  "1048576",
 		LinkNetworksDeny:      strings.Join(netguard.DefaultDeny, ","),
 	}
 }
@@ -143,6 +152,19 @@ func (c *Config) GroupName() string {
 func (c *Config) SessionTimeout() time.Duration {
 	d, _ := time.ParseDuration(c.GroupSessionTimeout)
 	return d
+}
+
+// VerifyEvery is VerifyInterval parsed (validated by Validate); zero when
+// the background verifier is off.
+func (c *Config) VerifyEvery() time.Duration {
+	d, _ := time.ParseDuration(c.VerifyInterval)
+	return d
+}
+
+// VerifyRate is VerifyBytesPerSecond parsed (validated by Validate).
+func (c *Config) VerifyRate() int64 {
+	n, _ := strconv.ParseInt(c.VerifyBytesPerSecond, 10, 64)
+	return n
 }
 
 // StallTimeout is PartitionStallTimeout parsed (validated by Validate).
@@ -194,6 +216,8 @@ var Env = map[string]string{
 	"partition_stall_timeout":                         "STRAIT_PARTITION_STALL_TIMEOUT",
 	"link_networks_allow":                             "STRAIT_LINK_NETWORKS_ALLOW",
 	"link_networks_deny":                              "STRAIT_LINK_NETWORKS_DENY",
+	"verify_interval":                                 "STRAIT_VERIFY_INTERVAL",
+	"verify_bytes_per_second":                         "STRAIT_VERIFY_BYTES_PER_SECOND",
 }
 
 // LoadEnv overlays the STRAIT_* environment variables that are set.
@@ -289,6 +313,10 @@ func (c *Config) field(key string) *string {
 		return &c.LinkNetworksAllow
 	case "link_networks_deny":
 		return &c.LinkNetworksDeny
+	case "verify_interval":
+		return &c.VerifyInterval
+	case "verify_bytes_per_second":
+		return &c.VerifyBytesPerSecond
 	}
 	return nil
 }
@@ -321,6 +349,16 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.LinkNetworks(); err != nil {
 		return err
+	}
+	if c.VerifyInterval != "" {
+		if d, err := time.ParseDuration(c.VerifyInterval); err != nil || d <= 0 {
+			return fmt.Errorf("verify_interval %q: give a positive duration such as 10m, or nothing to turn the background verifier off", c.VerifyInterval)
+		}
+	}
+	if c.VerifyBytesPerSecond != "" {
+		if n, err := strconv.ParseInt(c.VerifyBytesPerSecond, 10, 64); err != nil || n < 0 {
+			return fmt.Errorf("verify_bytes_per_second %q: give a whole number of bytes, 0 for no cap", c.VerifyBytesPerSecond)
+		}
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("tls_cert_file and tls_key_file go together")

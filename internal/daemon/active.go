@@ -104,7 +104,9 @@ func (d *Daemon) load(ctx context.Context) error {
 		Follower:         true,
 		Instance:         fmt.Sprintf("%s/%d", host, os.Getpid()),
 
-		MaxTopicsPerRequest: d.opt.MaxTopicsPerRequest,
+		MaxTopicsPerRequest:  d.opt.MaxTopicsPerRequest,
+		VerifyInterval:       d.cfg.VerifyEvery(),
+		VerifyBytesPerSecond: d.cfg.VerifyRate(),
 	})
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strait-dev/strait/api"
+	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/testutil"
 )
 
@@ -253,5 +254,78 @@ func produceCodecs(t *testing.T, addrs []string, topic string, perCodec int) {
 				t.Fatalf("produce: %v", err)
 			}
 		}
+	}
+}
+
+// TestBackgroundVerifier: with verify_interval set, every mirror is
+// verified on its own; the verified offsets and a divergence are exported
+// as metrics and the divergence as the link's MirrorTopicVerify task.
+func TestBackgroundVerifier(t *testing.T) {
+	e := newEnvWith(t, &env{configure: func(c *config.Config) {
+		c.VerifyInterval = "200ms"
+		c.VerifyBytesPerSecond = "1000000"
+	}})
+	testutil.CreateTopic(t, e.srcCl, "bg", 1, nil)
+	produceCodecs(t, e.src.ListenAddrs(), "bg", 20)
+	e.createLink("l1", nil)
+	e.createMirror("l1", "bg")
+	e.waitCaughtUp("bg", "bg")
+	_, ends := testutil.Offsets(t, e.srcCl, "bg")
+	metric := func(name string) string {
+		resp, err := http.Get(e.api.Root + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, name+`{link="l1",partition="0",topic="bg"} `) {
+				return strings.Fields(line)[1]
+			}
+		}
+		return ""
+	}
+	testutil.WaitFor(t, 30*time.Second, "verified in the background", func() error {
+		if got := metric("strait_mirror_verified_offset"); got != fmt.Sprint(ends[0]) {
+			return fmt.Errorf("verified offset %q, the source ends at %d", got, ends[0])
+		}
+		return nil
+	})
+	if got := metric("strait_mirror_divergence"); got != "0" {
+		t.Fatalf("divergence %q", got)
+	}
+	e.alter("l1", "pause", names("bg"), "")
+	e.waitStatus("l1", "bg", "PAUSED")
+	w := testutil.Client(t, e.dst.ListenAddrs())
+	if err := w.ProduceSync(context.Background(), &kgo.Record{Topic: "bg", Value: []byte("foreign")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 30*time.Second, "the divergence seen", func() error {
+		if got := metric("strait_mirror_divergence"); got != "1" {
+			return fmt.Errorf("divergence %q", got)
+		}
+		return nil
+	})
+	var lt struct {
+		Tasks []struct {
+			TaskName string `json:"task_name"`
+			State    string `json:"state"`
+			Errors   []struct {
+				ErrorMessage string `json:"error_message"`
+			} `json:"errors"`
+		} `json:"tasks"`
+	}
+	e.api.JSON(http.MethodGet, "/links/l1?include_tasks=true", nil, http.StatusOK, &lt)
+	found := false
+	for _, task := range lt.Tasks {
+		if task.TaskName == "MirrorTopicVerify" {
+			found = true
+			if task.State != "IN_ERROR" || len(task.Errors) != 1 || !strings.Contains(task.Errors[0].ErrorMessage, fmt.Sprintf("partition 0 differs from its source at offset %d (EXTRA_RECORDS)", ends[0])) {
+				t.Fatalf("task %+v", task)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no MirrorTopicVerify task: %+v", lt.Tasks)
 	}
 }

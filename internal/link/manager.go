@@ -78,6 +78,11 @@ type Config struct {
 	// name or match, so that one request cannot hold the daemon for long;
 	// zero means DefaultMaxTopicsPerRequest.
 	MaxTopicsPerRequest int
+	// VerifyInterval turns the background verifier on (verify.go): every
+	// interval the active instance verifies every mirror topic, reading at
+	// most VerifyBytesPerSecond from each cluster. Zero turns it off.
+	VerifyInterval       time.Duration
+	VerifyBytesPerSecond int64
 	// Follower starts the Manager as a follower of the active instance
 	// (see roles.go): it makes no change to the state until Lead.
 	Follower bool
@@ -222,9 +227,10 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		m.reconcile(name)
 	}
 	m.log.Info("state loaded", "links", len(m.links), "mirrors", len(m.mirrors), "active", m.Leading())
-	m.bg.Add(2)
+	m.bg.Add(3)
 	go m.follow(m.bgCtx, next)
 	go m.maintenanceLoop(m.bgCtx, 2*time.Second)
+	go m.verifyLoop(m.bgCtx)
 	return m, nil
 }
 

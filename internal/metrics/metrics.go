@@ -3,6 +3,8 @@
 package metrics
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strait-dev/strait/internal/link"
@@ -21,6 +23,12 @@ var (
 	linkUpDesc = prometheus.NewDesc("strait_link_available",
 		"1 when the link's source cluster is reachable and the link is not failed.",
 		[]string{"link"}, nil)
+	verifiedDesc = prometheus.NewDesc("strait_mirror_verified_offset",
+		"Offset below which the mirror partition was verified identical to its source (docs/verify.md).",
+		[]string{"link", "topic", "partition"}, nil)
+	divergenceDesc = prometheus.NewDesc("strait_mirror_divergence",
+		"1 when the last verification found the mirror partition different from its source.",
+		[]string{"link", "topic", "partition"}, nil)
 )
 
 // collector reads the manager on every scrape; m returns nil while the
@@ -38,12 +46,23 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- partitionsDesc
 	ch <- linkUpDesc
 	ch <- skippedDesc
+	ch <- verifiedDesc
+	ch <- divergenceDesc
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	m := c.m()
 	if m == nil {
 		return
+	}
+	for _, cp := range m.Checkpoints() {
+		p := strconv.Itoa(int(cp.Partition))
+		diverged := 0.0
+		if cp.Divergence != nil {
+			diverged = 1
+		}
+		ch <- prometheus.MustNewConstMetric(verifiedDesc, prometheus.GaugeValue, float64(cp.Verified), cp.Link, cp.Topic, p)
+		ch <- prometheus.MustNewConstMetric(divergenceDesc, prometheus.GaugeValue, diverged, cp.Link, cp.Topic, p)
 	}
 	for _, l := range m.Links() {
 		up := 1.0
