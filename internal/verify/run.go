@@ -186,7 +186,7 @@ func verifyPartition(ctx context.Context, src, dst *reader, r *PartitionResult, 
 		cancel()
 		wg.Wait()
 	}()
-	chans := [2]chan chunk{make(chan chunk, 1), make(chan chunk, 1)}
+	chans := [2]chan chunk{make(chan chunk, 2), make(chan chunk, 2)}
 	for i, rd := range []*reader{src, dst} {
 		wg.Add(1)
 		go func() {

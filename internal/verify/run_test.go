@@ -61,7 +61,12 @@ func writeSource(t *testing.T, c clusters, topic string, rounds int, tag string)
 	}
 }
 
-func produceRaw(t *testing.T, cl *kgo.Client, topic string, raw []byte, txnID *string) {
+func produceRaw(t testing.TB, cl *kgo.Client, topic string, raw []byte, txnID *string) {
+	t.Helper()
+	produceRawTo(t, cl, topic, 0, raw, txnID)
+}
+
+func produceRawTo(t testing.TB, cl *kgo.Client, topic string, p int32, raw []byte, txnID *string) {
 	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks = -1
@@ -74,7 +79,7 @@ func produceRaw(t *testing.T, cl *kgo.Client, topic string, raw []byte, txnID *s
 	}
 	rt.Topic, rt.TopicID = topic, td[topic].ID
 	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = raw
+	rp.Partition, rp.Records = p, raw
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(context.Background(), cl)
