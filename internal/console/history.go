@@ -58,6 +58,13 @@ type ring struct {
 
 func (r *ring) add(p point) {
 	if len(r.pts) < HistoryPoints {
+		if len(r.pts) == cap(r.pts) {
+			// Grown here rather than by append, whose doubling would
+			// take 512 points of room for 360.
+			grown := make([]point, len(r.pts), min(max(2*cap(r.pts), 16), HistoryPoints))
+			copy(grown, r.pts)
+			r.pts = grown
+		}
 		r.pts = append(r.pts, p)
 		return
 	}

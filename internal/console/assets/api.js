@@ -1,6 +1,6 @@
 // The REST API, as any client calls it. Credentials, when the API asks
-// for them, live in this tab's sessionStorage only (never localStorage,
-// never a cookie) and go out as HTTP Basic (API key and secret) or Bearer.
+// for them, live in this tab's sessionStorage only (nothing persistent,
+// no cookie) and go out as HTTP Basic (API key and secret) or Bearer.
 
 const STORE = 'strait.credentials';
 
