@@ -4,7 +4,7 @@
 
 import { request, credentials, setCredentials, onCredentialsNeeded, seg } from './api.js';
 import { el, clear, setText, num, ago, badge } from './dom.js';
-import { drawChart } from './chart.js';
+import { drawChart, span } from './chart.js';
 import { askCredentials } from './login.js';
 import { confirmOperation } from './actions.js';
 
@@ -231,11 +231,15 @@ function renderDetail() {
   fact('Status since', d.state_time_ms ? new Date(d.state_time_ms).toLocaleString() : '-');
 
   const points = (state.history && state.history.points) || [];
-  const opts = { nowMs: Date.now(), intervalMs: state.history && state.history.interval_ms };
+  const intervalMs = (state.history && state.history.interval_ms) || 10000;
+  const opts = { nowMs: Date.now(), intervalMs };
+  const last = span(intervalMs * 360);
+  setText($('caption-records'), `Lag in records, last ${last}`);
+  setText($('caption-seconds'), `Lag in seconds (age of the oldest record not copied yet), last ${last}`);
   drawChart($('chart-records'), points.map((p) => ({ time_ms: p.time_ms, value: p.lag_records })),
-    { ...opts, unit: '', least: 10, empty: 'No samples yet: one is taken every 10 s.' });
+    { ...opts, unit: '', least: 10, empty: `No samples yet: one is taken every ${span(intervalMs)}.` });
   drawChart($('chart-seconds'), points.filter((p) => p.lag_seconds !== null).map((p) => ({ time_ms: p.time_ms, value: p.lag_seconds })),
-    { ...opts, unit: 's', empty: 'Lag in seconds is not measured by this Strait.' });
+    { ...opts, unit: 's', empty: 'No lag in seconds known yet.' });
 
   const body = clear($('partitions').tBodies[0]);
   for (const p of d.mirror_lags || []) {
@@ -299,16 +303,21 @@ $('detail-close').addEventListener('click', () => {
 for (const b of document.querySelectorAll('#detail .actions button[data-op]')) {
   b.addEventListener('click', () => {
     const sel = state.selected;
-    if (!sel) return;
+    if (!sel || !state.cluster) return;
     confirmOperation(b.dataset.op, `${base()}/links/${seg(sel.link)}/mirrors`, sel.topic, () => refresh());
   });
 }
 $('signout').addEventListener('click', () => {
   setCredentials(null);
+  // What the old credentials could read goes at once.
   state.cluster = null;
   state.links = [];
+  state.tasks = new Map();
   state.mirrors = [];
   state.detail = null;
+  state.history = null;
+  state.refreshedAt = 0;
+  render();
   refresh();
 });
 $('signin').addEventListener('click', () => {
