@@ -53,6 +53,7 @@ func (b *browser) operate(f *fixture, op, link, topic, before string) {
 }
 
 func TestConsoleDrivesAMirror(t *testing.T) {
+	b := newBrowser(t) // first: without a browser the test skips at once
 	f := startDaemon(t, nil)
 	testutil.CreateTopic(t, f.srcCl, "orders", 3, nil)
 	f.produce("orders")
@@ -60,7 +61,6 @@ func TestConsoleDrivesAMirror(t *testing.T) {
 	f.createMirror("demo", "orders")
 	f.waitStatus("demo", "orders", "ACTIVE")
 
-	b := newBrowser(t)
 	b.do("open the console", chromedp.Navigate(f.root+"/console/?refresh=1"))
 	orders := row("demo", "orders")
 	b.waitFor("the mirror listed ACTIVE", `document.querySelector('`+orders+` td.status')?.textContent === 'ACTIVE'`, 20*time.Second)
@@ -125,6 +125,7 @@ func (b *browser) saveScreenshot(t *testing.T) {
 // work on all of them.
 func TestConsoleManyMirrors(t *testing.T) {
 	const n = 1000
+	b := newBrowser(t) // first: without a browser the test skips at once
 	f := startDaemon(t, nil)
 	names := make([]string, n)
 	for i := range names {
@@ -156,7 +157,6 @@ func TestConsoleManyMirrors(t *testing.T) {
 		f.api.JSON(http.MethodPost, "/links/"+linkOf(topic, links)+"/mirrors:pause", map[string]any{"mirror_topic_names": []string{topic}}, http.StatusOK, nil)
 	}
 
-	b := newBrowser(t)
 	b.do("open the console", chromedp.Navigate(f.root+"/console/?refresh=2"))
 	b.waitFor("the table to list the mirrors", `document.getElementById('mirror-count').textContent === '(1,000)'`, 30*time.Second)
 	rows := `document.querySelectorAll('#mirrors tbody tr[data-topic]')`
@@ -227,6 +227,7 @@ func createMirrors(t *testing.T, f *fixture, links int, topics []string) {
 // asks for credentials, keeps them in the tab's sessionStorage only, and
 // works with them; a viewer's pause is refused in the dialog.
 func TestConsoleSignIn(t *testing.T) {
+	b := newBrowser(t) // first: without a browser the test skips at once
 	hash := func(s string) string {
 		h, err := auth.HashSecret(s)
 		if err != nil {
@@ -246,7 +247,6 @@ func TestConsoleSignIn(t *testing.T) {
 	f.api.Auth = func(r *http.Request) { r.SetBasicAuth("admin", "admin-secret") }
 	testutil.CreateTopic(t, f.srcCl, "orders", 1, nil)
 
-	b := newBrowser(t)
 	b.do("open the console", chromedp.Navigate(f.root+"/console/?refresh=1"))
 	b.waitFor("the sign-in dialog", `document.getElementById('login').open`, 20*time.Second)
 	b.screenshot("sign-in")

@@ -151,8 +151,19 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skip("SKIP: no Chromium binary found (install the Debian package chromium, or set STRAIT_CHROMIUM): the console's browser tests did not run")
+	noBrowser(t, "SKIP: no Chromium binary found (install the Debian package chromium, or set STRAIT_CHROMIUM): the console's browser tests did not run")
 	return ""
+}
+
+// noBrowser skips the test for want of a browser, or fails it where one
+// is required (STRAIT_REQUIRE_CHROMIUM=1, as CI sets it): there a skip
+// would hide that the console went untested.
+func noBrowser(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("STRAIT_REQUIRE_CHROMIUM") != "" {
+		t.Fatalf(strings.Replace(format, "SKIP: ", "", 1)+" (STRAIT_REQUIRE_CHROMIUM is set)", args...)
+	}
+	t.Skipf(format, args...)
 }
 
 // artifacts is the folder for screenshots: $STRAIT_ARTIFACTS, else a
@@ -197,7 +208,7 @@ func newBrowser(t *testing.T) *browser {
 	// one on this context would stop the browser); one that cannot
 	// start skips the test, saying why.
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[int]("1")); err != nil {
-		t.Skipf("SKIP: Chromium at %s does not start: %v", exe, err)
+		noBrowser(t, "SKIP: Chromium at %s does not start: %v", exe, err)
 	}
 	messages := chromedp.Console(ctx)
 	go func() {
