@@ -144,18 +144,18 @@ func TestConsoleManyMirrors(t *testing.T) {
 		}
 	}
 	// Ten links of a hundred mirrors: a link creates its mirrors one at
-	// a time, links side by side.
+	// a time, links side by side. Nine links are paused, so that only a
+	// hundred mirrors copy (a test, not a benchmark): their mirrors are
+	// LINK_PAUSED.
 	const links = 10
 	for l := range links {
-		f.createLink(fmt.Sprintf("many-%d", l))
+		f.createLink(fmt.Sprintf("many-%d", l), "cluster.link.paused", fmt.Sprint(l > 0))
 	}
 	start := time.Now()
 	createMirrors(t, f, links, names)
 	t.Logf("%d mirrors created in %v", n, time.Since(start).Round(time.Millisecond))
-	// Two of them paused, for the status filter.
-	for _, topic := range []string{"t-0007", "t-0500"} {
-		f.api.JSON(http.MethodPost, "/links/"+linkOf(topic, links)+"/mirrors:pause", map[string]any{"mirror_topic_names": []string{topic}}, http.StatusOK, nil)
-	}
+	// Two mirrors of the running link paused, for the status filter.
+	f.api.JSON(http.MethodPost, "/links/many-0/mirrors:pause", map[string]any{"mirror_topic_names": []string{"t-0010", "t-0500"}}, http.StatusOK, nil)
 
 	b.do("open the console", chromedp.Navigate(f.root+"/console/?refresh=2"))
 	b.waitFor("the table to list the mirrors", `document.getElementById('mirror-count').textContent === '(1,000)'`, 30*time.Second)
@@ -179,7 +179,13 @@ func TestConsoleManyMirrors(t *testing.T) {
 		f.value = ''; f.dispatchEvent(new Event('input'));
 		s.value = 'PAUSED'; s.dispatchEvent(new Event('change'));
 	})()`))
-	b.waitFor("the two paused mirrors", rows+`.length === 2 && [...`+rows+`].map(r => r.dataset.topic).sort().join() === 't-0007,t-0500'`, 10*time.Second)
+	b.waitFor("the two paused mirrors", rows+`.length === 2 && [...`+rows+`].map(r => r.dataset.topic).sort().join() === 't-0010,t-0500'`, 10*time.Second)
+	b.do("filter by LINK_PAUSED", chromedp.Evaluate[chromedp.Void](`(() => {
+		const s = document.getElementById('status-filter');
+		s.value = 'LINK_PAUSED'; s.dispatchEvent(new Event('change'));
+	})()`))
+	b.waitFor("the mirrors of the paused links", `document.getElementById('mirror-count').textContent === '(900 of 1,000)' && `+
+		`[...`+rows+`].every(r => r.dataset.link !== 'many-0' && r.querySelector('td.status').textContent === 'LINK_PAUSED')`, 10*time.Second)
 }
 
 // linkOf is the link of many-<i> that mirrors topic t-<n>: n mod links.

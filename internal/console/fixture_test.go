@@ -70,10 +70,15 @@ func startDaemon(t *testing.T, configure func(*config.Config)) *fixture {
 	return &fixture{t: t, src: src, srcCl: testutil.Client(t, src.ListenAddrs()), api: testutil.NewAPI(t, root, "/kafka/v3", d.ClusterID()), root: root}
 }
 
-// createLink creates a link to the source cluster.
-func (f *fixture) createLink(name string) {
+// createLink creates a link to the source cluster, with configs given
+// as name, value, name, value...
+func (f *fixture) createLink(name string, configs ...string) {
 	f.t.Helper()
-	body := map[string]any{"source_cluster_id": "source-cluster", "configs": []map[string]string{{"name": "bootstrap.servers", "value": f.src.ListenAddrs()[0]}}}
+	cs := []map[string]string{{"name": "bootstrap.servers", "value": f.src.ListenAddrs()[0]}}
+	for i := 0; i+1 < len(configs); i += 2 {
+		cs = append(cs, map[string]string{"name": configs[i], "value": configs[i+1]})
+	}
+	body := map[string]any{"source_cluster_id": "source-cluster", "configs": cs}
 	f.api.JSON(http.MethodPost, "/links?link_name="+name, body, http.StatusNoContent, nil)
 }
 
