@@ -81,7 +81,7 @@ func (l *lockedRand) intn(n int) int {
 // chaosCounts are what the suite did, for its report.
 type chaosCounts struct {
 	kills, freezes, longFreezes, heldKills, txnKills, leaderMoves, outages, dropped atomic.Int64
-	leaves, adds                                                                  atomic.Int64
+	leaves, adds                                                                    atomic.Int64
 }
 
 // chaosFaults installs errors at rate on the requests of keys of c, each
