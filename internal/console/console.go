@@ -64,7 +64,7 @@ var contentTypes = map[string]string{
 // Config is what a Console needs.
 type Config struct {
 	// Manager returns the link manager; nil while the instance has none
-	// (starting, standby).
+	// (until the state is loaded).
 	Manager func() *link.Manager
 	// Guard authenticates and authorizes the lag history's callers, as
 	// the API does; nil lets everyone in.

@@ -38,7 +38,7 @@ type Sample struct {
 }
 
 // Source returns the lag of every mirror now, and false when this
-// instance has no mirrors to report (starting, standby): then nothing is
+// instance has no mirrors to report (its state is not loaded): nothing is
 // sampled and the history is kept as it is.
 type Source func() ([]Sample, bool)
 
@@ -162,8 +162,8 @@ func (s *Sampler) History(link, topic string) []Point {
 		pts = r.ordered()
 	}
 	s.mu.Unlock()
-	// Samples taken before a pause of the sampler (an instance that was a
-	// standby for a while) are older than the window: left out.
+	// Samples taken before a pause of the sampler (while its source had
+	// nothing to report) may be older than the window: left out.
 	since := s.now().Add(-HistoryPoints * s.interval).UnixMilli()
 	out := make([]Point, 0, len(pts))
 	for _, p := range pts {

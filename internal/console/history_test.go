@@ -81,7 +81,7 @@ func TestSamplerFollowsTheMirrors(t *testing.T) {
 		t.Fatalf("a mirror of another link has %d points", len(h))
 	}
 
-	// A standby has no mirrors to report: the history stays.
+	// An instance without a manager reports nothing: the history stays.
 	src.ok = false
 	s.Sample()
 	if n := len(s.History("l", "a")); n != 2 {

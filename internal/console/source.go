@@ -8,7 +8,7 @@ import (
 )
 
 // ManagerSource samples the mirrors of the link manager m returns; m
-// returns nil while the instance has none (starting, standby).
+// returns nil until the instance has loaded its state.
 func ManagerSource(m func() *link.Manager) Source {
 	return func() ([]Sample, bool) {
 		mgr := m()
