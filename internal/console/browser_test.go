@@ -229,9 +229,10 @@ func createMirrors(t *testing.T, f *fixture, links int, topics []string) {
 	}
 }
 
-// TestConsoleSignIn runs the console against a daemon with API keys: it
-// asks for credentials, keeps them in the tab's sessionStorage only, and
-// works with them; a viewer's pause is refused in the dialog.
+// TestConsoleSignIn runs the console against a daemon with API keys and
+// JWTs: it asks for credentials, keeps them in the tab's sessionStorage
+// only, and works with them; a viewer's pause is refused in the dialog, an
+// operator's and a token's go through.
 func TestConsoleSignIn(t *testing.T) {
 	b := newBrowser(t) // first: without a browser the test skips at once
 	hash := func(s string) string {
@@ -241,9 +242,12 @@ func TestConsoleSignIn(t *testing.T) {
 		}
 		return h
 	}
+	idp := newIssuer(t)
 	f := startDaemon(t, func(c *config.Config) {
 		c.Auth.APIKeys = []auth.APIKey{{Key: "admin", SecretHash: hash("admin-secret")}, {Key: "ops", SecretHash: hash("ops-secret")}, {Key: "viewer", SecretHash: hash("viewer-secret")}}
-		c.Auth.Roles = []auth.Role{{Principal: "User:admin", Role: "admin"}, {Principal: "User:ops", Role: "operator"}, {Principal: "User:viewer", Role: "viewer"}}
+		c.Auth.JWT = &auth.JWTConfig{JWKSFile: idp.JWKS, Issuer: "https://idp.test", Audience: "strait"}
+		c.Auth.Roles = []auth.Role{{Principal: "User:admin", Role: "admin"}, {Principal: "User:ops", Role: "operator"},
+			{Principal: "User:viewer", Role: "viewer"}, {Principal: "User:robot", Role: "operator", Links: []string{"secure"}}}
 	})
 	anonymous := *f.api
 	if status, _ := anonymous.Do(http.MethodGet, "/links", nil); status != http.StatusUnauthorized {
@@ -299,5 +303,19 @@ func TestConsoleSignIn(t *testing.T) {
 	b.waitFor("the mirror shown PAUSED", `document.querySelector('`+orders+` td.status')?.textContent === 'PAUSED'`, 20*time.Second)
 	if s := f.status("secure", "orders"); s != "PAUSED" {
 		b.fail("the API reports the mirror %s after ops paused it", s)
+	}
+
+	// A bearer token works the same way.
+	b.do("sign out", chromedp.Click(chromedp.ID("signout")))
+	b.waitFor("the sign-in dialog again", `document.getElementById('login').open`, 20*time.Second)
+	b.do("sign in with a token", chromedp.Click(chromedp.CSS(`#login input[value="bearer"]`)),
+		chromedp.SetValue(chromedp.ID("login-token"), idp.token("robot")), chromedp.Click(chromedp.ID("login-ok")))
+	b.waitFor("the console signed in with the token", `!document.getElementById('login').open && document.getElementById('who').textContent === 'signed in with a token'`, 20*time.Second)
+	b.waitFor("the mirror listed PAUSED", `document.querySelector('`+orders+` td.status')?.textContent === 'PAUSED'`, 30*time.Second)
+	b.waitFor("the mirror's details", `!document.getElementById('detail').hidden`, 20*time.Second)
+	b.operate(f, "resume", "secure", "orders", "PAUSED")
+	b.waitFor("the mirror shown ACTIVE", `document.querySelector('`+orders+` td.status')?.textContent === 'ACTIVE'`, 20*time.Second)
+	if kind, err := eval[string](b, `JSON.parse(sessionStorage.getItem('strait.credentials')).type`); err != nil || kind != "bearer" {
+		b.fail("stored credentials are %q (%v), want a bearer token", kind, err)
 	}
 }

@@ -2,6 +2,12 @@ package console_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -326,4 +332,47 @@ func (b *browser) png() ([]byte, error) {
 func quote(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`)
 	return "'" + r.Replace(s) + "'"
+}
+
+// issuer signs ES256 tokens whose key the daemon reads from a JWKS file.
+type issuer struct {
+	t    *testing.T
+	key  *ecdsa.PrivateKey
+	JWKS string // the file
+}
+
+func newIssuer(t *testing.T) *issuer {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	x, y := make([]byte, 32), make([]byte, 32)
+	k.X.FillBytes(x)
+	k.Y.FillBytes(y)
+	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{{"kty": "EC", "kid": "test", "use": "sig", "alg": "ES256", "crv": "P-256", "x": b64(x), "y": b64(y)}}})
+	path := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(path, jwks, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &issuer{t: t, key: k, JWKS: path}
+}
+
+// token is a token for sub, valid for an hour, for issuer
+// https://idp.test and audience strait.
+func (i *issuer) token(sub string) string {
+	b64 := base64.RawURLEncoding.EncodeToString
+	h, _ := json.Marshal(map[string]string{"alg": "ES256", "typ": "JWT", "kid": "test"})
+	c, _ := json.Marshal(map[string]any{"sub": sub, "iss": "https://idp.test", "aud": "strait", "exp": time.Now().Add(time.Hour).Unix()})
+	signed := b64(h) + "." + b64(c)
+	sum := sha256.Sum256([]byte(signed))
+	r, s, err := ecdsa.Sign(rand.Reader, i.key, sum[:])
+	if err != nil {
+		i.t.Fatal(err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return signed + "." + b64(sig)
 }
