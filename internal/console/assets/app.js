@@ -63,42 +63,47 @@ function refresh() {
   return refreshing;
 }
 
+let epoch = 0; // changes at sign-out: what was read before is dropped
+
 async function load() {
+  const mine = epoch;
   try {
     if (!state.cluster) {
       const cl = await request('GET', 'kafka/v3/clusters');
+      if (mine !== epoch) return;
       state.cluster = cl.data[0].cluster_id;
     }
     const [links, mirrors] = await Promise.all([
       request('GET', `${base()}/links`),
       request('GET', `${base()}/links/-/mirrors`),
     ]);
+    const tasks = await Promise.all((links.data || []).map((l) =>
+      request('GET', `${base()}/links/${seg(l.link_name)}?include_tasks=true`).then((d) => d.tasks || [], () => null)));
+    if (mine !== epoch) return;
     state.links = links.data || [];
     state.mirrors = mirrors.data || [];
-    const tasks = await Promise.all(state.links.map((l) =>
-      request('GET', `${base()}/links/${seg(l.link_name)}?include_tasks=true`).then((d) => d.tasks || [], () => null)));
     state.tasks = new Map(state.links.map((l, i) => [l.link_name, tasks[i]]));
-    await loadDetail();
+    await loadDetail(mine);
     state.error = null;
     state.refreshedAt = Date.now();
   } catch (e) {
-    state.error = e;
+    if (mine === epoch) state.error = e;
   }
 }
 
-async function loadDetail() {
+async function loadDetail(mine) {
   const sel = state.selected;
   if (!sel) return;
   const path = `${base()}/links/${seg(sel.link)}/mirrors/${seg(sel.topic)}?include_state_transition_errors=true`;
   const hist = `strait/v1/lag-history?link=${seg(sel.link)}&topic=${seg(sel.topic)}`;
   try {
     const [d, h] = await Promise.all([request('GET', path), request('GET', hist)]);
-    if (state.selected === sel) {
+    if (state.selected === sel && mine === epoch) {
       state.detail = d;
       state.history = h;
     }
   } catch (e) {
-    if (state.selected === sel) {
+    if (state.selected === sel && mine === epoch) {
       state.detail = null;
       state.history = null;
       if (e.status === 404) state.selected = null; // deleted meanwhile
@@ -309,7 +314,9 @@ for (const b of document.querySelectorAll('#detail .actions button[data-op]')) {
 }
 $('signout').addEventListener('click', () => {
   setCredentials(null);
-  // What the old credentials could read goes at once.
+  // What the old credentials could read goes at once, and what they are
+  // reading still is dropped when it comes.
+  epoch++;
   state.cluster = null;
   state.links = [];
   state.tasks = new Map();
