@@ -45,9 +45,19 @@ func startStrait(t *testing.T) *strait {
 	t.Helper()
 	src := testutil.NewCluster(t, kfake.ClusterID("source-cluster"))
 	dst := testutil.NewCluster(t, kfake.ClusterID("destination-cluster"))
-	srcCl := testutil.Client(t, src.ListenAddrs(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	for _, topic := range []string{"orders", "payments"} {
-		testutil.CreateTopic(t, srcCl, topic, 3, nil)
+	produceKnown(t, src, "orders", "payments")
+	s := startDaemonOn(t, dst)
+	s.srcAddr = src.ListenAddrs()[0]
+	return s
+}
+
+// produceKnown creates the topics on c, with 3 partitions holding 5, 10
+// and 15 records.
+func produceKnown(t *testing.T, c *kfake.Cluster, topics ...string) {
+	t.Helper()
+	cl := testutil.Client(t, c.ListenAddrs(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for _, topic := range topics {
+		testutil.CreateTopic(t, cl, topic, 3, nil)
 		var recs []*kgo.Record
 		for p := range int32(3) {
 			for i := range 5 * (p + 1) {
@@ -55,13 +65,19 @@ func startStrait(t *testing.T) *strait {
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := srcCl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 		cancel()
 	}
+}
+
+// startDaemonOn starts a daemon whose destination is c and waits until it
+// serves the API.
+func startDaemonOn(t *testing.T, c *kfake.Cluster) *strait {
+	t.Helper()
 	cfg := config.Defaults()
-	cfg.DestinationBootstrap = dst.ListenAddrs()[0]
+	cfg.DestinationBootstrap = c.ListenAddrs()[0]
 	cfg.HTTP = "127.0.0.1:0"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -78,7 +94,7 @@ func startStrait(t *testing.T) *strait {
 			t.Errorf("daemon: %v", err)
 		}
 	})
-	s := &strait{url: "http://" + d.Addr(), srcAddr: src.ListenAddrs()[0]}
+	s := &strait{url: "http://" + d.Addr()}
 	testutil.WaitFor(t, 30*time.Second, "the daemon ready", func() error {
 		resp, err := http.Get(s.url + "/readyz")
 		if err != nil {
@@ -147,7 +163,9 @@ var epochMs = regexp.MustCompile(`\b1[0-9]{12}\b`)
 func (s *strait) mask(t *testing.T, text string) string {
 	t.Helper()
 	text = epochMs.ReplaceAllString(text, "1700000000000")
-	text = strings.ReplaceAll(text, s.srcAddr, placeholder("<source>", len(s.srcAddr)))
+	if s.srcAddr != "" {
+		text = strings.ReplaceAll(text, s.srcAddr, placeholder("<source>", len(s.srcAddr)))
+	}
 	if links, err := s.client.ListLinks(context.Background()); err == nil {
 		for _, l := range links {
 			for _, id := range []string{l.ClusterLinkID, l.LinkID} {

@@ -413,8 +413,10 @@ func (w *progress) await(ctx context.Context, cl *client.Client, link string, v 
 			m, err := cl.GetMirror(ctx, link, t, false)
 			status, gone := m.MirrorStatus, client.IsNotFound(err)
 			switch {
+			case gone && v.wait.gone == goneDone:
+				w.note(t, "reversed: a writable topic here now, mirrored by the remote cluster")
 			case gone:
-				w.note(t, "no longer a mirror topic here")
+				w.note(t, "not a mirror topic (now)")
 			case err != nil:
 				lastErr[t] = err
 				still = append(still, t)
