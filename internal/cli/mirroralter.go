@@ -101,23 +101,25 @@ type alterOptions struct {
 
 func newMirrorAlter(o *connOptions, v alterVerb) *cobra.Command {
 	var a alterOptions
-	cmd := &cobra.Command{
-		Use:   v.use + " <" + v.arg + "-1> [" + v.arg + "-2] ... [" + v.arg + "-N]",
-		Short: v.short,
-		Long: v.short + `.
+	long := v.short + "."
+	if v.warning != "" {
+		long += "\n\n" + v.warning + "\nIt asks for confirmation first, unless --force or --dry-run."
+	}
+	if v.wait != nil {
+		long += "\nIt then waits until each topic has got there, showing progress on stderr\n(--no-wait, --timeout)."
+	}
+	long += `
 
 Name the topics, or give --all or --topic-pattern. Each topic gets its own
-result; the exit code is 1 when any was refused.`,
+result; the exit code is 1 when any was refused.`
+	cmd := &cobra.Command{
+		Use:               v.use + " <" + v.arg + "-1> [" + v.arg + "-2] ... [" + v.arg + "-N]",
+		Short:             v.short,
+		Long:              long,
 		Example:           fmt.Sprintf("  strait mirror %s my-topic-1 my-topic-2 --link my-link", v.use),
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: o.completeMirrors(&a.link, true),
 		RunE:              func(cmd *cobra.Command, args []string) error { return a.run(cmd, o, v, args) },
-	}
-	if v.warning != "" {
-		cmd.Long += " It asks for confirmation first, unless --force or --dry-run.\n\n" + v.warning
-	}
-	if v.wait != nil {
-		cmd.Long += "\n\nIt then waits until each topic has got there, showing progress on stderr."
 	}
 	f := cmd.Flags()
 	addLinkFlag(cmd, o, &a.link, "name of the cluster link (required)")
