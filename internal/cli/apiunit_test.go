@@ -273,3 +273,33 @@ func TestCompletionScripts(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseProperties checks --config files: parsing never panics, and
+// whatever it accepts is a non-empty trimmed key on one line, whose
+// key=value line parses back to the same pair.
+func FuzzParseProperties(f *testing.F) {
+	f.Add("a=1\n# c\nb = x \\\n y\n")
+	f.Add("=\n")
+	f.Add("k=v=w\r\n!x\n\\")
+	f.Fuzz(func(t *testing.T, text string) {
+		got, err := parseProperties(text, "f")
+		if err != nil {
+			if !isUsage(err) {
+				t.Fatalf("%q: %v is not a usage error", text, err)
+			}
+			return
+		}
+		for k, v := range got {
+			if k == "" || k != strings.TrimSpace(k) || strings.ContainsAny(k+v, "\n") || strings.Contains(k, "=") {
+				t.Fatalf("%q: accepted key %q value %q", text, k, v)
+			}
+			if k[0] == '#' || k[0] == '!' {
+				t.Fatalf("%q: a comment became key %q", text, k)
+			}
+			again, err := parseProperties(k+"="+v, "f")
+			if err != nil || len(again) != 1 || again[k] != strings.TrimSpace(v) {
+				t.Fatalf("%q: %q=%q parses back as %v, %v", text, k, v, again, err)
+			}
+		}
+	})
+}

@@ -90,8 +90,9 @@ source is given by --source-bootstrap-server (or bootstrap.servers in
 --remote-* flags.`,
 		Example: `  strait link create my-link --source-cluster src-id --source-bootstrap-server src:9092
   strait link create my-link --config link.properties --dry-run`,
-		Args: usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error { return c.run(cmd, o, args[0]) },
+		Args:              usageArgs(cobra.ExactArgs(1)),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE:              func(cmd *cobra.Command, args []string) error { return c.run(cmd, o, args[0]) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&c.sourceCluster, "source-cluster", "", "source cluster ID; when given, Strait checks at creation that the source has it")
@@ -216,9 +217,10 @@ func newLinkList(o *connOptions) *cobra.Command {
 	var format string
 	var includeTopics bool
 	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List cluster links",
-		Args:  usageArgs(cobra.NoArgs),
+		Use:               "list",
+		Short:             "List cluster links",
+		Args:              usageArgs(cobra.NoArgs),
+		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := newPrinter(cmd, format)
 			if err != nil {

@@ -54,7 +54,8 @@ topic's name, or on a link with a cluster.link.prefix the prefix and the
 source topic's name (then give --source-topic).`,
 		Example: `  strait mirror create orders --link my-link
   strait mirror create src_orders --link my-link --source-topic orders`,
-		Args: usageArgs(cobra.ExactArgs(1)),
+		Args:              usageArgs(cobra.ExactArgs(1)),
+		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireLink(link); err != nil {
 				return err
@@ -127,7 +128,8 @@ func newMirrorList(o *connOptions) *cobra.Command {
 		Short: "List mirror topics in the cluster or under a cluster link",
 		Example: `  strait mirror list
   strait mirror list --link my-link --mirror-status active`,
-		Args: usageArgs(cobra.NoArgs),
+		Args:              usageArgs(cobra.NoArgs),
+		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := newPrinter(cmd, format)
 			if err != nil {
