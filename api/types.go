@@ -119,6 +119,9 @@ type MirrorLag struct {
 	Partition             int32 `json:"partition"`
 	Lag                   int64 `json:"lag"`
 	LastSourceFetchOffset int64 `json:"last_source_fetch_offset"`
+	// StraitInstance is Strait's own: the instance that copies the
+	// partition when several share the work (docs/scale-out.md).
+	StraitInstance string `json:"strait_instance,omitempty"`
 }
 
 // StateTransitionError is one of a mirror's state transition errors.

@@ -9,10 +9,10 @@ import (
 	"github.com/strait-dev/strait/internal/mirror"
 )
 
-func lagsJSON(lags []mirror.Lag) []api.MirrorLag {
+func lagsJSON(lags []mirror.Lag, copiedBy map[int32]string) []api.MirrorLag {
 	out := make([]api.MirrorLag, 0, len(lags))
 	for _, l := range lags {
-		out = append(out, api.MirrorLag{Partition: l.Partition, Lag: l.Lag, LastSourceFetchOffset: l.LastSourceFetchOffset})
+		out = append(out, api.MirrorLag{Partition: l.Partition, Lag: l.Lag, LastSourceFetchOffset: l.LastSourceFetchOffset, StraitInstance: copiedBy[l.Partition]})
 	}
 	return out
 }
@@ -29,7 +29,7 @@ func (s *Server) mirrorData(r *http.Request, c *call, v link.MirrorView, withErr
 		MirrorTopicName:  v.Topic,
 		SourceTopicName:  v.SourceTopic,
 		NumPartitions:    v.Partitions,
-		MirrorLags:       lagsJSON(v.Lags),
+		MirrorLags:       lagsJSON(v.Lags, v.CopiedBy),
 		MirrorStatus:     string(v.Status),
 		MirrorTopicError: v.TopicError,
 		StateTimeMs:      v.StateTimeMs,
@@ -148,7 +148,7 @@ func (s *Server) alterMirrors(op link.Op) handlerFunc {
 				Kind:                         "AlterMirrorsData",
 				Metadata:                     api.ResourceMetadata{Self: base + "/" + res.Topic},
 				MirrorTopicName:              res.Topic,
-				MirrorLags:                   lagsJSON(res.Lags),
+				MirrorLags:                   lagsJSON(res.Lags, nil),
 				PartitionLevelTruncationData: []api.PartitionTruncation{},
 			}
 			if res.ErrorCode != 0 {
