@@ -228,6 +228,17 @@ func TestLinkAndMirrorCommands(t *testing.T) {
 			t.Fatal("the link is still there")
 		}
 	})
+
+	t.Run("prefixed link", func(t *testing.T) {
+		s.ok(t, "link", "create", "p", "--source-bootstrap-server", s.srcAddr, "--config", "cluster.link.prefix=src_")
+		if out := s.ok(t, "mirror", "create", "src_orders", "--link", "p", "--source-topic", "orders"); out != "Created mirror topic \"src_orders\".\n" {
+			t.Fatalf("mirror create: %q", out)
+		}
+		m := s.waitMirror(t, "p", "src_orders")
+		if m.SourceTopicName != "orders" {
+			t.Fatalf("src_orders mirrors %q", m.SourceTopicName)
+		}
+	})
 }
 
 // completeNoURL runs cobra's completion for args and returns the
