@@ -246,10 +246,14 @@ function renderDetail() {
   drawChart($('chart-seconds'), points.filter((p) => p.lag_seconds !== null).map((p) => ({ time_ms: p.time_ms, value: p.lag_seconds })),
     { ...opts, unit: 's', empty: 'No lag in seconds known yet.' });
 
+  // Which instance copies each partition, when several share the work.
+  const shared = (d.mirror_lags || []).some((p) => p.strait_instance);
+  $('partitions-instance').hidden = !shared;
   const body = clear($('partitions').tBodies[0]);
   for (const p of d.mirror_lags || []) {
     body.append(el('tr', null, el('td', { class: 'num' }, num(p.partition)), el('td', { class: 'num' }, num(p.lag)),
-      el('td', { class: 'num' }, p.last_source_fetch_offset >= 0 ? num(p.last_source_fetch_offset) : 'not seen yet')));
+      el('td', { class: 'num' }, p.last_source_fetch_offset >= 0 ? num(p.last_source_fetch_offset) : 'not seen yet'),
+      shared ? el('td', null, p.strait_instance || '-') : null));
   }
   const errs = clear($('transition-errors'));
   const te = d.mirror_state_transition_errors || [];
