@@ -4,11 +4,6 @@ package api
 // Confluent's API): verification, the failover report, consumer group
 // readiness and the planned switchover. docs/api.md describes them.
 
-// Metadata is a resource's metadata: its URL.
-type Metadata struct {
-	Self string `json:"self"`
-}
-
 // VerifyStats counts what a verification read and how.
 type VerifyStats struct {
 	SourceBatches int64 `json:"source_batches"`
@@ -61,12 +56,12 @@ type VerifiedPartition struct {
 
 // MirrorVerification is the answer of POST .../mirrors/{topic}:verify.
 type MirrorVerification struct {
-	Kind            string   `json:"kind"`
-	Metadata        Metadata `json:"metadata"`
-	LinkName        string   `json:"link_name"`
-	MirrorTopicName string   `json:"mirror_topic_name"`
-	SourceTopicName string   `json:"source_topic_name"`
-	MirrorStatus    string   `json:"mirror_status"`
+	Kind            string           `json:"kind"`
+	Metadata        ResourceMetadata `json:"metadata"`
+	LinkName        string           `json:"link_name"`
+	MirrorTopicName string           `json:"mirror_topic_name"`
+	SourceTopicName string           `json:"source_topic_name"`
+	MirrorStatus    string           `json:"mirror_status"`
 	// Verified: every partition agrees up to the mirror's end.
 	Verified bool `json:"verified"`
 	// Diverged: a partition differs.
@@ -88,7 +83,7 @@ type VerificationCheckpoint struct {
 // MirrorCheckpoints is the answer of GET .../mirrors/{topic}/verification.
 type MirrorCheckpoints struct {
 	Kind            string                   `json:"kind"`
-	Metadata        Metadata                 `json:"metadata"`
+	Metadata        ResourceMetadata         `json:"metadata"`
 	LinkName        string                   `json:"link_name"`
 	MirrorTopicName string                   `json:"mirror_topic_name"`
 	Partitions      []VerificationCheckpoint `json:"partitions"`
@@ -160,9 +155,9 @@ type FailoverTopic struct {
 
 // FailoverReport is the answer of GET .../links/{link}/failover-report.
 type FailoverReport struct {
-	Kind     string   `json:"kind"`
-	Metadata Metadata `json:"metadata"`
-	LinkName string   `json:"link_name"`
+	Kind     string           `json:"kind"`
+	Metadata ResourceMetadata `json:"metadata"`
+	LinkName string           `json:"link_name"`
 	// Verdict says in one line what a failover now loses.
 	Verdict string `json:"verdict"`
 	// MaxDataLossSeconds is the largest data_loss_seconds.
@@ -209,7 +204,7 @@ type GroupReadiness struct {
 // GroupReadinessList is the answer of GET .../groups/{group}/readiness.
 type GroupReadinessList struct {
 	Kind     string           `json:"kind"`
-	Metadata Metadata         `json:"metadata"`
+	Metadata ResourceMetadata `json:"metadata"`
 	Data     []GroupReadiness `json:"data"`
 }
 
@@ -261,10 +256,10 @@ type SwitchoverGroup struct {
 
 // SwitchoverReport is the answer of a switchover that happened.
 type SwitchoverReport struct {
-	Kind     string   `json:"kind"`
-	Metadata Metadata `json:"metadata"`
-	LinkName string   `json:"link_name"`
-	Summary  string   `json:"summary"`
+	Kind     string           `json:"kind"`
+	Metadata ResourceMetadata `json:"metadata"`
+	LinkName string           `json:"link_name"`
+	Summary  string           `json:"summary"`
 	// QuietWaitMs is how long the switchover waited for the producers to
 	// stop and the mirrors to catch up.
 	QuietWaitMs int64             `json:"quiet_wait_ms"`

@@ -103,7 +103,7 @@ func (s *Server) verifyMirror(w http.ResponseWriter, r *http.Request, c *call) e
 	}
 	out := api.MirrorVerification{
 		Kind:            "StraitMirrorVerification",
-		Metadata:        api.Metadata{Self: s.straitURL(r, c, "/links/"+name+"/mirrors/"+topic+"/verification")},
+		Metadata:        api.ResourceMetadata{Self: s.straitURL(r, c, "/links/"+name+"/mirrors/"+topic+"/verification")},
 		LinkName:        name,
 		MirrorTopicName: topic,
 		SourceTopicName: res.SourceTopic,
@@ -180,7 +180,7 @@ func (s *Server) getVerification(w http.ResponseWriter, r *http.Request, c *call
 	if err != nil {
 		return err
 	}
-	out := api.MirrorCheckpoints{Kind: "StraitMirrorCheckpoints", Metadata: api.Metadata{Self: s.straitURL(r, c, "/links/"+name+"/mirrors/"+topic+"/verification")},
+	out := api.MirrorCheckpoints{Kind: "StraitMirrorCheckpoints", Metadata: api.ResourceMetadata{Self: s.straitURL(r, c, "/links/"+name+"/mirrors/"+topic+"/verification")},
 		LinkName: name, MirrorTopicName: topic, Partitions: []api.VerificationCheckpoint{}}
 	for _, cp := range cps {
 		out.Partitions = append(out.Partitions, api.VerificationCheckpoint{Partition: cp.Partition, VerifiedOffset: cp.Verified, Divergence: divergenceJSON(cp.Divergence), TimeMs: cp.TimeMs})
@@ -237,7 +237,7 @@ func (s *Server) failoverReport(w http.ResponseWriter, r *http.Request, c *call)
 	}
 	out := api.FailoverReport{
 		Kind:               "StraitFailoverReport",
-		Metadata:           api.Metadata{Self: s.straitURL(r, c, "/links/"+name+"/failover-report")},
+		Metadata:           api.ResourceMetadata{Self: s.straitURL(r, c, "/links/"+name+"/failover-report")},
 		LinkName:           name,
 		Verdict:            rep.Verdict,
 		MaxDataLossSeconds: rep.MaxLossSeconds,
@@ -300,7 +300,7 @@ func (s *Server) groupReadiness(w http.ResponseWriter, r *http.Request, c *call)
 	if err != nil {
 		return err
 	}
-	out := api.GroupReadinessList{Kind: "StraitGroupReadinessList", Metadata: api.Metadata{Self: self}, Data: []api.GroupReadiness{}}
+	out := api.GroupReadinessList{Kind: "StraitGroupReadinessList", Metadata: api.ResourceMetadata{Self: self}, Data: []api.GroupReadiness{}}
 	for _, g := range rs {
 		gr := api.GroupReadiness{Kind: "StraitGroupReadiness", LinkName: g.Link, GroupID: g.Group, Ready: g.Ready, Reasons: g.Reasons, Topics: []api.ReadinessTopic{}}
 		for _, t := range g.Topics {
@@ -358,7 +358,7 @@ func (s *Server) switchover(w http.ResponseWriter, r *http.Request, c *call) err
 	}
 	out := api.SwitchoverReport{
 		Kind:        "StraitSwitchover",
-		Metadata:    api.Metadata{Self: s.straitURL(r, c, "/links/"+name)},
+		Metadata:    api.ResourceMetadata{Self: s.straitURL(r, c, "/links/"+name)},
 		LinkName:    name,
 		QuietWaitMs: res.QuietWait.Milliseconds(),
 		TookMs:      res.Took.Milliseconds(),
