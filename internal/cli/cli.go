@@ -111,7 +111,7 @@ through the Kafka REST v3 cluster-linking API.`,
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServe(), newDevcluster(), newDemo(), newAuth(), newBench(), newLink(), newMirror())
+	root.AddCommand(newServe(), newDevcluster(), newDemo(), newAuth(), newBench(), newLink(), newMirror(), newGroupCmd(), newSwitchover())
 	return root
 }
 

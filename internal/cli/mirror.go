@@ -21,7 +21,7 @@ and columns of 'confluent kafka mirror'. The commands talk to the daemon at
 	o.register(cmd)
 	ste := newGroup("state-transition-error", "Manage state transition errors")
 	ste.AddCommand(newMirrorTransitionErrors(o))
-	cmd.AddCommand(newMirrorCreate(o), newMirrorList(o), newMirrorDescribe(o), ste)
+	cmd.AddCommand(newMirrorCreate(o), newMirrorList(o), newMirrorDescribe(o), ste, newMirrorVerify(o), newMirrorFailoverReport(o))
 	for _, v := range alterVerbs {
 		cmd.AddCommand(newMirrorAlter(o, v))
 	}
