@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strait-dev/strait/api"
+	"github.com/strait-dev/strait/internal/auth"
 	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/testutil"
 )
@@ -39,6 +40,9 @@ func (e *env) strait(method, path string, body any, want int, v any) []byte {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if e.api.Auth != nil {
+		e.api.Auth(req)
 	}
 	resp, err := (&http.Client{Timeout: 120 * time.Second}).Do(req)
 	if err != nil {
@@ -327,5 +331,57 @@ func TestBackgroundVerifier(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no MirrorTopicVerify task: %+v", lt.Tasks)
+	}
+}
+
+// TestStraitEndpointsAuthorization: Strait's own endpoints go through the
+// same guard as Confluent's: credentials, and the role on the link.
+func TestStraitEndpointsAuthorization(t *testing.T) {
+	keys := []string{"viewer", "operator", "westop"}
+	e := newEnvWith(t, &env{configure: func(c *config.Config) {
+		for _, k := range append(keys, "admin") {
+			c.Auth.APIKeys = append(c.Auth.APIKeys, auth.APIKey{Key: k, SecretHash: hashed(t, k+"-secret")})
+		}
+		c.Auth.Roles = []auth.Role{
+			{Principal: "User:viewer", Role: "viewer", Links: []string{"east"}},
+			{Principal: "User:operator", Role: "operator", Links: []string{"east"}},
+			{Principal: "User:westop", Role: "operator", Links: []string{"west"}},
+			{Principal: "User:admin", Role: "admin"},
+		}
+	}})
+	e.api.Auth = basic("admin", "admin-secret")
+	testutil.CreateTopic(t, e.srcCl, "refunds", 1, nil)
+	e.createLink("east", nil)
+	e.createMirror("east", "refunds")
+	e.waitStatus("east", "refunds", "ACTIVE")
+	cases := []struct {
+		who, method, path string
+		want              int
+	}{
+		{"", http.MethodPost, "/links/east/mirrors/refunds:verify", http.StatusUnauthorized},
+		{"", http.MethodGet, "/links/east/failover-report", http.StatusUnauthorized},
+		{"viewer", http.MethodPost, "/links/east/mirrors/refunds:verify", http.StatusForbidden},
+		{"viewer", http.MethodPost, "/links/east:switchover", http.StatusForbidden},
+		{"viewer", http.MethodGet, "/links/east/failover-report", http.StatusOK},
+		{"viewer", http.MethodGet, "/links/east/mirrors/refunds/verification", http.StatusOK},
+		{"viewer", http.MethodGet, "/groups/-/readiness", http.StatusOK},
+		{"westop", http.MethodPost, "/links/east/mirrors/refunds:verify", http.StatusForbidden},
+		{"westop", http.MethodGet, "/links/east/failover-report", http.StatusForbidden},
+		{"westop", http.MethodGet, "/groups/-/readiness?link_name=east", http.StatusForbidden},
+		{"operator", http.MethodPost, "/links/east/mirrors/refunds:verify", http.StatusOK},
+	}
+	for _, tc := range cases {
+		e.api.Auth = nil
+		if tc.who != "" {
+			e.api.Auth = basic(tc.who, tc.who+"-secret")
+		}
+		e.strait(tc.method, tc.path, nil, tc.want, nil)
+	}
+	// westop sees no group of a link it cannot read.
+	e.api.Auth = basic("westop", "westop-secret")
+	var list api.GroupReadinessList
+	e.strait(http.MethodGet, "/groups/-/readiness", nil, http.StatusOK, &list)
+	if len(list.Data) != 0 {
+		t.Fatalf("westop sees %+v", list.Data)
 	}
 }
