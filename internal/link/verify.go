@@ -209,7 +209,11 @@ func (m *Manager) VerifyMirror(ctx context.Context, linkName, topic string, opt 
 	}
 	rep, err := verify.Run(ctx, t, verify.Options{BytesPerSecond: opt.BytesPerSecond})
 	if err != nil {
-		return VerifyResult{}, fmt.Errorf("verify mirror topic %s: %w", topic, err)
+		if ctx.Err() != nil {
+			return VerifyResult{}, err
+		}
+		// The logs' offsets could not be read: nothing was compared.
+		return VerifyResult{}, errorf(ErrInvalid, "Mirror topic '%s' cannot be verified now: %v", topic, err)
 	}
 	if err := m.saveCheckpoints(ctx, key, rec, rep.Partitions); err != nil {
 		return VerifyResult{}, err
