@@ -96,6 +96,7 @@ func (d *Daemon) activate(ctx context.Context) error {
 		StallTimeout:     d.cfg.StallTimeout(),
 		AllowTopicDelete: d.cfg.AllowTopicDelete,
 		Networks:         networks,
+		Observers:        d.metrics,
 
 		MaxTopicsPerRequest: d.opt.MaxTopicsPerRequest,
 	})

@@ -52,9 +52,11 @@ func (m *Manager) applyRecord(key string, e store.Entry) {
 		}
 	}
 	var restart, reconcile, stop string
+	var prev *Mirror
 	m.mu.Lock()
 	switch {
 	case mir != nil:
+		prev = m.mirrors[mir.Topic]
 		m.mirrors[mir.Topic] = mir
 		reconcile = mir.Link
 	case l != nil:
@@ -82,6 +84,9 @@ func (m *Manager) applyRecord(key string, e store.Entry) {
 	m.mu.Unlock()
 	m.writeMu.Unlock()
 	m.log.Info("state change applied from the state topic", "key", key, "offset", e.Offset)
+	if mir != nil {
+		m.logTransition(withReason(context.Background(), "written by another Strait instance"), prev, mir)
+	}
 	switch {
 	case restart != "":
 		m.restartRun(restart)

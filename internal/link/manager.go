@@ -76,6 +76,9 @@ type Config struct {
 	// name or match, so that one request cannot hold the daemon for long;
 	// zero means DefaultMaxTopicsPerRequest.
 	MaxTopicsPerRequest int
+	// Observers receives each link's measurements (internal/metrics); nil
+	// discards them.
+	Observers Observers
 }
 
 // DefaultMaxTopicsPerRequest is the default of Config.MaxTopicsPerRequest.
@@ -112,6 +115,8 @@ type Manager struct {
 
 	// stalls are the partitions that copy nothing (see stalls.go).
 	stalls stalls
+	// linkStates are the links' states as last logged (statelog.go).
+	linkStates linkStates
 
 	// stopBG ends the background goroutines (state follower, restore
 	// loop); bg waits for them.

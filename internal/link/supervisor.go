@@ -66,7 +66,7 @@ func (m *Manager) startRun(l *Link) *linkRun {
 		// The tasks still start: they run no round while the link is
 		// FAILED, and their Status lists them as LINK_FAILED rather
 		// than the link having no tasks at all.
-		run.sync = linksync.Start(&syncLink{m: m, name: l.Name, run: run}, m.log.With("link", l.Name))
+		run.sync = linksync.StartWith(&syncLink{m: m, name: l.Name, run: run}, m.log.With("link", l.Name), m.syncObserver(l.Name))
 		return run
 	}
 	interval := min(l.Configs.Duration(linkconfig.AvailabilityCheckMs), 5*time.Second)
@@ -88,8 +88,9 @@ func (m *Manager) startRun(l *Link) *linkRun {
 		ProbeTimeout: min(max(l.Configs.Duration(linkconfig.AvailabilityCheckMs), time.Second), 15*time.Second),
 		TxnIDPrefix:  "strait/" + l.Name,
 		StallTimeout: m.cfg.StallTimeout,
+		Observer:     m.mirrorObserver(l.Name),
 	})
-	run.sync = linksync.Start(&syncLink{m: m, name: l.Name, run: run}, m.log.With("link", l.Name))
+	run.sync = linksync.StartWith(&syncLink{m: m, name: l.Name, run: run}, m.log.With("link", l.Name), m.syncObserver(l.Name))
 	return run
 }
 
@@ -154,6 +155,7 @@ type derivedStatus struct {
 // on a mirror (they follow the link), so their changes are noted here,
 // when the link's configs, runner or availability change.
 func (m *Manager) noteDerived(linkName string) {
+	m.noteLinkState(linkName)
 	m.mu.RLock()
 	var mirs []*Mirror
 	for _, mir := range m.mirrors {
@@ -372,7 +374,8 @@ func (h *hooks) reachable(err error) bool {
 	if err == nil {
 		changed := r.unavailable
 		if changed {
-			h.m.log.Info("source cluster reachable again", "link", h.link)
+			// The link's state change is logged by noteLinkState.
+			h.m.log.Debug("source cluster reachable again", "link", h.link)
 		}
 		r.failingSince, r.lastErr, r.unavailable, r.lastOK = time.Time{}, nil, false, now
 		return changed
@@ -394,7 +397,7 @@ func (h *hooks) reachable(err error) bool {
 	}
 	if !r.unavailable && now.Sub(r.failingSince) >= limit {
 		r.unavailable = true
-		h.m.log.Warn("source cluster unavailable", "link", h.link, "err", err)
+		h.m.log.Debug("source cluster unavailable", "link", h.link, "err", err)
 		return true
 	}
 	return false

@@ -181,6 +181,9 @@ func (r *Runner) probeSource(missing map[string]time.Time) {
 	if r.ctx.Err() != nil {
 		return
 	}
+	if err != nil {
+		r.cfg.Observer.Error(OpSourceMetadata, err)
+	}
 	r.cfg.Hooks.SourceReachable(err)
 	if err != nil {
 		return
@@ -280,6 +283,7 @@ func (r *Runner) lagLoop() {
 			// answer and look caught up.
 			r.refreshSourceEnds(ctx, copying)
 		}
+		r.refreshAges(ctx, append(idle, copying...), time.Now())
 		cancel()
 		r.watchStalls(copying, time.Now())
 	}
