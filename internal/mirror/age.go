@@ -101,9 +101,11 @@ func SourceTimestamps(ctx context.Context, src *kgo.Client, topic string, offset
 }
 
 // ageFetchBytes is what a timestamp read asks per partition: a batch
-// header is 61 bytes; more lets a broker that does not cut batches (kfake)
-// send a whole one.
-const ageFetchBytes = 64 << 10
+// header is 61 bytes, and a Kafka broker cuts a larger batch at the limit,
+// so a read costs at most this per partition. A broker that sends whole
+// batches only (kfake) leaves such a partition out; it is asked again
+// alone, and the first partition of an answer always gets a whole batch.
+const ageFetchBytes = 1 << 10
 
 // sourceTimestamps is SourceTimestamps for several topics: one fetch per
 // leader for all of them.
@@ -127,9 +129,8 @@ func sourceTimestamps(ctx context.Context, cl *kgo.Client, meta *metaCache, want
 			byLeader[leader] = append(byLeader[leader], tp{topic, p})
 		}
 	}
-	// A broker that sends whole batches only (kfake) may leave out a
-	// partition whose first batch is larger than its share: such
-	// partitions are asked again, alone, where a first batch always comes.
+	// Partitions an answer left out (see ageFetchBytes) are asked again,
+	// alone.
 	var again []tp
 	ask := func(leader int32, tps []tp) (answered map[tp]bool, err error) {
 		req := kmsg.NewPtrFetchRequest()
@@ -245,7 +246,9 @@ func (r *Runner) refreshAges(ctx context.Context, ts []*topicRun, now time.Time)
 		for _, p := range t.parts {
 			l := p.lag()
 			st := t.spec.SourceTopic
-			if _, dup := want[st][p.id]; dup || l.Lag == 0 || l.MirrorEnd < 0 || p.oldestMs(l.MirrorEnd) != 0 || now.Sub(p.readAt) < ageReadEvery {
+			// A partition with batches out has noted the oldest of them.
+			if _, dup := want[st][p.id]; dup || l.Lag == 0 || l.MirrorEnd < 0 || p.inflight.Load() > 0 ||
+				p.oldestMs(l.MirrorEnd) != 0 || now.Sub(p.readAt) < ageReadEvery {
 				continue
 			}
 			p.readAt = now
