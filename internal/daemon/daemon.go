@@ -96,9 +96,9 @@ type Options struct {
 }
 
 // New starts the daemon: it listens at once, then connects to the
-// destination, opens the state topic and joins the group of instances. It
-// returns once this instance serves the API (it is the active one and its
-// state is loaded) or is a standby, or with the error that stops it. It
+// destination, opens the state topic, loads the state and joins the group
+// of instances. It returns once this instance serves the API and has
+// applied the group's first decision, or with the error that stops it. It
 // gives up when ctx ends.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
@@ -146,19 +146,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		return nil, err
 	}
 	d.store.Observe(d.metrics.StateWrite)
+	if err := d.load(ctx); err != nil {
+		return nil, err
+	}
 	d.setPhase("joining the group " + cfg.GroupName() + " of Strait instances")
 	d.join(bctx)
 	a, err := d.firstAssignment(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if a.Active {
-		if err := d.activate(ctx); err != nil {
-			return nil, err
-		}
-	} else {
-		d.standby(a)
+	if err := d.apply(ctx, a); err != nil {
+		return nil, err
 	}
+	d.setPhase("")
 	d.bg.Add(2)
 	go d.supervise(bctx)
 	go d.probe(bctx)
@@ -285,8 +285,7 @@ func (d *Daemon) Addr() string { return d.ln.Addr().String() }
 // ClusterID is the destination cluster's id.
 func (d *Daemon) ClusterID() string { return d.clusterID }
 
-// Manager is the daemon's link manager, nil while this instance is not the
-// active one.
+// Manager is the daemon's link manager, nil until the state is loaded.
 func (d *Daemon) Manager() *link.Manager {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -317,9 +316,18 @@ func (d *Daemon) shutdown() {
 		_ = d.srv.Shutdown(sctx)
 		cancel()
 	}
+	// Stop copying before leaving the group: the others take the
+	// partitions over when it leaves.
+	d.drain()
 	d.stopBG()
 	d.bg.Wait()
-	d.deactivate("stopping")
+	d.mu.Lock()
+	mgr := d.mgr
+	d.mgr, d.api, d.phase = nil, nil, "stopping"
+	d.mu.Unlock()
+	if mgr != nil {
+		mgr.Close()
+	}
 	if d.store != nil {
 		d.store.Close()
 	}

@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/strait-dev/strait/internal/store"
@@ -17,6 +18,7 @@ func (m *Manager) follow(ctx context.Context, from int64) {
 		err := m.cfg.Store.Follow(ctx, from, func(key string, e store.Entry) {
 			from = e.Offset + 1
 			m.applyRecord(key, e)
+			m.followed.Store(from)
 		})
 		if err != nil && ctx.Err() == nil {
 			m.log.Warn("following the state topic", "err", err)
@@ -31,6 +33,9 @@ func (m *Manager) follow(ctx context.Context, from int64) {
 // applyRecord brings one state record into memory and restarts or
 // reconciles what it affects.
 func (m *Manager) applyRecord(key string, e store.Entry) {
+	if m.applyCommandRecord(key, e) || m.applyTasksRecord(key, e) {
+		return
+	}
 	m.writeMu.Lock()
 	if off, ok := m.offsets[key]; ok && off >= e.Offset {
 		m.writeMu.Unlock()
@@ -43,7 +48,11 @@ func (m *Manager) applyRecord(key string, e store.Entry) {
 	if e.Value != nil {
 		l, mir, err = decodeRecord(key, e.Value)
 		if err == nil && l != nil {
-			_, err = m.openLink(l)
+			var stale bool
+			stale, err = m.openLink(l)
+			if stale {
+				m.stale[l.Name] = true
+			}
 		}
 		if err != nil {
 			m.writeMu.Unlock()
@@ -85,7 +94,7 @@ func (m *Manager) applyRecord(key string, e store.Entry) {
 	m.writeMu.Unlock()
 	m.log.Info("state change applied from the state topic", "key", key, "offset", e.Offset)
 	if mir != nil {
-		m.logTransition(withReason(context.Background(), "written by another Strait instance"), prev, mir)
+		m.logTransitionAt(withReason(context.Background(), "written by another Strait instance"), slog.LevelDebug, prev, mir)
 	}
 	switch {
 	case restart != "":

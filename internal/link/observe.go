@@ -30,3 +30,22 @@ func (m *Manager) syncObserver(link string) linksync.Observer {
 	}
 	return m.cfg.Observers.Sync(link)
 }
+
+// Owns reports whether this instance copies a mirror partition: every
+// partition when the group shares none out. Metrics report the copy of
+// the partitions an instance owns, so that series of several instances
+// add up.
+func (m *Manager) Owns(topic string, partition int32) bool { return m.owns(topic, partition) }
+
+// MirrorsHere lists every mirror as Mirrors("", "") does, from memory
+// only: the lag figures of partitions another instance copies are not
+// read from the clusters (they are that instance's to report). For
+// metrics, which must not make a scrape wait on the clusters.
+func (m *Manager) MirrorsHere() []MirrorView {
+	mirs := m.mirrorsOf("")
+	out := make([]MirrorView, 0, len(mirs))
+	for _, mir := range mirs {
+		out = append(out, m.view(mir, false))
+	}
+	return out
+}

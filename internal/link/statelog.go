@@ -7,10 +7,11 @@ import (
 )
 
 // State changes in the log. Every change of a mirror's stored status is
-// one line (from putMirrorLocked, or applyRecord for a change another
-// instance wrote), with the link, the topic, the states before and after
-// and the reason: the operation that asked for it (withReason), or what
-// the runner reported (a failure's code and message). A link's state
+// one line at info level, from the instance that wrote it
+// (putMirrorLocked; the instances that apply it from the state topic log
+// it at debug level), with the link, the topic, the states before and
+// after and the reason: the operation that asked for it (withReason), or
+// what the runner reported (a failure's code and message). A link's state
 // (ACTIVE, PAUSED, UNAVAILABLE, FAILED) is one line per change too; the
 // statuses its mirrors take from it (LINK_PAUSED, SOURCE_UNAVAILABLE,
 // LINK_FAILED) are not logged per mirror: the link's line says it.
@@ -31,6 +32,13 @@ func reasonOf(ctx context.Context) string {
 // logTransition logs a change of a mirror's stored status; prev is nil for
 // a new mirror.
 func (m *Manager) logTransition(ctx context.Context, prev, next *Mirror) {
+	m.logTransitionAt(ctx, slog.LevelInfo, prev, next)
+}
+
+// logTransitionAt is logTransition at level (at least; a failure is a
+// warning): the instances that follow a change another one made log it
+// at debug level, so that one change is one line at info level.
+func (m *Manager) logTransitionAt(ctx context.Context, level slog.Level, prev, next *Mirror) {
 	from := Status("")
 	if prev != nil {
 		from = prev.Status
@@ -43,8 +51,7 @@ func (m *Manager) logTransition(ctx context.Context, prev, next *Mirror) {
 		reason = defaultReason(prev, next)
 	}
 	args := []any{"link", next.Link, "topic", next.Topic, "from", string(from), "to", string(next.Status), "reason", reason}
-	level := slog.LevelInfo
-	if next.Status == StatusFailed {
+	if next.Status == StatusFailed && level >= slog.LevelInfo {
 		level = slog.LevelWarn
 		args = append(args, "error", next.TopicError)
 		if n := len(next.TransitionErrors); n > 0 {

@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -66,6 +68,13 @@ type Link interface {
 	SyncedACLs() []ACL
 	// SaveSyncedACLs durably records them.
 	SaveSyncedACLs(ctx context.Context, acls []ACL) error
+	// Runs reports whether this instance runs the link's tasks (it is the
+	// active one); elsewhere the tasks wait and report the active
+	// instance's results (SetResults).
+	Runs() bool
+	// Results receives the errors of every task after a round that
+	// changed them, for the other instances to show.
+	Results(map[string][]TaskError)
 }
 
 // TaskError is one error of a task's last round.
@@ -182,7 +191,7 @@ func (s *Syncer) loop(t task) {
 	for s.ctx.Err() == nil {
 		kick := s.kicked()
 		cfg := s.l.Configs()
-		if t.enabled(cfg) && s.l.State() == linkStateActive {
+		if t.enabled(cfg) && s.l.State() == linkStateActive && s.l.Runs() {
 			ctx, cancel := context.WithTimeout(s.ctx, max(t.interval(cfg), 10*time.Second))
 			start := time.Now()
 			errs := t.run(ctx, cfg)
@@ -194,8 +203,16 @@ func (s *Syncer) loop(t task) {
 				s.obs.Round(t.name, time.Since(start), len(errs))
 			}
 			s.mu.Lock()
+			changed := !slices.Equal(s.results[t.name], errs)
 			s.results[t.name] = errs
+			var all map[string][]TaskError
+			if changed {
+				all = maps.Clone(s.results)
+			}
 			s.mu.Unlock()
+			if changed {
+				s.l.Results(all)
+			}
 			s.logRound(t.name, errs)
 		}
 		select {
@@ -224,6 +241,17 @@ func (s *Syncer) logRound(task string, errs []TaskError) {
 		b.WriteString(e.Code + ": " + e.Message)
 	}
 	c.Fail(s.log, "link sync", errors.New(b.String()), "task", task, "errors", len(errs))
+}
+
+// SetResults replaces the tasks' last errors with those the active
+// instance reported (Link.Results); the tasks do not run here.
+func (s *Syncer) SetResults(r map[string][]TaskError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.results = maps.Clone(r)
+	if s.results == nil {
+		s.results = map[string][]TaskError{}
+	}
 }
 
 // Status reports every task, in name order.

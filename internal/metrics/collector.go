@@ -94,10 +94,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(linkStateDesc, prometheus.GaugeValue, 1, l.Name, l.State)
 		ch <- prometheus.MustNewConstMetric(linkUpDesc, prometheus.GaugeValue, b2f(l.State != "UNAVAILABLE" && l.State != "FAILED"), l.Name)
 	}
-	mirrors, err := m.Mirrors("", "")
-	if err != nil {
-		return
-	}
+	mirrors := m.MirrorsHere()
 	type key struct{ link, status string }
 	counts := map[key]int{}
 	for _, v := range mirrors {
@@ -108,21 +105,27 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(mirrorStateDesc, prometheus.GaugeValue, 1, v.Link, v.Topic, string(v.Status))
 		ch <- prometheus.MustNewConstMetric(skippedDesc, prometheus.CounterValue, float64(v.SkippedOffsets), v.Link, v.Topic)
 		counts[key{v.Link, string(v.Status)}] += int(v.Partitions)
-		c.lags(ch, v, now)
+		c.lags(ch, m, v, now)
 	}
 	for k, n := range counts {
 		ch <- prometheus.MustNewConstMetric(partitionsDesc, prometheus.GaugeValue, float64(n), k.link, k.status)
 	}
 	c.x.forget(live)
-	c.counters(ch)
+	c.counters(ch, m)
 }
 
-// lags sends a mirror's lag in offsets and in seconds.
-func (c collector) lags(ch chan<- prometheus.Metric, v link.MirrorView, now time.Time) {
+// lags sends a mirror's lag in offsets and in seconds, for the partitions
+// this instance copies (all of a stopped mirror's, which no one copies:
+// every instance reports the same frozen figures).
+func (c collector) lags(ch chan<- prometheus.Metric, m *link.Manager, v link.MirrorView, now time.Time) {
 	pp := c.descs()
 	var sum int64
-	age, ageKnown := 0.0, true
+	age, ageKnown, reported := 0.0, true, false
 	for _, l := range v.Lags {
+		if v.Status != link.StatusStopped && !m.Owns(v.Topic, l.Partition) {
+			continue
+		}
+		reported = true
 		a, known := lagSeconds(l, now)
 		if v.Status == link.StatusStopped {
 			known = false // frozen at the stop: no age to tell
@@ -139,7 +142,7 @@ func (c collector) lags(ch chan<- prometheus.Metric, v link.MirrorView, now time
 		ageKnown = ageKnown && known
 		age = max(age, a)
 	}
-	if !c.x.opt.PartitionLabels {
+	if !c.x.opt.PartitionLabels && reported {
 		ch <- prometheus.MustNewConstMetric(pp.lag, prometheus.GaugeValue, float64(sum), v.Link, v.Topic)
 		if ageKnown && v.Status != link.StatusStopped {
 			ch <- prometheus.MustNewConstMetric(pp.lagSeconds, prometheus.GaugeValue, age, v.Link, v.Topic)
@@ -161,8 +164,11 @@ func lagSeconds(l mirror.Lag, now time.Time) (float64, bool) {
 	return max(0, float64(now.UnixMilli()-l.OldestUncopiedMs)/1000), true
 }
 
-// counters sends the copy counters, per partition or summed per topic.
-func (c collector) counters(ch chan<- prometheus.Metric) {
+// counters sends the copy counters of the partitions this instance
+// copies, per partition or summed per topic. (A partition that moved to
+// another instance keeps its count here, unreported, for when it comes
+// back.)
+func (c collector) counters(ch chan<- prometheus.Metric, m *link.Manager) {
 	pp := c.descs()
 	type topicKey struct{ link, topic string }
 	type sums struct{ records, bytes, restarts int64 }
@@ -178,6 +184,9 @@ func (c collector) counters(ch chan<- prometheus.Metric) {
 	c.x.mu.Unlock()
 	byTopic := map[topicKey]*sums{}
 	for _, sn := range snaps {
+		if !m.Owns(sn.k.topic, sn.k.partition) {
+			continue
+		}
 		tk := topicKey{sn.k.link, sn.k.topic}
 		s := byTopic[tk]
 		if s == nil {

@@ -235,30 +235,28 @@ func (p *part) oldestMs(end int64) int64 {
 	return 0
 }
 
-// refreshAges reads, for the partitions of ts that are behind and whose
+// refreshAges reads, for the partitions of ps that are behind and whose
 // age neither the worker nor an earlier read knows, the timestamp of the
 // source batch at the mirror's end: one fetch per source leader, and a
-// partition at most once per ageReadEvery.
-func (r *Runner) refreshAges(ctx context.Context, ts []*topicRun, now time.Time) {
+// partition at most once per ageReadEvery. Only the lag loop calls it.
+func (r *Runner) refreshAges(ctx context.Context, ps []*part, now time.Time) {
 	want := map[string]map[int32]int64{}
 	parts := map[string]map[int32]*part{}
-	for _, t := range ts {
-		for _, p := range t.parts {
-			l := p.lag()
-			st := t.spec.SourceTopic
-			// A partition with batches out has noted the oldest of them.
-			if _, dup := want[st][p.id]; dup || l.Lag == 0 || l.MirrorEnd < 0 || p.inflight.Load() > 0 ||
-				p.oldestMs(l.MirrorEnd) != 0 || now.Sub(p.readAt) < ageReadEvery {
-				continue
-			}
-			p.readAt = now
-			if want[st] == nil {
-				want[st] = map[int32]int64{}
-				parts[st] = map[int32]*part{}
-			}
-			want[st][p.id] = l.MirrorEnd
-			parts[st][p.id] = p
+	for _, p := range ps {
+		l := p.lag()
+		st := p.t.spec.SourceTopic
+		// A partition with batches out has noted the oldest of them.
+		if _, dup := want[st][p.id]; dup || l.Lag == 0 || l.MirrorEnd < 0 || p.inflight.Load() > 0 ||
+			p.oldestMs(l.MirrorEnd) != 0 || now.Sub(p.readAt) < ageReadEvery {
+			continue
 		}
+		p.readAt = now
+		if want[st] == nil {
+			want[st] = map[int32]int64{}
+			parts[st] = map[int32]*part{}
+		}
+		want[st][p.id] = l.MirrorEnd
+		parts[st][p.id] = p
 	}
 	if len(want) == 0 {
 		return

@@ -8,10 +8,10 @@ import (
 	"github.com/strait-dev/strait/internal/mirror"
 )
 
-func lagsJSON(lags []mirror.Lag) []mirrorLag {
+func lagsJSON(lags []mirror.Lag, copiedBy map[int32]string) []mirrorLag {
 	out := make([]mirrorLag, 0, len(lags))
 	for _, l := range lags {
-		out = append(out, mirrorLag{Partition: l.Partition, Lag: l.Lag, LastSourceFetchOffset: l.LastSourceFetchOffset})
+		out = append(out, mirrorLag{Partition: l.Partition, Lag: l.Lag, LastSourceFetchOffset: l.LastSourceFetchOffset, StraitInstance: copiedBy[l.Partition]})
 	}
 	return out
 }
@@ -28,7 +28,7 @@ func (s *Server) mirrorData(r *http.Request, c *call, v link.MirrorView, withErr
 		MirrorTopicName:  v.Topic,
 		SourceTopicName:  v.SourceTopic,
 		NumPartitions:    v.Partitions,
-		MirrorLags:       lagsJSON(v.Lags),
+		MirrorLags:       lagsJSON(v.Lags, v.CopiedBy),
 		MirrorStatus:     string(v.Status),
 		MirrorTopicError: v.TopicError,
 		StateTimeMs:      v.StateTimeMs,
@@ -155,7 +155,7 @@ func (s *Server) alterMirrors(op link.Op) handlerFunc {
 				Kind:                         "AlterMirrorsData",
 				Metadata:                     resourceMeta{Self: base + "/" + res.Topic},
 				MirrorTopicName:              res.Topic,
-				MirrorLags:                   lagsJSON(res.Lags),
+				MirrorLags:                   lagsJSON(res.Lags, nil),
 				PartitionLevelTruncationData: []truncationData{},
 			}
 			if res.ErrorCode != 0 {

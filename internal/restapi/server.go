@@ -50,6 +50,9 @@ func New(m *link.Manager, log *slog.Logger, opt Options) *Server {
 		s.routes(p)
 	}
 	s.mux.HandleFunc("/", s.notFoundAudited)
+	if m != nil {
+		m.HandleCommands(apiKind, s.serveForwarded)
+	}
 	return s
 }
 
@@ -122,7 +125,11 @@ func (s *Server) handle(pattern, prefix string, a access, h handlerFunc) {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
 		defer cancel()
-		if err := h(w, r.WithContext(ctx), c); err != nil {
+		r = r.WithContext(ctx)
+		if _, fwd := forwardedOf(r); changes && !fwd && !s.leading() {
+			h = s.forward
+		}
+		if err := h(w, r, c); err != nil {
 			writeError(w, r, s.log, err)
 		}
 	})
@@ -163,6 +170,9 @@ func (s *Server) notFoundAudited(w http.ResponseWriter, r *http.Request) {
 // arrived on. Never the Host header, which is the client's to write and
 // would be repeated in every metadata.self.
 func (c *call) baseURL(r *http.Request) string {
+	if f, ok := forwardedOf(r); ok && f.Base != "" {
+		return f.Base + c.prefix
+	}
 	if c.external != "" {
 		return c.external + c.prefix
 	}

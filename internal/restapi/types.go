@@ -103,6 +103,9 @@ type mirrorLag struct {
 	Partition             int32 `json:"partition"`
 	Lag                   int64 `json:"lag"`
 	LastSourceFetchOffset int64 `json:"last_source_fetch_offset"`
+	// StraitInstance is Strait's own: the instance that copies the
+	// partition when several share the work (docs/scale-out.md).
+	StraitInstance string `json:"strait_instance,omitempty"`
 }
 
 type transitionError struct {
