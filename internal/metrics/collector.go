@@ -164,10 +164,10 @@ func lagSeconds(l mirror.Lag, now time.Time) (float64, bool) {
 	return max(0, float64(now.UnixMilli()-l.OldestUncopiedMs)/1000), true
 }
 
-// counters sends the copy counters of the partitions this instance
-// copies, per partition or summed per topic. (A partition that moved to
-// another instance keeps its count here, unreported, for when it comes
-// back.)
+// counters sends the copy counters, per partition or summed per topic:
+// what this instance copied. A partition another instance copies is left
+// out unless this one copied some of it before it moved: then its count
+// stays, so that the counts of all instances add up to what was copied.
 func (c collector) counters(ch chan<- prometheus.Metric, m *link.Manager) {
 	pp := c.descs()
 	type topicKey struct{ link, topic string }
@@ -184,7 +184,7 @@ func (c collector) counters(ch chan<- prometheus.Metric, m *link.Manager) {
 	c.x.mu.Unlock()
 	byTopic := map[topicKey]*sums{}
 	for _, sn := range snaps {
-		if !m.Owns(sn.k.topic, sn.k.partition) {
+		if sn.records == 0 && sn.bytes == 0 && sn.restarts == 0 && !m.Owns(sn.k.topic, sn.k.partition) {
 			continue
 		}
 		tk := topicKey{sn.k.link, sn.k.topic}

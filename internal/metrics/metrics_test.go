@@ -27,17 +27,29 @@ import (
 // fixture is a daemon mirroring between two kfake clusters, as the
 // end-to-end tests start it (internal/e2e/env_test.go).
 type fixture struct {
-	src          *kfake.Cluster
+	src, dst     *kfake.Cluster
 	srcCl, dstCl *kgo.Client
 	api          *tu.API
 }
 
 func start(t *testing.T, configure func(*config.Config)) *fixture {
 	t.Helper()
-	src := tu.NewCluster(t, kfake.ClusterID("source-cluster"))
-	dst := tu.NewCluster(t, kfake.ClusterID("destination-cluster"))
+	f := &fixture{
+		src: tu.NewCluster(t, kfake.ClusterID("source-cluster")),
+		dst: tu.NewCluster(t, kfake.ClusterID("destination-cluster")),
+	}
+	f.srcCl = tu.Client(t, f.src.ListenAddrs())
+	f.dstCl = tu.Client(t, f.dst.ListenAddrs())
+	f.api = f.daemon(t, configure)
+	return f
+}
+
+// daemon starts a Strait instance on the fixture's destination, stopped
+// when the test ends, and returns its API.
+func (f *fixture) daemon(t *testing.T, configure func(*config.Config)) *tu.API {
+	t.Helper()
 	cfg := config.Defaults()
-	cfg.DestinationBootstrap = dst.ListenAddrs()[0]
+	cfg.DestinationBootstrap = f.dst.ListenAddrs()[0]
 	cfg.HTTP = "127.0.0.1:0"
 	if configure != nil {
 		configure(&cfg)
@@ -61,12 +73,7 @@ func start(t *testing.T, configure func(*config.Config)) *fixture {
 			t.Errorf("daemon: %v", err)
 		}
 	})
-	return &fixture{
-		src:   src,
-		srcCl: tu.Client(t, src.ListenAddrs()),
-		dstCl: tu.Client(t, dst.ListenAddrs()),
-		api:   tu.NewAPI(t, "http://"+d.Addr(), "/kafka/v3", d.ClusterID()),
-	}
+	return tu.NewAPI(t, "http://"+d.Addr(), "/kafka/v3", d.ClusterID())
 }
 
 func (f *fixture) mirror(t *testing.T, topic string) {
@@ -93,7 +100,13 @@ func (f *fixture) alter(t *testing.T, op, topic string) {
 // scrape reads /metrics as Prometheus would.
 func (f *fixture) scrape(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get(f.api.Root + "/metrics")
+	return scrapeAt(t, f.api)
+}
+
+// scrapeAt reads the /metrics of the instance api is a client of.
+func scrapeAt(t *testing.T, api *tu.API) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(api.Root + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,6 +339,44 @@ func TestLagWhilePaused(t *testing.T) {
 		copied, _ := sum(mfs, "strait_mirror_copied_records_total", mirror)
 		if lag != 0 || age != 0 || n != 1 || copied != 20 {
 			return fmt.Errorf("lag %v records, %v s (%d series), %v copied", lag, age, n, copied)
+		}
+		return nil
+	})
+}
+
+// TestInstancesAddUp runs two instances that share the partitions of a
+// mirror: each reports the lag of the partitions it copies, once across
+// the two, and their copy counters add up to the records copied, exactly,
+// whichever instance copied which.
+func TestInstancesAddUp(t *testing.T) {
+	f := start(t, nil)
+	other := f.daemon(t, nil)
+	tu.CreateTopic(t, f.srcCl, "shared", 8, nil)
+	produce(t, f.srcCl, "shared", 800, time.Now())
+	f.mirror(t, "shared")
+	tu.WaitSameEnds(t, time.Minute, f.srcCl, f.dstCl, "shared")
+	mirror := map[string]string{"link": "l1", "topic": "shared"}
+	tu.WaitFor(t, 30*time.Second, "both instances copying, their figures adding up", func() error {
+		copied, lagSeries := 0.0, map[string]int{}
+		for _, api := range []*tu.API{f.api, other} {
+			mfs := scrapeAt(t, api)
+			n, _ := sum(mfs, "strait_mirror_copied_records_total", mirror)
+			copied += n
+			ms := series(mfs, "strait_mirror_lag_records", mirror)
+			if len(ms) == 0 || len(ms) == 8 {
+				return fmt.Errorf("one instance reports the lag of %d partitions: not shared (yet)", len(ms))
+			}
+			for _, m := range ms {
+				lagSeries[label(m, "partition")]++
+			}
+		}
+		if copied != 800 {
+			return fmt.Errorf("%v records copied in all, want 800", copied)
+		}
+		for p := range 8 {
+			if n := lagSeries[fmt.Sprint(p)]; n != 1 {
+				return fmt.Errorf("partition %d's lag reported by %d instances", p, n)
+			}
 		}
 		return nil
 	})
