@@ -29,6 +29,7 @@ import (
 
 	"github.com/strait-dev/strait/internal/auth"
 	"github.com/strait-dev/strait/internal/config"
+	"github.com/strait-dev/strait/internal/console"
 	"github.com/strait-dev/strait/internal/group"
 	"github.com/strait-dev/strait/internal/kafkaclient"
 	"github.com/strait-dev/strait/internal/link"
@@ -51,6 +52,8 @@ type Daemon struct {
 	opt    Options
 	tls    bool
 	errc   chan error // the HTTP server's end
+	// console is the web console; its lag sampler runs in bg.
+	console *console.Console
 
 	clusterID string
 	member    *group.Member
@@ -93,6 +96,9 @@ type Options struct {
 	MaxTopicsPerRequest int
 	// Version is the Strait version, told to the other instances.
 	Version string
+	// LagSampleInterval overrides how often the console samples the lag
+	// of every mirror (tests); zero means every 10 s.
+	LagSampleInterval time.Duration
 }
 
 // New starts the daemon: it listens at once, then connects to the
@@ -159,9 +165,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		return nil, err
 	}
 	d.setPhase("")
-	d.bg.Add(2)
+	d.bg.Add(3)
 	go d.supervise(bctx)
 	go d.probe(bctx)
+	go func() {
+		defer d.bg.Done()
+		d.console.Run(bctx)
+	}()
 	if opt.ConfigFile != "" && opt.Reload != nil {
 		d.bg.Add(1)
 		go func() {
@@ -208,6 +218,8 @@ func (d *Daemon) listen(cfg config.Config, guard *auth.Guard) error {
 	mux.Handle("GET /metrics", d.authenticated(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), cfg.MetricsPublic))
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", d.readyz)
+	d.console = console.New(console.Config{Manager: d.Manager, Guard: d.guard, Log: d.log, Interval: d.opt.LagSampleInterval})
+	d.console.Mount(mux)
 	mux.HandleFunc("/", d.serveAPI)
 	if d.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/strait-dev/strait/api"
 	"github.com/strait-dev/strait/internal/auth"
 )
 
@@ -138,7 +139,7 @@ func noteForwardedTopics(r *http.Request, rep forwardedReply) {
 	if rep.Status != http.StatusOK || !strings.Contains(r.URL.Path, "/mirrors:") {
 		return
 	}
-	var list alterResultList
+	var list api.AlterMirrorsDataList
 	if json.Unmarshal(rep.Body, &list) != nil {
 		return
 	}

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strait-dev/strait/api"
 	"github.com/strait-dev/strait/internal/link"
 )
 
@@ -115,7 +116,7 @@ func (s *Server) handle(pattern, prefix string, a access, h handlerFunc) {
 			return
 		}
 		if r.ContentLength > maxBody {
-			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{ErrorCode: 413, Message: fmt.Sprintf("Request body is larger than %d bytes.", maxBody)})
+			writeJSON(w, http.StatusRequestEntityTooLarge, api.Error{ErrorCode: 413, Message: fmt.Sprintf("Request body is larger than %d bytes.", maxBody)})
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -145,11 +146,11 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 		r2 := r.Clone(r.Context())
 		r2.Method = m
 		if _, pat := s.mux.Handler(r2); pat != "" && pat != "/" {
-			writeJSON(w, http.StatusMethodNotAllowed, errorBody{ErrorCode: 405, Message: "HTTP 405 Method Not Allowed"})
+			writeJSON(w, http.StatusMethodNotAllowed, api.Error{ErrorCode: 405, Message: "HTTP 405 Method Not Allowed"})
 			return
 		}
 	}
-	writeJSON(w, http.StatusNotFound, errorBody{ErrorCode: 404, Message: "HTTP 404 Not Found"})
+	writeJSON(w, http.StatusNotFound, api.Error{ErrorCode: 404, Message: "HTTP 404 Not Found"})
 }
 
 // notFoundAudited is notFound with an audit line for what would have
