@@ -57,6 +57,13 @@ func newTestAPI(t *testing.T, logs *syncBuffer) (*testutil.API, *kfake.Cluster) 
 	t.Helper()
 	src := testutil.NewCluster(t, kfake.ClusterID("source-cluster"))
 	dst := testutil.NewCluster(t, kfake.ClusterID("destination-cluster"))
+	return serveOn(t, dst, logs, false), src
+}
+
+// serveOn serves the API over a new link manager on the destination dst,
+// a follower of the active instance when follower is set.
+func serveOn(t *testing.T, dst *kfake.Cluster, logs *syncBuffer, follower bool) *testutil.API {
+	t.Helper()
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -71,14 +78,14 @@ func newTestAPI(t *testing.T, logs *syncBuffer) (*testutil.API, *kfake.Cluster) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := link.New(ctx, link.Config{Store: st, Dest: destCl, ClusterID: md.Cluster, Log: log, MetadataInterval: 200 * time.Millisecond})
+	m, err := link.New(ctx, link.Config{Store: st, Dest: destCl, ClusterID: md.Cluster, Log: log, MetadataInterval: 200 * time.Millisecond, Follower: follower})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Close)
 	srv := httptest.NewServer(New(m, log, Options{}))
 	t.Cleanup(srv.Close)
-	return testutil.NewAPI(t, srv.URL, "/kafka/v3", md.Cluster), src
+	return testutil.NewAPI(t, srv.URL, "/kafka/v3", md.Cluster)
 }
 
 // TestAuditEachTopic: a mirror alter that one topic of three refuses is
@@ -145,5 +152,38 @@ func TestAuditEachTopic(t *testing.T) {
 	}
 	if !stopped {
 		t.Errorf("no state change line for the failover of c: %v", logs.lines(t, "mirror state changed"))
+	}
+}
+
+// TestAuditForwardedTopics: an instance that is not the active one
+// forwards a mirror alter; its own audit lines name each topic's result
+// as the active instance answered it.
+func TestAuditForwardedTopics(t *testing.T) {
+	src := testutil.NewCluster(t, kfake.ClusterID("source-cluster"))
+	dst := testutil.NewCluster(t, kfake.ClusterID("destination-cluster"))
+	active := serveOn(t, dst, &syncBuffer{}, false)
+	logs := &syncBuffer{}
+	follower := serveOn(t, dst, logs, true)
+	srcCl := testutil.Client(t, src.ListenAddrs())
+	active.JSON(http.MethodPost, "/links?link_name=l1", map[string]any{"configs": []map[string]string{{"name": "bootstrap.servers", "value": src.ListenAddrs()[0]}}}, http.StatusNoContent, nil)
+	testutil.CreateTopic(t, srcCl, "a", 1, nil)
+	active.JSON(http.MethodPost, "/links/l1/mirrors", map[string]any{"source_topic_name": "a"}, http.StatusNoContent, nil)
+	follower.JSON(http.MethodPost, "/links/l1/mirrors:pause", map[string]any{"mirror_topic_names": []string{"a", "nope"}}, http.StatusOK, nil)
+
+	var request map[string]any
+	for _, l := range logs.lines(t, "audit") {
+		if strings.HasSuffix(l["operation"].(string), "mirrors:pause") {
+			request = l
+		}
+	}
+	if request == nil || request["result"] != "partial" || request["topics_refused"] != 1.0 {
+		t.Errorf("audit line of the forwarded pause: %v", request)
+	}
+	got := map[string]any{}
+	for _, l := range logs.lines(t, "audit topic") {
+		got[l["topic"].(string)] = l["result"]
+	}
+	if got["a"] != "success" || got["nope"] != "refused" {
+		t.Errorf("topics of the forwarded pause: %v", got)
 	}
 }
