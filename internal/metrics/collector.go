@@ -115,14 +115,14 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // lags sends a mirror's lag in offsets and in seconds, for the partitions
-// this instance copies (all of a stopped mirror's, which no one copies:
-// every instance reports the same frozen figures).
+// this instance copies (for a stopped mirror: would copy), so that each
+// partition's lag comes from one instance.
 func (c collector) lags(ch chan<- prometheus.Metric, m *link.Manager, v link.MirrorView, now time.Time) {
 	pp := c.descs()
 	var sum int64
 	age, ageKnown, reported := 0.0, true, false
 	for _, l := range v.Lags {
-		if v.Status != link.StatusStopped && !m.Owns(v.Topic, l.Partition) {
+		if !m.Owns(v.Topic, l.Partition) {
 			continue
 		}
 		reported = true
