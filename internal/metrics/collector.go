@@ -6,7 +6,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strait-dev/strait/internal/link"
-	"github.com/strait-dev/strait/internal/mirror"
 )
 
 // The families read at scrape time. Their descriptions are made for both
@@ -126,7 +125,7 @@ func (c collector) lags(ch chan<- prometheus.Metric, m *link.Manager, v link.Mir
 			continue
 		}
 		reported = true
-		a, known := lagSeconds(l, now)
+		a, known := l.Seconds(now)
 		if v.Status == link.StatusStopped {
 			known = false // frozen at the stop: no age to tell
 		}
@@ -148,20 +147,6 @@ func (c collector) lags(ch chan<- prometheus.Metric, m *link.Manager, v link.Mir
 			ch <- prometheus.MustNewConstMetric(pp.lagSeconds, prometheus.GaugeValue, age, v.Link, v.Topic)
 		}
 	}
-}
-
-// lagSeconds is a partition's lag in seconds at now, and whether it is
-// known: 0 when caught up; the age of the source batch at the mirror's
-// end otherwise (never negative: a source clock ahead of ours counts as
-// no age).
-func lagSeconds(l mirror.Lag, now time.Time) (float64, bool) {
-	if l.Lag == 0 {
-		return 0, true
-	}
-	if l.OldestUncopiedMs == 0 {
-		return 0, false
-	}
-	return max(0, float64(now.UnixMilli()-l.OldestUncopiedMs)/1000), true
 }
 
 // counters sends the copy counters, per partition or summed per topic:

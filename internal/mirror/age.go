@@ -268,3 +268,16 @@ func (r *Runner) refreshAges(ctx context.Context, ps []*part, now time.Time) {
 		}
 	}
 }
+
+// Seconds is the lag in seconds at now, and whether it is known: 0 when
+// caught up; the age of the source batch at the mirror's end otherwise
+// (never negative: a source clock ahead of ours counts as no age).
+func (l Lag) Seconds(now time.Time) (float64, bool) {
+	if l.Lag == 0 {
+		return 0, true
+	}
+	if l.OldestUncopiedMs == 0 {
+		return 0, false
+	}
+	return max(0, float64(now.UnixMilli()-l.OldestUncopiedMs)/1000), true
+}
