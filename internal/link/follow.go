@@ -92,7 +92,7 @@ func (m *Manager) applyRecord(key string, e store.Entry) {
 	}
 	m.mu.Unlock()
 	m.writeMu.Unlock()
-	m.log.Info("state change applied from the state topic", "key", key, "offset", e.Offset)
+	m.log.Debug("state change applied from the state topic", "key", key, "offset", e.Offset)
 	if mir != nil {
 		m.logTransitionAt(withReason(context.Background(), "written by another Strait instance"), slog.LevelDebug, prev, mir)
 	}
