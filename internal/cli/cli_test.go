@@ -113,7 +113,8 @@ destination_ca_file: /etc/file-ca.pem
 				DestinationSASLMechanism: "SCRAM-SHA-512", DestinationSASLUsername: "file-user",
 				DestinationSASLPassword: "file-pass", DestinationCAFile: "/etc/file-ca.pem",
 				GroupSessionTimeout: "10s", PartitionStallTimeout: "60s", LinkNetworksDeny: config.Defaults().LinkNetworksDeny,
-				VerifyBytesPerSecond: config.Defaults().VerifyBytesPerSecond,
+				VerifyBytesPerSecond:   config.Defaults().VerifyBytesPerSecond,
+				MetricsPartitionLabels: true,
 			},
 		},
 		{

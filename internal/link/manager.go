@@ -83,6 +83,9 @@ type Config struct {
 	// most VerifyBytesPerSecond from each cluster. Zero turns it off.
 	VerifyInterval       time.Duration
 	VerifyBytesPerSecond int64
+	// Observers receives each link's measurements (internal/metrics); nil
+	// discards them.
+	Observers Observers
 	// Follower starts the Manager as a follower of the active instance
 	// (see roles.go): it makes no change to the state until Lead.
 	Follower bool
@@ -122,6 +125,8 @@ type Manager struct {
 	derivedMu sync.Mutex
 	derived   map[string]derivedStatus
 
+	// linkStates are the links' states as last logged (statelog.go).
+	linkStates linkStates
 	// taskResults are the link task errors the active instance recorded
 	// (synclink.go), by link; guarded by mu.
 	taskResults map[string]map[string][]linksync.TaskError

@@ -115,6 +115,7 @@ func (s *Server) wrap(pattern, prefix string, a access, h handlerFunc) http.Hand
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w}
 			w = sw
+			r = withAuditNote(r)
 			defer func() { s.audit(r, pattern, sw.status, time.Since(start)) }()
 		}
 		r, ok := s.admit(w, r, a)
