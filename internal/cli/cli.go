@@ -12,10 +12,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-)
 
-// Version is set at build time with -ldflags "-X ...cli.Version=...".
-var Version = "dev"
+	"github.com/strait-dev/strait/internal/buildinfo"
+)
 
 // Execute runs the command line and returns the process exit code.
 func Execute() int {
@@ -36,11 +35,11 @@ destination cluster with the same partitions and the same offsets, managed
 through the Kafka REST v3 cluster-linking API.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       Version,
+		Version:       buildinfo.Get().String(),
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newServe(), newDevcluster(), newDemo(), newAuth(), newBench())
+	root.AddCommand(newServe(), newDevcluster(), newDemo(), newAuth(), newBench(), newVersion())
 	return root
 }
 

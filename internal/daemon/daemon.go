@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strait-dev/strait/internal/auth"
+	"github.com/strait-dev/strait/internal/buildinfo"
 	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/group"
 	"github.com/strait-dev/strait/internal/kafkaclient"
@@ -192,6 +193,7 @@ func newSealer(cfg config.Config) (*secret.Sealer, error) {
 func (d *Daemon) listen(cfg config.Config, guard *auth.Guard) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(metrics.BuildInfo(buildinfo.Get()))
 	if err := metrics.Register(reg, d.Manager); err != nil {
 		return err
 	}
