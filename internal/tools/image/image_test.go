@@ -137,7 +137,18 @@ func TestImageTarball(t *testing.T) {
 	if err := writeLayout(lay, tag, plats, imgs); err != nil {
 		t.Fatal(err)
 	}
-	idx, err := layout.ImageIndexFromPath(lay)
+	top, err := layout.ImageIndexFromPath(lay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := top.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tm.Manifests) != 1 || tm.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != tag.TagStr() {
+		t.Fatalf("index.json holds %+v, want one image index named %s", tm.Manifests, tag.TagStr())
+	}
+	idx, err := top.ImageIndex(tm.Manifests[0].Digest)
 	if err != nil {
 		t.Fatal(err)
 	}

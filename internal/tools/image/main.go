@@ -146,22 +146,20 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
-// writeLayout writes an OCI image layout at dir whose index has one
-// manifest per platform, each named ref.
+// writeLayout writes an OCI image layout at dir whose index.json names
+// (ref's tag) one image index with a manifest per platform, the shape
+// skopeo copy --all and crane push --index take.
 func writeLayout(dir string, ref name.Tag, platforms []v1.Platform, images []v1.Image) error {
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	for i, img := range images {
 		p := platforms[i]
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
-			Add: img,
-			Descriptor: v1.Descriptor{
-				Platform:    &p,
-				Annotations: map[string]string{"org.opencontainers.image.ref.name": ref.TagStr()},
-			},
-		})
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
 	}
-	_, err := layout.Write(dir, idx)
-	return err
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return err
+	}
+	return lp.AppendIndex(idx, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": ref.TagStr()}))
 }
 
 // fillStamp completes s from git and $SOURCE_DATE_EPOCH. Outside a git
