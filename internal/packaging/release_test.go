@@ -56,8 +56,8 @@ var templateValues = map[string]string{
 
 var templateField = regexp.MustCompile(`{{\s*\.(\w+)\s*}}`)
 
-// render fills goreleaser's {{ .Field }}s with templateValues.
-func render(t *testing.T, s string) string {
+// renderLDFlags fills goreleaser's {{ .Field }}s with templateValues.
+func renderLDFlags(t *testing.T, s string) string {
 	t.Helper()
 	return templateField.ReplaceAllStringFunc(s, func(m string) string {
 		f := templateField.FindStringSubmatch(m)[1]
@@ -93,7 +93,7 @@ func TestGoreleaserConfig(t *testing.T) {
 	if len(b.LDFlags) != 1 {
 		t.Fatalf("ldflags %q, want one line", b.LDFlags)
 	}
-	got := render(t, b.LDFlags[0])
+	got := renderLDFlags(t, b.LDFlags[0])
 	want := buildinfo.LDFlags("v"+templateValues["Version"], templateValues["FullCommit"], templateValues["Date"])
 	if got != want {
 		t.Errorf("ldflags render as\n%s\nwant buildinfo.LDFlags:\n%s", got, want)
@@ -126,7 +126,7 @@ func TestReleaseTargetsBuild(t *testing.T) {
 		t.Skip("-short: cross-compiling the release targets is skipped")
 	}
 	b := readGoreleaser(t).Builds[0]
-	ldflags := render(t, b.LDFlags[0])
+	ldflags := renderLDFlags(t, b.LDFlags[0])
 	for _, goos := range b.GOOS {
 		for _, goarch := range b.GOARCH {
 			t.Run(goos+"/"+goarch, func(t *testing.T) {
