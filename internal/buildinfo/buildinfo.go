@@ -33,20 +33,20 @@ func LDFlags(version, commit, date string) string {
 type Info struct {
 	// Version is the release version (v1.2.3), the module's pseudo-version
 	// for a build from a checkout, or "dev" when nothing says.
-	Version string `json:"version"`
+	Version string `json:"version" yaml:"version"`
 	// Commit is the full VCS revision, "" when unknown.
-	Commit string `json:"commit"`
+	Commit string `json:"commit" yaml:"commit"`
 	// Modified reports a build from a work tree with uncommitted changes.
-	Modified bool `json:"modified,omitempty"`
+	Modified bool `json:"modified,omitempty" yaml:"modified,omitempty"`
 	// Date is when the release was built (RFC 3339), "" when the build
 	// did not say.
-	Date string `json:"date,omitempty"`
+	Date string `json:"date,omitempty" yaml:"date,omitempty"`
 	// CommitDate is the commit's time (RFC 3339), "" when unknown.
-	CommitDate string `json:"commit_date,omitempty"`
+	CommitDate string `json:"commit_date,omitempty" yaml:"commit_date,omitempty"`
 	// GoVersion is the Go toolchain the binary was built with.
-	GoVersion string `json:"go_version"`
+	GoVersion string `json:"go_version" yaml:"go_version"`
 	// Platform is GOOS/GOARCH.
-	Platform string `json:"platform"`
+	Platform string `json:"platform" yaml:"platform"`
 }
 
 // Get returns the running binary's Info.

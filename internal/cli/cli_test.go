@@ -413,9 +413,10 @@ func TestRootCommands(t *testing.T) {
 		{args: []string{"devcluster", "--help"}, wantOut: "--data-dir"},
 		{args: []string{"demo", "--help"}, wantOut: "--source-listen"},
 		{args: []string{"--version"}, wantOut: "strait version " + buildinfo.Get().String()},
-		{args: []string{"version"}, wantOut: "Go version: " + runtime.Version()},
+		{args: []string{"version"}, wantOut: "| Go version | " + runtime.Version()},
 		{args: []string{"version", "-o", "json"}, wantOut: `"go_version": "` + runtime.Version() + `"`},
-		{args: []string{"version", "-o", "yaml"}, wantErr: "invalid --output"},
+		{args: []string{"version", "-o", "yaml"}, wantOut: "go_version: " + runtime.Version()},
+		{args: []string{"version", "-o", "xml"}, wantErr: "invalid --output"},
 		{args: []string{"nosuchcommand"}, wantErr: "nosuchcommand"},
 		{args: []string{"devcluster", "--listen", "no-port"}, wantErr: "no-port"},
 	}

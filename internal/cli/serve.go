@@ -32,8 +32,8 @@ var serveFlags = []struct{ flag, key, usage string }{
 	{"tls-key-file", "tls_key_file", "the TLS certificate's private key (PEM)"},
 	{"tls-client-ca-file", "tls_client_ca_file", "ask REST clients for a certificate signed by these CAs (mutual TLS)"},
 	{"secrets-key-file", "secrets_key_file", "file with the 32-byte key that seals link credentials in the state topic"},
-	{"group", "group", "group the instances of one destination and state topic join to pick the active one (default strait.<state topic>)"},
-	{"group-session-timeout", "group_session_timeout", "how long the group waits for a silent instance before another takes over"},
+	{"group", "group", "group the instances of one destination and state topic join to share the work (default strait.<state topic>)"},
+	{"group-session-timeout", "group_session_timeout", "how long the group waits for a silent instance before others take its partitions over"},
 	{"advertised-url", "advertised_url", "the REST API's URL as clients and other instances reach it (default from --http)"},
 	{"link-networks-allow", "link_networks_allow", "comma-separated networks (CIDR) links may connect to; empty: all not denied"},
 	{"link-networks-deny", "link_networks_deny", "comma-separated networks (CIDR) links may not connect to"},
@@ -93,7 +93,7 @@ STRAIT_SECRETS_PREVIOUS_KEYS (see docs/security.md).`,
 	}
 	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file (auth settings are read from it again when it changes)")
 	cmd.Flags().Bool("allow-unauthenticated", false, "serve the API on a non-loopback address without authentication")
-	cmd.Flags().Bool("standby", false, "join the group of instances but never become the active one")
+	cmd.Flags().Bool("standby", false, "join the group of instances and answer the API, but copy nothing and never become the active one")
 	cmd.Flags().BoolVar(&checkOnly, "check-config", false, "validate the configuration and exit")
 	return cmd
 }

@@ -13,13 +13,16 @@ import (
 	"github.com/strait-dev/strait/internal/store"
 )
 
-// The active instance. Instances of one destination and state topic form a
-// group on the destination (internal/group); the active one loads the
-// state and runs everything, the others wait as standbys and answer 503.
-// When the group moves the role, the old active stops copying before it
-// does anything else and the new one loads the state whole before it
-// serves. Writes of an old active that is still running somewhere are
-// refused by the brokers (internal/mirror/fence.go).
+// Instances of one destination and state topic form a group on the
+// destination (internal/group). Every instance loads the state, follows
+// it, answers the API and copies the mirror partitions the group gives it;
+// the active one also applies every change (the others forward theirs to
+// it through the state topic, internal/link/commands.go) and runs what a
+// link does once. When the group moves partitions, an instance stops the
+// ones it loses before it tells the group it has (Member.Applied), so that
+// their new owner starts them only then; writes of an instance that lost
+// its partitions without knowing it are refused by the brokers
+// (internal/mirror/fence.go).
 
 // join starts this instance's membership of the group.
 func (d *Daemon) join(ctx context.Context) {
@@ -77,13 +80,15 @@ func (d *Daemon) firstAssignment(ctx context.Context) (group.Assignment, error) 
 	}
 }
 
-// activate loads the state and serves it.
-func (d *Daemon) activate(ctx context.Context) error {
+// load reads the state and serves it, as a follower of the active
+// instance until the group says otherwise.
+func (d *Daemon) load(ctx context.Context) error {
 	d.setPhase("loading the state from " + d.cfg.StateTopic)
 	networks, err := d.cfg.LinkNetworks()
 	if err != nil {
 		return err
 	}
+	host, _ := os.Hostname()
 	mgr, err := link.New(ctx, link.Config{
 		Store:            d.store,
 		Dest:             d.dest,
@@ -96,6 +101,8 @@ func (d *Daemon) activate(ctx context.Context) error {
 		StallTimeout:     d.cfg.StallTimeout(),
 		AllowTopicDelete: d.cfg.AllowTopicDelete,
 		Networks:         networks,
+		Follower:         true,
+		Instance:         fmt.Sprintf("%s/%d", host, os.Getpid()),
 
 		MaxTopicsPerRequest: d.opt.MaxTopicsPerRequest,
 	})
@@ -110,61 +117,75 @@ func (d *Daemon) activate(ctx context.Context) error {
 	return nil
 }
 
-// deactivate stops serving and mirroring; phase says why.
-func (d *Daemon) deactivate(phase string) {
-	d.mu.Lock()
-	mgr := d.mgr
-	d.mgr, d.api, d.phase = nil, nil, phase
-	d.mu.Unlock()
-	if mgr != nil {
-		mgr.Close()
+// apply makes the manager what the group decided: the active instance or
+// a follower, copying the partitions the decision gives this instance.
+// Then it tells the group the decision is applied.
+func (d *Daemon) apply(ctx context.Context, a group.Assignment) error {
+	mgr := d.Manager()
+	if mgr == nil {
+		return nil
 	}
+	if !a.Active {
+		mgr.Unlead()
+	}
+	owns, ownerOf := a.Owns, a.Owner
+	if a.Generation == 0 {
+		owns, ownerOf = func(string, int32) bool { return false }, nil
+	}
+	mgr.SetOwnership(owns, ownerOf)
+	if a.Active {
+		if err := mgr.Lead(ctx); err != nil {
+			return err
+		}
+	}
+	d.member.Applied(a.Generation)
+	return nil
 }
 
-// standby records that another instance is active.
-func (d *Daemon) standby(a group.Assignment) {
-	why := "standby: no instance of the group is active"
-	if a.ActiveInstance != "" {
-		why = fmt.Sprintf("standby: the active Strait instance is %s at %s", a.ActiveInstance, a.ActiveURL)
+// drain stops every copy here and leaves the group, so that the others
+// take this instance's partitions over at once (a graceful stop).
+func (d *Daemon) drain() {
+	mgr := d.Manager()
+	if mgr == nil {
+		return
 	}
-	d.deactivate(why)
+	mgr.Unlead()
+	mgr.SetOwnership(func(string, int32) bool { return false }, nil)
 }
 
-// supervise follows the group's decisions: it starts serving when this
-// instance becomes active and stops when it no longer is.
+// supervise follows the group's decisions and applies each.
 func (d *Daemon) supervise(ctx context.Context) {
 	defer d.bg.Done()
 	var bo retry.Backoff
+	var last group.Assignment
+	retrying := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.changed:
 		case <-time.After(time.Second):
-		}
-		a := d.member.Current()
-		serving := d.Manager() != nil
-		switch {
-		case a.Active && !serving && a.Generation > 0:
-			if err := d.activate(ctx); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				d.log.Error("this instance is active but cannot load the state; trying again", "err", err)
-				d.setPhase("active, but the state does not load: " + err.Error())
-				_ = retry.Sleep(ctx, bo.Next())
+			if !retrying {
 				continue
 			}
-			bo.Reset()
-			if !d.member.Current().Active {
-				d.standby(d.member.Current()) // lost while loading
-			}
-		case !a.Active && serving:
-			d.log.Warn("another instance is active now: mirroring stops here")
-			d.standby(a)
-		case !a.Active:
-			d.standby(a) // the active instance may have changed
 		}
+		a := d.member.Current()
+		same := a.Generation == last.Generation && a.Active == last.Active && a.Owning() == last.Owning() && a.Settling() == last.Settling()
+		if same && !retrying {
+			continue
+		}
+		if err := d.apply(ctx, a); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d.log.Error("this instance is active but cannot take the state over; trying again", "err", err)
+			retrying = true
+			_ = retry.Sleep(ctx, bo.Next())
+			continue
+		}
+		bo.Reset()
+		retrying = false
+		last = a
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/strait-dev/strait/internal/auth"
 	"github.com/strait-dev/strait/internal/buildinfo"
 	"github.com/strait-dev/strait/internal/config"
+	"github.com/strait-dev/strait/internal/console"
 	"github.com/strait-dev/strait/internal/group"
 	"github.com/strait-dev/strait/internal/kafkaclient"
 	"github.com/strait-dev/strait/internal/link"
@@ -52,6 +53,8 @@ type Daemon struct {
 	opt    Options
 	tls    bool
 	errc   chan error // the HTTP server's end
+	// console is the web console; its lag sampler runs in bg.
+	console *console.Console
 
 	clusterID string
 	member    *group.Member
@@ -91,12 +94,15 @@ type Options struct {
 	MaxTopicsPerRequest int
 	// Version is the Strait version, told to the other instances.
 	Version string
+	// LagSampleInterval overrides how often the console samples the lag
+	// of every mirror (tests); zero means every 10 s.
+	LagSampleInterval time.Duration
 }
 
 // New starts the daemon: it listens at once, then connects to the
-// destination, opens the state topic and joins the group of instances. It
-// returns once this instance serves the API (it is the active one and its
-// state is loaded) or is a standby, or with the error that stops it. It
+// destination, opens the state topic, loads the state and joins the group
+// of instances. It returns once this instance serves the API and has
+// applied the group's first decision, or with the error that stops it. It
 // gives up when ctx ends.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) (*Daemon, error) {
 	if err := cfg.Validate(); err != nil {
@@ -143,22 +149,26 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if d.store, err = store.Open(ctx, base, cfg.StateTopic, log); err != nil {
 		return nil, err
 	}
+	if err := d.load(ctx); err != nil {
+		return nil, err
+	}
 	d.setPhase("joining the group " + cfg.GroupName() + " of Strait instances")
 	d.join(bctx)
 	a, err := d.firstAssignment(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if a.Active {
-		if err := d.activate(ctx); err != nil {
-			return nil, err
-		}
-	} else {
-		d.standby(a)
+	if err := d.apply(ctx, a); err != nil {
+		return nil, err
 	}
-	d.bg.Add(2)
+	d.setPhase("")
+	d.bg.Add(3)
 	go d.supervise(bctx)
 	go d.probe(bctx)
+	go func() {
+		defer d.bg.Done()
+		d.console.Run(bctx)
+	}()
 	if opt.ConfigFile != "" && opt.Reload != nil {
 		d.bg.Add(1)
 		go func() {
@@ -201,6 +211,8 @@ func (d *Daemon) listen(cfg config.Config, guard *auth.Guard) error {
 	mux.Handle("GET /metrics", d.authenticated(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), cfg.MetricsPublic))
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", d.readyz)
+	d.console = console.New(console.Config{Manager: d.Manager, Guard: d.guard, Log: d.log, Interval: d.opt.LagSampleInterval})
+	d.console.Mount(mux)
 	mux.HandleFunc("/", d.serveAPI)
 	var err error
 	if d.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
@@ -279,8 +291,7 @@ func (d *Daemon) Addr() string { return d.ln.Addr().String() }
 // ClusterID is the destination cluster's id.
 func (d *Daemon) ClusterID() string { return d.clusterID }
 
-// Manager is the daemon's link manager, nil while this instance is not the
-// active one.
+// Manager is the daemon's link manager, nil until the state is loaded.
 func (d *Daemon) Manager() *link.Manager {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -311,9 +322,18 @@ func (d *Daemon) shutdown() {
 		_ = d.srv.Shutdown(sctx)
 		cancel()
 	}
+	// Stop copying before leaving the group: the others take the
+	// partitions over when it leaves.
+	d.drain()
 	d.stopBG()
 	d.bg.Wait()
-	d.deactivate("stopping")
+	d.mu.Lock()
+	mgr := d.mgr
+	d.mgr, d.api, d.phase = nil, nil, "stopping"
+	d.mu.Unlock()
+	if mgr != nil {
+		mgr.Close()
+	}
 	if d.store != nil {
 		d.store.Close()
 	}

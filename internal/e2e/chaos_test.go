@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,7 +26,8 @@ import (
 )
 
 // The chaos suite drives Strait as an operator would see it driven by the
-// world: two `strait serve` processes on one destination, producers
+// world: three `strait serve` processes sharing one destination's work,
+// producers
 // writing plain and transactional data in every codec, errors injected on
 // both clusters (before and after the broker acted), dropped connections,
 // held responses, leader moves and a coordinator outage, and the processes
@@ -35,7 +37,8 @@ import (
 // a transaction). At the end the faults stop and both clusters are
 // compared offset by offset (keys, values, headers, timestamps, and the
 // transaction markers) in both isolation levels, by our reader and by
-// kcat, and every mirror must be ACTIVE with no error.
+// kcat, every mirror must be ACTIVE with no error, and every partition is
+// copied by exactly one live instance, as every instance says.
 //
 //	go test ./internal/e2e -run TestChaos -chaos.cycles 100 -v
 //
@@ -78,6 +81,7 @@ func (l *lockedRand) intn(n int) int {
 // chaosCounts are what the suite did, for its report.
 type chaosCounts struct {
 	kills, freezes, longFreezes, heldKills, txnKills, leaderMoves, outages, dropped atomic.Int64
+	leaves, adds                                                                    atomic.Int64
 }
 
 // chaosFaults installs errors at rate on the requests of keys of c, each
@@ -118,10 +122,17 @@ func TestChaos(t *testing.T) {
 
 	const session = 2 * time.Second
 	extra := []string{"--group-session-timeout", session.String()}
-	addrs := []string{freeAddr(t), freeAddr(t)}
-	procs := make([]*serveProc, 2)
-	procs[0] = startServe(t, bin, dst.ListenAddrs()[0], addrs[0], extra...)
-	procs[1] = spawnServe(t, bin, dst.ListenAddrs()[0], addrs[1], extra...)
+	const instances = 3
+	addrs := make([]string, instances)
+	procs := make([]*serveProc, instances)
+	for i := range procs {
+		addrs[i] = freeAddr(t)
+		if i == 0 {
+			procs[i] = startServe(t, bin, dst.ListenAddrs()[0], addrs[i], extra...)
+		} else {
+			procs[i] = spawnServe(t, bin, dst.ListenAddrs()[0], addrs[i], extra...)
+		}
+	}
 	api := testutil.NewAPI(t, "http://"+addrs[0], "/kafka/v3", "chaos-destination")
 	api.JSON("POST", "/links?link_name=chaos", map[string]any{"source_cluster_id": "chaos-source", "configs": []any{
 		map[string]any{"name": "bootstrap.servers", "value": src.ListenAddrs()[0]},
@@ -243,45 +254,66 @@ func TestChaos(t *testing.T) {
 		})
 	}
 
-	active := func() int {
+	// An instance that is down stays down for a cycle now and then: the
+	// others take its partitions over, and it joins again later.
+	down := make([]bool, instances)
+	ready := func() []int {
+		var out []int
 		for i, p := range procs {
-			if p.alive() && p.ready() == nil {
-				return i
+			if !down[i] && p.alive() && p.ready() == nil {
+				out = append(out, i)
 			}
 		}
-		return -1
+		return out
 	}
-	waitActive := func(what string) int {
-		var a int
+	waitReady := func(what string) []int {
+		var r []int
 		testutil.WaitFor(t, 90*time.Second, what, func() error {
-			if a = active(); a < 0 {
-				return fmt.Errorf("no instance is ready: %v / %v", procs[0].ready(), procs[1].ready())
+			if r = ready(); len(r) == 0 {
+				return fmt.Errorf("no instance is ready")
 			}
 			return nil
 		})
-		return a
+		return r
 	}
 	restart := func(i int) {
 		procs[i].kill()
 		procs[i] = spawnServe(t, bin, dst.ListenAddrs()[0], addrs[i], extra...)
+		down[i] = false
+	}
+	// kill kills instance i and, now and then, leaves it down for a cycle.
+	kill := func(i int) {
+		if rng.chance(0.3) && len(ready()) > 1 {
+			procs[i].kill()
+			down[i] = true
+			return
+		}
+		restart(i)
 	}
 	longFreezeAt := cycles / 2
 	for c := 0; c < cycles; c++ {
-		a := waitActive(fmt.Sprintf("an active instance before cycle %d", c))
+		for i := range procs {
+			if down[i] {
+				counts.adds.Add(1)
+				restart(i)
+			}
+		}
+		r := waitReady(fmt.Sprintf("a ready instance before cycle %d", c))
+		a := r[rng.intn(len(r))]
 		time.Sleep(time.Duration(200+rng.intn(800)) * time.Millisecond)
-		kind := rng.intn(6)
+		kind := rng.intn(7)
 		if c == longFreezeAt {
-			kind = 6
+			kind = 7
 		}
 		switch kind {
-		case 0, 1: // SIGKILL the active instance at a random moment
+		case 0, 1: // SIGKILL an instance at a random moment
 			counts.kills.Add(1)
-			restart(a)
+			kill(a)
 		case 2: // SIGKILL while the destination holds produce responses
 			counts.heldKills.Add(1)
 			holdProduce.Store(5)
 			time.Sleep(500 * time.Millisecond)
-			restart(a)
+			kill(a)
 			holdProduce.Store(0)
 		case 3: // SIGKILL right after a transaction marker or a partition joined a transaction
 			armTxn.Store(true)
@@ -291,9 +323,9 @@ func TestChaos(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				counts.kills.Add(1)
 			}
-			restart(a)
+			kill(a)
 			armTxn.Store(false)
-		case 4: // SIGSTOP past the group's session timeout: the other takes over
+		case 4: // SIGSTOP past the group's session timeout: the others take over
 			counts.freezes.Add(1)
 			procs[a].freeze()
 			time.Sleep(session + time.Duration(500+rng.intn(3000))*time.Millisecond)
@@ -316,17 +348,26 @@ func TestChaos(t *testing.T) {
 				time.Sleep(8 * time.Second) // longer than a client's retries
 				h.Remove()
 			}
-		case 6: // SIGSTOP longer than every timeout of the process
+		case 6: // a graceful stop (SIGTERM): it hands its partitions over
+			counts.leaves.Add(1)
+			procs[a].terminate()
+			restart(a)
+		case 7: // SIGSTOP longer than every timeout of the process
 			counts.longFreezes.Add(1)
 			procs[a].freeze()
 			time.Sleep(35 * time.Second)
 			procs[a].thaw()
 		}
 		for i, p := range procs {
-			if !p.alive() {
+			if !p.alive() && !down[i] {
 				t.Logf("cycle %d: instance %d exited; starting it again", c, i)
 				restart(i)
 			}
+		}
+	}
+	for i := range procs {
+		if down[i] {
+			restart(i)
 		}
 	}
 
@@ -337,10 +378,17 @@ func TestChaos(t *testing.T) {
 	}
 	stopProducing()
 	wg.Wait()
-	a := waitActive("an active instance after the faults")
+	testutil.WaitFor(t, 90*time.Second, "every instance ready after the faults", func() error {
+		if r := ready(); len(r) != instances {
+			return fmt.Errorf("ready: %v", r)
+		}
+		return nil
+	})
 	for name := range topics {
 		testutil.WaitSameEnds(t, 180*time.Second, srcCl, dstCl, name)
 	}
+	checkOwnedOnce(t, procs, addrs, "chaos-destination", "chaos", topics)
+	a := 0
 
 	onReadStuck = func(addrs []string, topic string, at, ends map[int32]int64) {
 		cl := testutil.Client(t, addrs)
@@ -413,9 +461,9 @@ func TestChaos(t *testing.T) {
 	for _, h := range handles {
 		injected += h.Hits()
 	}
-	t.Logf("chaos report: seed %d, %d cycles: %d kills at random, %d while responses were held, %d at a transaction's edge, %d freezes past the session timeout, %d longer than every timeout, %d leader moves, %d coordinator outages; %d errors injected, %d connections dropped; %d records produced during the run, %d records compared (read_uncommitted), identical in both isolation levels and by kcat",
-		seed, cycles, counts.kills.Load(), counts.heldKills.Load(), counts.txnKills.Load(), counts.freezes.Load(), counts.longFreezes.Load(),
-		counts.leaderMoves.Load(), counts.outages.Load(), injected, counts.dropped.Load(), produced.Load(), compared)
+	t.Logf("chaos report: seed %d, %d cycles, %d instances: %d kills at random, %d while responses were held, %d at a transaction's edge, %d freezes past the session timeout, %d longer than every timeout, %d graceful stops, %d instances added back after a cycle down, %d leader moves, %d coordinator outages; %d errors injected, %d connections dropped; %d records produced during the run, %d records compared (read_uncommitted), identical in both isolation levels and by kcat",
+		seed, cycles, instances, counts.kills.Load(), counts.heldKills.Load(), counts.txnKills.Load(), counts.freezes.Load(), counts.longFreezes.Load(),
+		counts.leaves.Load(), counts.adds.Load(), counts.leaderMoves.Load(), counts.outages.Load(), injected, counts.dropped.Load(), produced.Load(), compared)
 }
 
 // txnIDOf is the transactional id a transaction request names.
@@ -472,4 +520,38 @@ func rawRecords(t *testing.T, cl *kgo.Client, topic string, partition int32) []s
 		}
 	}
 	return out
+}
+
+// checkOwnedOnce checks, through every instance, that each partition of
+// the link's mirrors is copied by exactly one live instance, and that all
+// instances say the same.
+func checkOwnedOnce(t *testing.T, procs []*serveProc, addrs []string, clusterID, linkName string, topics map[string]int32) {
+	t.Helper()
+	live := map[string]bool{}
+	for _, p := range procs {
+		live[fmt.Sprintf("/%d", p.cmd.Process.Pid)] = true
+	}
+	testutil.WaitFor(t, 60*time.Second, "every partition copied by one live instance, as every instance says", func() error {
+		for topic := range topics {
+			var first map[int32]string
+			for _, addr := range addrs {
+				var m mirrorView
+				testutil.NewAPI(t, "http://"+addr, "/kafka/v3", clusterID).JSON("GET", "/links/"+linkName+"/mirrors/"+topic, nil, http.StatusOK, &m)
+				by := map[int32]string{}
+				for _, l := range m.MirrorLags {
+					inst := l.StraitInstance
+					if i := strings.LastIndex(inst, "/"); i < 0 || !live[inst[i:]] {
+						return fmt.Errorf("%s[%d] copied by %q (through %s), not a live instance", topic, l.Partition, inst, addr)
+					}
+					by[l.Partition] = inst
+				}
+				if first == nil {
+					first = by
+				} else if fmt.Sprint(first) != fmt.Sprint(by) {
+					return fmt.Errorf("%s: instances disagree on who copies what: %v and %v", topic, first, by)
+				}
+			}
+		}
+		return nil
+	})
 }

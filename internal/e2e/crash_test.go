@@ -132,6 +132,21 @@ func (p *serveProc) kill() {
 	<-p.done
 }
 
+// terminate sends SIGTERM (a graceful stop) and waits for the exit.
+func (p *serveProc) terminate() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		p.kill()
+	}
+}
+
 // alive reports whether the process has not exited.
 func (p *serveProc) alive() bool {
 	select {

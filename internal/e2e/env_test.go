@@ -162,9 +162,10 @@ type mirrorView struct {
 	MirrorTopicError string `json:"mirror_topic_error"`
 	StateTimeMs      int64  `json:"state_time_ms"`
 	MirrorLags       []struct {
-		Partition             int   `json:"partition"`
-		Lag                   int64 `json:"lag"`
-		LastSourceFetchOffset int64 `json:"last_source_fetch_offset"`
+		Partition             int32  `json:"partition"`
+		Lag                   int64  `json:"lag"`
+		LastSourceFetchOffset int64  `json:"last_source_fetch_offset"`
+		StraitInstance        string `json:"strait_instance,omitempty"`
 	} `json:"mirror_lags"`
 	TransitionErrors []struct {
 		ErrorCode    string `json:"error_code"`

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,82 +21,136 @@ import (
 	"github.com/strait-dev/strait/internal/testutil"
 )
 
-// TestSecondInstanceWaitsAsStandby starts a second strait serve on the
-// destination of a first one. It must not copy: it answers the API with
-// 503 naming the active instance, the mirror stays identical (before, both
-// copied every partition and duplicated records within a second), and when
-// the active instance is killed the standby takes over and the copy goes
-// on, identical.
-func TestSecondInstanceWaitsAsStandby(t *testing.T) {
+// TestInstancesShareTheWork starts two strait serve processes and a
+// standby on one destination: the two copy the partitions of a mirror
+// between them (each partition by one of them; before, a second instance
+// copied every partition again and duplicated records within a second),
+// the standby copies none, every instance answers every call the same way,
+// a pause sent to one instance stops the partitions another copies within
+// a second, and when one is killed the other takes its partitions over:
+// the mirror stays identical.
+func TestInstancesShareTheWork(t *testing.T) {
 	bin := straitBinary(t)
 	src := testutil.NewCluster(t, kfake.ClusterID("source-cluster"))
 	dst := testutil.NewCluster(t, kfake.ClusterID("destination-cluster"), kfake.GroupMinSessionTimeout(500*time.Millisecond))
 	srcCl := testutil.Client(t, src.ListenAddrs())
 	dstCl := testutil.Client(t, dst.ListenAddrs())
-	testutil.CreateTopic(t, srcCl, "two", 3, nil)
-	produceMixed(t, src.ListenAddrs(), "two", 200)
+	testutil.CreateTopic(t, srcCl, "shared", 8, nil)
+	produceMixed(t, src.ListenAddrs(), "shared", 100)
 
 	extra := []string{"--group-session-timeout", "2s"}
-	addrA, addrB := freeAddr(t), freeAddr(t)
+	addrA, addrB, addrS := freeAddr(t), freeAddr(t), freeAddr(t)
 	a := startServe(t, bin, dst.ListenAddrs()[0], addrA, extra...)
-	api := testutil.NewAPI(t, "http://"+addrA, "/kafka/v3", "destination-cluster")
-	api.JSON("POST", "/links?link_name=l1", map[string]any{"source_cluster_id": "source-cluster", "configs": []any{
+	apiA := testutil.NewAPI(t, "http://"+addrA, "/kafka/v3", "destination-cluster")
+	apiA.JSON("POST", "/links?link_name=l1", map[string]any{"source_cluster_id": "source-cluster", "configs": []any{
 		map[string]any{"name": "bootstrap.servers", "value": src.ListenAddrs()[0]},
 	}}, http.StatusNoContent, nil)
-	api.JSON("POST", "/links/l1/mirrors", map[string]any{"source_topic_name": "two"}, http.StatusNoContent, nil)
+	b := startServe(t, bin, dst.ListenAddrs()[0], addrB, extra...)
+	startServe(t, bin, dst.ListenAddrs()[0], addrS, append([]string{"--standby"}, extra...)...)
+	apiB := testutil.NewAPI(t, "http://"+addrB, "/kafka/v3", "destination-cluster")
+	apiS := testutil.NewAPI(t, "http://"+addrS, "/kafka/v3", "destination-cluster")
+	// A change sent to an instance that is not the active one is made.
+	apiB.JSON("POST", "/links/l1/mirrors", map[string]any{"source_topic_name": "shared"}, http.StatusNoContent, nil)
 
-	b := spawnServe(t, bin, dst.ListenAddrs()[0], addrB, extra...)
-	testutil.WaitFor(t, 30*time.Second, "the second instance a standby", func() error {
-		err := b.ready()
-		if err == nil {
-			return fmt.Errorf("the second instance is ready: two active instances")
+	var owners map[int32]string
+	testutil.WaitFor(t, 60*time.Second, "the partitions shared by two instances, the mirror caught up", func() error {
+		var m mirrorView
+		apiS.JSON("GET", "/links/l1/mirrors/shared", nil, http.StatusOK, &m)
+		owners = map[int32]string{}
+		by := map[string]int{}
+		for _, l := range m.MirrorLags {
+			owners[l.Partition] = l.StraitInstance
+			by[l.StraitInstance]++
 		}
-		if !strings.Contains(err.Error(), "standby") {
-			return err
+		if len(by) != 2 || by[""] > 0 {
+			return fmt.Errorf("copied by %v", by)
+		}
+		if m.MirrorStatus != "ACTIVE" || m.totalLag() != 0 {
+			return fmt.Errorf("%s with lag %d", m.MirrorStatus, m.totalLag())
 		}
 		return nil
 	})
-	resp, err := http.Get("http://" + addrB + "/kafka/v3/clusters/destination-cluster/links")
-	if err != nil {
-		t.Fatal(err)
+	pidOf := func(p *serveProc) string { return fmt.Sprintf("/%d", p.cmd.Process.Pid) }
+	var ofA, ofB []int32
+	for p, o := range owners {
+		switch {
+		case strings.HasSuffix(o, pidOf(a)):
+			ofA = append(ofA, p)
+		case strings.HasSuffix(o, pidOf(b)):
+			ofB = append(ofB, p)
+		default:
+			t.Fatalf("partition %d copied by %s, neither a (%d) nor b (%d)", p, o, a.cmd.Process.Pid, b.cmd.Process.Pid)
+		}
 	}
-	var body struct {
-		ErrorCode int    `json:"error_code"`
-		Message   string `json:"message"`
-	}
-	if err := jsonDecode(resp, &body); err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusServiceUnavailable || body.ErrorCode != 503 || !strings.Contains(body.Message, "http://"+addrA) {
-		t.Fatalf("the standby answers %d %+v, want 503 naming the active instance at %s", resp.StatusCode, body, addrA)
+	if len(ofA) == 0 || len(ofB) == 0 {
+		t.Fatalf("a copies %v, b copies %v", ofA, ofB)
 	}
 
-	// Both run while the source keeps being written.
+	// Every instance answers the same.
+	testutil.WaitFor(t, 10*time.Second, "the same answers from every instance", func() error {
+		var views []string
+		for _, api := range []*testutil.API{apiA, apiB, apiS} {
+			var m mirrorView
+			api.JSON("GET", "/links/l1/mirrors/shared", nil, http.StatusOK, &m)
+			m.StateTimeMs = 0
+			b, _ := json.Marshal(m)
+			views = append(views, string(b))
+		}
+		if views[0] != views[1] || views[1] != views[2] {
+			return fmt.Errorf("answers differ:\n%s", strings.Join(views, "\n"))
+		}
+		return nil
+	})
+
+	// A pause sent to the standby stops a's partitions within a second.
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		p := testutil.Client(t, src.ListenAddrs(), kgo.DefaultProduceTopic("two"), kgo.ProducerLinger(time.Millisecond))
+		p := testutil.Client(t, src.ListenAddrs(), kgo.DefaultProduceTopic("shared"), kgo.ProducerLinger(time.Millisecond))
 		for i := 0; ctx.Err() == nil; i++ {
-			_ = p.ProduceSync(ctx, &kgo.Record{Key: []byte(fmt.Sprint(i % 7)), Value: []byte(fmt.Sprintf("live-%d", i))}).FirstErr()
-			time.Sleep(2 * time.Millisecond)
+			_ = p.ProduceSync(ctx, &kgo.Record{Key: []byte(fmt.Sprint(i % 13)), Value: []byte(fmt.Sprintf("live-%d", i))}).FirstErr()
+			time.Sleep(time.Millisecond)
 		}
 	}()
-	time.Sleep(3 * time.Second)
-	a.kill()
-	b.waitReady(t, 30*time.Second)
+	time.Sleep(time.Second)
+	apiS.JSON("POST", "/links/l1/mirrors:pause", map[string]any{"mirror_topic_names": []string{"shared"}}, http.StatusOK, nil)
+	time.Sleep(time.Second)
+	_, paused := testutil.Offsets(t, dstCl, "shared")
 	time.Sleep(2 * time.Second)
+	_, later := testutil.Offsets(t, dstCl, "shared")
+	for _, p := range ofA {
+		if later[p] != paused[p] {
+			t.Fatalf("partition %d, copied by a, moved from %d to %d more than a second after the pause sent to the standby", p, paused[p], later[p])
+		}
+	}
+	apiA.JSON("POST", "/links/l1/mirrors:resume", map[string]any{"mirror_topic_names": []string{"shared"}}, http.StatusOK, nil)
+
+	// a dies: b takes its partitions over.
+	time.Sleep(time.Second)
+	a.kill()
+	testutil.WaitFor(t, 30*time.Second, "b copies every partition", func() error {
+		var m mirrorView
+		apiB.JSON("GET", "/links/l1/mirrors/shared", nil, http.StatusOK, &m)
+		for _, l := range m.MirrorLags {
+			if !strings.HasSuffix(l.StraitInstance, pidOf(b)) {
+				return fmt.Errorf("partition %d copied by %q", l.Partition, l.StraitInstance)
+			}
+		}
+		return nil
+	})
+	time.Sleep(time.Second)
 	stop()
 	wg.Wait()
-	testutil.WaitSameEnds(t, 60*time.Second, srcCl, dstCl, "two")
-	n := assertSameViews(t, src.ListenAddrs(), "two", dst.ListenAddrs(), "two")
+	testutil.WaitSameEnds(t, 60*time.Second, srcCl, dstCl, "shared")
+	n := assertSameViews(t, src.ListenAddrs(), "shared", dst.ListenAddrs(), "shared")
 	var m mirrorView
-	testutil.NewAPI(t, "http://"+addrB, "/kafka/v3", "destination-cluster").JSON("GET", "/links/l1/mirrors/two", nil, http.StatusOK, &m)
+	apiB.JSON("GET", "/links/l1/mirrors/shared", nil, http.StatusOK, &m)
 	if m.MirrorStatus != "ACTIVE" || m.MirrorTopicError != "NO_ERROR" {
 		t.Fatalf("after the takeover the mirror is %s (%s)", m.MirrorStatus, m.MirrorTopicError)
 	}
-	t.Logf("%d records identical; the standby took over", n)
+	t.Logf("%d records identical; a copied %v, b %v, then b all", n, ofA, ofB)
 }
 
 // TestStartupRetriesTransientErrors starts a daemon while the destination

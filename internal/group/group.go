@@ -26,7 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,7 +41,9 @@ import (
 // assignment strategy, versioned with the metadata format.
 const (
 	ProtocolType = "strait"
-	Protocol     = "strait-active-v1"
+	// Protocol v2 shares the mirror partitions among the members (v1 had
+	// one active member copy everything): the two cannot be in one group.
+	Protocol = "strait-share-v2"
 )
 
 // Info describes a member to the others, in its JoinGroup metadata.
@@ -62,12 +64,17 @@ type Info struct {
 	// ActiveGeneration is the generation in which the member was last made
 	// active and has been since, -1 when it is not active.
 	ActiveGeneration int32 `json:"active_generation"`
+	// Stable is the owner list of the last decision the member has
+	// applied (see assign.go): the partitions it may be copying are the
+	// ones the hash gives it under this list.
+	Stable []string `json:"stable,omitempty"`
 }
 
 // Assignment is what the group decided, as this member learned it.
 type Assignment struct {
 	Generation int32
-	// Active is set when this member is the active instance.
+	// Active is set when this member is the active instance: the one that
+	// applies the API's changes and runs the link-level work.
 	Active bool
 	// ActiveInstance and ActiveURL describe the active member, empty when
 	// no member is active (all standbys, or a newer format nobody reads).
@@ -75,7 +82,42 @@ type Assignment struct {
 	ActiveURL      string
 	// Members is the group, as the leader saw it.
 	Members []Info
+	// MemberIDs are the members' ids, in the order of Members.
+	MemberIDs []string
+	// Self is this member's id.
+	Self string
+
+	d *decision // nil when this member owns nothing (not joined, lost)
 }
+
+// Owns reports whether this member copies partition p of the mirror topic.
+func (a Assignment) Owns(topic string, p int32) bool {
+	return a.d != nil && a.d.owns(a.Self, keyOf(topic, p))
+}
+
+// Owner returns the instance that owns partition p of the mirror topic
+// once the group is stable, "" when no member may own partitions.
+func (a Assignment) Owner(topic string, p int32) string {
+	if a.d == nil {
+		return ""
+	}
+	id := owner(a.d.Owners, keyOf(topic, p))
+	for i, mid := range a.MemberIDs {
+		if mid == id {
+			return a.Members[i].Instance
+		}
+	}
+	return ""
+}
+
+// Owning reports whether this member may own partitions at all.
+func (a Assignment) Owning() bool {
+	return a.d != nil && slices.Contains(a.d.Owners, a.Self)
+}
+
+// Settling reports whether partitions are being handed over: some are
+// owned by nobody until their previous owner has let them go.
+func (a Assignment) Settling() bool { return a.d != nil && a.d.Revoke }
 
 // Config configures a Member.
 type Config struct {
@@ -94,6 +136,13 @@ type Config struct {
 	OnChange func(Assignment)
 }
 
+// heartbeatEvery is how often a member heartbeats: often enough that a
+// rebalance (and so a hand-over) reaches every member within a second or
+// so, and at most a third of the session timeout.
+func (c *Config) heartbeatEvery() time.Duration {
+	return min(c.SessionTimeout/3, time.Second)
+}
+
 // Member is this instance's membership. Run it with Run.
 type Member struct {
 	cfg Config
@@ -102,6 +151,12 @@ type Member struct {
 	memberID string
 	current  Assignment
 	lastOK   time.Time // the last answer of the coordinator that kept us in
+	// rejoin asks the heartbeat loop to join again: a revoking decision
+	// was applied (Applied), the group must hear it.
+	rejoin chan struct{}
+	// warnedProtocol is set once the refusal of another protocol was
+	// logged.
+	warnedProtocol bool
 }
 
 // New returns a member; nothing is sent before Run.
@@ -116,7 +171,29 @@ func New(cfg Config) *Member {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Info.ActiveGeneration = -1
-	return &Member{cfg: cfg}
+	return &Member{cfg: cfg, rejoin: make(chan struct{}, 1)}
+}
+
+// Applied tells the member that the decision of generation gen has been
+// applied: every partition it no longer owns has stopped. From then on it
+// tells the group so, and after a revoking decision it joins again at
+// once, so that the partitions it let go start at their new owners.
+func (m *Member) Applied(gen int32) {
+	m.mu.Lock()
+	a := m.current
+	if a.Generation != gen || a.d == nil {
+		m.mu.Unlock()
+		return
+	}
+	m.cfg.Info.Stable = slices.Clone(a.d.Owners)
+	again := a.d.Revoke
+	m.mu.Unlock()
+	if again {
+		select {
+		case m.rejoin <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Current is the assignment as last learned.
@@ -147,6 +224,20 @@ func (m *Member) Run(ctx context.Context) error {
 		}
 		switch {
 		case errors.Is(err, errRejoin):
+			continue
+		case errors.Is(err, kerr.InconsistentGroupProtocol):
+			// Instances of another Strait version (another protocol) are
+			// in the group: this one waits until they are gone.
+			m.mu.Lock()
+			warn := !m.warnedProtocol
+			m.warnedProtocol = true
+			m.mu.Unlock()
+			if warn {
+				m.cfg.Log.Error("the group has members of another Strait version, which share the work differently; this instance waits until they stop (upgrade every instance: see docs/scale-out.md)", "group", m.cfg.Group, "protocol", Protocol)
+			}
+			if err := retry.Sleep(ctx, 5*time.Second); err != nil {
+				return nil
+			}
 			continue
 		case errors.Is(err, kerr.UnknownMemberID), errors.Is(err, kerr.IllegalGeneration), errors.Is(err, kerr.FencedInstanceID):
 			// The coordinator no longer counts us: whatever we were, we
@@ -195,7 +286,7 @@ func (m *Member) watchSession(ctx context.Context) {
 		case <-t.C:
 		}
 		m.mu.Lock()
-		late := m.current.Active && time.Since(m.lastOK) > m.cfg.SessionTimeout
+		late := (m.current.Active || m.current.d != nil) && time.Since(m.lastOK) > m.cfg.SessionTimeout
 		m.mu.Unlock()
 		if late {
 			m.lose(fmt.Errorf("no answer from the group coordinator for %s", m.cfg.SessionTimeout))
@@ -203,16 +294,27 @@ func (m *Member) watchSession(ctx context.Context) {
 	}
 }
 
-// lose gives up the active role, if held.
+// lose gives up the active role and every partition, if held: the
+// coordinator may have given them to others already.
 func (m *Member) lose(why error) {
 	m.mu.Lock()
 	was := m.current.Active
+	owned := m.current.d != nil
 	m.current.Active = false
+	m.current.d = nil
 	m.cfg.Info.ActiveGeneration = -1
+	// It copies nothing now: whatever list it tells, the hash gives it
+	// nothing under a list without it.
+	m.cfg.Info.Stable = nil
 	a := m.current
 	m.mu.Unlock()
 	if was {
 		m.cfg.Log.Warn("no longer the active instance", "group", m.cfg.Group, "why", why)
+	}
+	if was || owned {
+		if owned {
+			m.cfg.Log.Warn("no longer a member of the group: this instance copies nothing until it joins again", "group", m.cfg.Group, "why", why)
+		}
 		m.cfg.OnChange(a)
 	}
 }
@@ -281,75 +383,12 @@ func (m *Member) join(ctx context.Context) (int32, error) {
 	return resp.Generation, nil
 }
 
-// decision is the assignment the leader sends every member.
-type decision struct {
-	Active  string `json:"active"` // member id, "" for none
-	Members []struct {
-		ID   string `json:"id"`
-		Info Info   `json:"info"`
-	} `json:"members"`
-}
-
-// assign decides, as the group's leader, which member is active: the one
-// active before (the latest generation, if two claim it after a split),
-// else the oldest member that is not a standby. A member of a newer state
-// format than the others is not made active over older ones, nor the
-// other way around: the highest format present wins, so that an upgrade
-// moves the role to the new version and never back.
-func (m *Member) assign(gen int32, members []kmsg.JoinGroupResponseMember) []kmsg.SyncGroupRequestGroupAssignment {
-	type cand struct {
-		id   string
-		info Info
-	}
-	var all []cand
-	format := 0
-	for _, mem := range members {
-		var info Info
-		if err := json.Unmarshal(mem.ProtocolMetadata, &info); err != nil {
-			m.cfg.Log.Warn("group member with unreadable metadata", "member", mem.MemberID, "err", err)
-			continue
-		}
-		all = append(all, cand{mem.MemberID, info})
-		format = max(format, info.Format)
-	}
-	sort.Slice(all, func(i, j int) bool {
-		a, b := all[i].info, all[j].info
-		if a.ActiveGeneration != b.ActiveGeneration {
-			return a.ActiveGeneration > b.ActiveGeneration
-		}
-		if a.StartedMs != b.StartedMs {
-			return a.StartedMs < b.StartedMs
-		}
-		return all[i].id < all[j].id
-	})
-	var d decision
-	for _, c := range all {
-		if d.Active == "" && !c.info.Standby && c.info.Format == format {
-			d.Active = c.id
-		}
-		d.Members = append(d.Members, struct {
-			ID   string `json:"id"`
-			Info Info   `json:"info"`
-		}{c.id, c.info})
-	}
-	b, _ := json.Marshal(d)
-	out := make([]kmsg.SyncGroupRequestGroupAssignment, 0, len(members))
-	for _, mem := range members {
-		a := kmsg.NewSyncGroupRequestGroupAssignment()
-		a.MemberID, a.MemberAssignment = mem.MemberID, b
-		out = append(out, a)
-	}
-	if d.Active == "" {
-		m.cfg.Log.Warn("no member of the group can be active", "group", m.cfg.Group, "generation", gen, "members", len(all))
-	}
-	return out
-}
-
 // apply makes a decision this member's assignment and reports a change.
 func (m *Member) apply(gen int32, self string, d decision) {
-	a := Assignment{Generation: gen, Active: d.Active == self}
+	a := Assignment{Generation: gen, Active: d.Active == self, Self: self, d: &d}
 	for _, mem := range d.Members {
 		a.Members = append(a.Members, mem.Info)
+		a.MemberIDs = append(a.MemberIDs, mem.ID)
 		if mem.ID == d.Active {
 			a.ActiveInstance, a.ActiveURL = mem.Info.Instance, mem.Info.URL
 		}
@@ -363,27 +402,34 @@ func (m *Member) apply(gen int32, self string, d decision) {
 	case !a.Active:
 		m.cfg.Info.ActiveGeneration = -1
 	}
+	if !slices.Contains(d.Owners, self) {
+		// Nothing to copy, nothing to let go: what it tells is settled.
+		m.cfg.Info.Stable = slices.Clone(d.Owners)
+	}
 	m.mu.Unlock()
 	if a.Active != prev.Active || a.ActiveInstance != prev.ActiveInstance || a.ActiveURL != prev.ActiveURL {
 		if a.Active {
 			m.cfg.Log.Info("this is the active instance", "group", m.cfg.Group, "generation", gen, "members", len(a.Members))
 		} else {
-			m.cfg.Log.Info("standby", "group", m.cfg.Group, "generation", gen, "active", a.ActiveInstance)
+			m.cfg.Log.Info("another instance is active", "group", m.cfg.Group, "generation", gen, "active", a.ActiveInstance)
 		}
 	}
+	m.cfg.Log.Info("group decision", "group", m.cfg.Group, "generation", gen, "members", len(a.Members), "owners", len(d.Owners), "handing_over", d.Revoke)
 	m.cfg.OnChange(a)
 }
 
 // heartbeat heartbeats until the coordinator asks for a rejoin or an error
 // ends the membership.
 func (m *Member) heartbeat(ctx context.Context, gen int32) error {
-	every := m.cfg.SessionTimeout / 3
+	every := m.cfg.heartbeatEvery()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-m.rejoin:
+			return errRejoin
 		case <-t.C:
 		}
 		m.mu.Lock()

@@ -343,14 +343,23 @@ func (m *Manager) setStatus(ctx context.Context, topic string, to Status) error 
 // failover stops the mirrors at once, whatever their lag, and records what
 // was left behind.
 func (m *Manager) failover(ctx context.Context, linkName string, run *linkRun, topics []string) {
-	if run != nil && run.runner != nil {
-		for _, t := range topics {
-			run.runner.Stop(t)
-		}
+	// A failover stops whatever happens: an instance that does not report
+	// its copy stopped within the bound has lost its session by then and
+	// stopped by itself (internal/group), and the broker refuses its late
+	// writes (the fence).
+	hctx, cancel := context.WithTimeout(ctx, haltWait)
+	for t, err := range m.haltCopy(hctx, linkName, run, topics) {
+		m.log.Warn("failover: the copy of the mirror may still run on another instance", "topic", t, "err", err)
 	}
+	cancel()
 	m.stopMirrors(ctx, linkName, run, topics)
 	m.reconcile(linkName)
 }
+
+// haltWait bounds how long an operation waits for other instances to stop
+// copying a mirror: longer than a group session, after which an instance
+// that does not answer has stopped by itself.
+const haltWait = 30 * time.Second
 
 // stopMirrors records mirrors as STOPPED with their lags frozen. Their
 // copy must already be stopped. Source transactions still open are aborted
@@ -386,6 +395,8 @@ func (m *Manager) stopMirrors(ctx context.Context, linkName string, run *linkRun
 		_, err := m.updateMirror(ctx, t, func(next *Mirror) error {
 			next.Status = StatusStopped
 			next.PrevStatus = ""
+			next.Halt = ""
+			next.Stalls = nil
 			next.StateTimeMs = m.nowMs()
 			next.StopLags = stop
 			return nil
@@ -479,7 +490,13 @@ func (m *Manager) finishPromote(ctx context.Context, linkName string, run *linkR
 			m.revertPromote(ctx, linkName, topic)
 			return fmt.Errorf("Topic '%s' could not be stopped: its mirror did not catch up with the source within %v (lag %d); stop the producers on the source and try again, or use failover", topic, m.cfg.PromoteTimeout, lag)
 		}
-		run.runner.Stop(topic)
+		hctx, cancel := context.WithDeadline(ctx, deadline)
+		herr := m.haltCopy(hctx, linkName, run, []string{topic})[topic]
+		cancel()
+		if herr != nil {
+			m.revertPromote(ctx, linkName, topic)
+			return fmt.Errorf("Topic '%s' could not be stopped: %v; try again", topic, herr)
+		}
 		m.mu.RLock()
 		mir := m.mirrors[topic]
 		m.mu.RUnlock()
@@ -489,6 +506,9 @@ func (m *Manager) finishPromote(ctx context.Context, linkName string, run *linkR
 			return fmt.Errorf("Topic '%s' could not be promoted: the source cluster became unreachable (%v); use failover", topic, err)
 		}
 		moved := false
+		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+		run.runner.RefreshLags(rctx, topic)
+		rcancel()
 		for _, l := range run.runner.Lags(topic) {
 			if now[mir.SourceTopic][l.Partition] > l.MirrorEnd {
 				moved = true
@@ -511,6 +531,10 @@ func (m *Manager) finishPromote(ctx context.Context, linkName string, run *linkR
 		}
 		// Records arrived while the copy stopped: copy them too.
 		target = now[mir.SourceTopic]
+		if err := m.unhalt(ctx, topic); err != nil {
+			m.revertPromote(ctx, linkName, topic)
+			return fmt.Errorf("Topic '%s' could not be promoted: %v; try again", topic, err)
+		}
 		m.reconcile(linkName)
 	}
 }
@@ -530,7 +554,17 @@ func (m *Manager) lastOffsetSync(ctx context.Context, linkName string, run *link
 // waitMirrorEnds waits until every partition of the mirror has reached the
 // target end offsets, or deadline. It returns the lag left on failure.
 func (m *Manager) waitMirrorEnds(ctx context.Context, run *linkRun, topic string, target map[int32]int64, deadline time.Time) (int64, error) {
+	m.mu.RLock()
+	mir := m.mirrors[topic]
+	m.mu.RUnlock()
+	remote := mir != nil && m.ownedOf(mir) != nil && len(m.ownedOf(mir)) < int(mir.Partitions)
 	for {
+		if remote {
+			// Other instances copy some partitions: read their ends.
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			run.runner.RefreshLags(rctx, topic)
+			cancel()
+		}
 		var lag int64
 		for _, l := range run.runner.Lags(topic) {
 			want := target[l.Partition]
@@ -561,6 +595,7 @@ func (m *Manager) revertPromote(ctx context.Context, linkName, topic string) {
 		if next.Status != StatusPendingStopped && next.Status != StatusPendingSynchronize {
 			return errNoChange
 		}
+		next.Halt = ""
 		next.Status = next.PrevStatus
 		if next.Status == "" {
 			next.Status = StatusActive

@@ -17,6 +17,7 @@ func (m *Manager) follow(ctx context.Context, from int64) {
 		err := m.cfg.Store.Follow(ctx, from, func(key string, e store.Entry) {
 			from = e.Offset + 1
 			m.applyRecord(key, e)
+			m.followed.Store(from)
 		})
 		if err != nil && ctx.Err() == nil {
 			m.log.Warn("following the state topic", "err", err)
@@ -31,6 +32,9 @@ func (m *Manager) follow(ctx context.Context, from int64) {
 // applyRecord brings one state record into memory and restarts or
 // reconciles what it affects.
 func (m *Manager) applyRecord(key string, e store.Entry) {
+	if m.applyCommandRecord(key, e) || m.applyTasksRecord(key, e) {
+		return
+	}
 	m.writeMu.Lock()
 	if off, ok := m.offsets[key]; ok && off >= e.Offset {
 		m.writeMu.Unlock()
@@ -43,7 +47,11 @@ func (m *Manager) applyRecord(key string, e store.Entry) {
 	if e.Value != nil {
 		l, mir, err = decodeRecord(key, e.Value)
 		if err == nil && l != nil {
-			_, err = m.openLink(l)
+			var stale bool
+			stale, err = m.openLink(l)
+			if stale {
+				m.stale[l.Name] = true
+			}
 		}
 		if err != nil {
 			m.writeMu.Unlock()

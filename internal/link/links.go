@@ -150,7 +150,7 @@ func (m *Manager) Link(name string, withTasks bool) (LinkView, error) {
 		v.TopicNames = append(v.TopicNames, mir.Topic)
 		c, stalled := category(m.status(mir)), 0
 		if c == "ACTIVE" {
-			stalled = len(m.stalls.of(mir.Topic))
+			stalled = len(mir.Stalls)
 		}
 		counts[c] += int(mir.Partitions) - stalled
 		counts["IN_ERROR"] += stalled
@@ -399,9 +399,11 @@ func (m *Manager) DeleteLink(ctx context.Context, name string, force, validateOn
 	// The mirrors stop as a failover stops them: copy stopped, open source
 	// transactions aborted, write denials lifted; the topics stay.
 	if run != nil && run.runner != nil {
-		for _, t := range live {
-			run.runner.Stop(t)
+		hctx, cancel := context.WithTimeout(ctx, haltWait)
+		for t, err := range m.haltCopy(hctx, name, run, live) {
+			m.log.Warn("link delete: the copy of the mirror may still run on another instance", "topic", t, "err", err)
 		}
+		cancel()
 		m.abortOpenTransactions(ctx, run, live)
 	}
 	if run != nil {

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -35,6 +36,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strait-dev/strait/internal/kafkaclient"
+	"github.com/strait-dev/strait/internal/linksync"
 	"github.com/strait-dev/strait/internal/netguard"
 	"github.com/strait-dev/strait/internal/secret"
 	"github.com/strait-dev/strait/internal/store"
@@ -76,6 +78,11 @@ type Config struct {
 	// name or match, so that one request cannot hold the daemon for long;
 	// zero means DefaultMaxTopicsPerRequest.
 	MaxTopicsPerRequest int
+	// Follower starts the Manager as a follower of the active instance
+	// (see roles.go): it makes no change to the state until Lead.
+	Follower bool
+	// Instance names this instance in the commands it sends, for logs.
+	Instance string
 }
 
 // DefaultMaxTopicsPerRequest is the default of Config.MaxTopicsPerRequest.
@@ -110,16 +117,39 @@ type Manager struct {
 	derivedMu sync.Mutex
 	derived   map[string]derivedStatus
 
-	// stalls are the partitions that copy nothing (see stalls.go).
-	stalls stalls
+	// taskResults are the link task errors the active instance recorded
+	// (synclink.go), by link; guarded by mu.
+	taskResults map[string]map[string][]linksync.TaskError
 
-	// stopBG ends the background goroutines (state follower, restore
-	// loop); bg waits for them.
+	// stale are links whose credentials were sealed with a previous
+	// secrets key; guarded by writeMu.
+	stale map[string]bool
+
+	// leading is set while this Manager is the active one (roles.go);
+	// ownFn says which partitions it copies, nil for all (guarded by
+	// ownMu); followed is the offset of the next state record to apply.
+	leading  atomic.Bool
+	ownMu    sync.Mutex
+	ownFn    func(topic string, partition int32) bool
+	ownerOf  func(topic string, partition int32) string
+	followed atomic.Int64
+
+	// cmds are the commands between instances (commands.go); halts the
+	// mirrors being halted (halt.go).
+	cmds  commands
+	halts halts
+
+	// bgCtx ends with the Manager: background goroutines (state follower,
+	// restore loop, commands) use it; stopBG cancels it, bg waits for
+	// them.
+	bgCtx  context.Context
 	stopBG context.CancelFunc
 	bg     sync.WaitGroup
 }
 
-// New loads the state from the store and starts mirroring.
+// New loads the state from the store and starts mirroring. Unless
+// cfg.Follower is set, the Manager is the active one from the start (see
+// roles.go); a follower copies nothing until SetOwnership.
 func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -133,41 +163,102 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.MaxTopicsPerRequest <= 0 {
 		cfg.MaxTopicsPerRequest = DefaultMaxTopicsPerRequest
 	}
-	m := &Manager{cfg: cfg, log: cfg.Log, runs: map[string]*linkRun{}}
+	m := &Manager{cfg: cfg, log: cfg.Log, runs: map[string]*linkRun{}, stale: map[string]bool{}}
+	m.bgCtx, m.stopBG = context.WithCancel(context.Background())
+	m.HandleCommands(hookKind, m.handleHook)
+	if cfg.Follower {
+		m.ownFn = func(string, int32) bool { return false }
+	}
 	kv, next, err := cfg.Store.Load(ctx)
 	if err != nil {
+		m.stopBG()
 		return nil, err
 	}
 	if err := cfg.Store.CheckFormat(ctx, kv, cfg.ClusterID); err != nil {
+		m.stopBG()
 		return nil, err
 	}
 	m.links, m.mirrors, m.offsets, err = decodeState(kv)
 	if err != nil {
+		m.stopBG()
 		return nil, err
 	}
-	var stale []*Link
+	for k, e := range kv {
+		if m.applyCommandRecord(k, e) {
+			continue
+		}
+		m.applyTasksRecord(k, e)
+	}
 	for _, l := range m.links {
-		old, err := m.openLink(l)
+		stale, err := m.openLink(l)
 		if err != nil {
+			m.stopBG()
 			return nil, err
 		}
-		if old {
+		if stale {
+			m.stale[l.Name] = true
+		}
+	}
+	m.followed.Store(next)
+	if !cfg.Follower {
+		if err := m.repair(ctx); err != nil {
+			m.stopBG()
+			return nil, err
+		}
+		m.leading.Store(true)
+	}
+	for _, l := range m.links {
+		// A run's sync tasks start at once and look up their link.
+		run := m.startRun(l)
+		m.mu.Lock()
+		m.runs[l.Name] = run
+		m.mu.Unlock()
+	}
+	for name := range m.links {
+		m.reconcile(name)
+	}
+	m.log.Info("state loaded", "links", len(m.links), "mirrors", len(m.mirrors), "active", m.Leading())
+	m.bg.Add(2)
+	go m.follow(m.bgCtx, next)
+	go m.maintenanceLoop(m.bgCtx, 2*time.Second)
+	return m, nil
+}
+
+// repair finishes, as the active instance, what a crash of the previous
+// one may have left half done: credentials sealed with an old key, the
+// mirrors of a link deleted with force, a promote or a halt that was
+// never answered, a mirror topic not yet created, a reverse under way.
+func (m *Manager) repair(ctx context.Context) error {
+	m.writeMu.Lock()
+	m.mu.RLock()
+	var stale []*Link
+	for name := range m.stale {
+		if l := m.links[name]; l != nil {
 			stale = append(stale, l)
 		}
 	}
-	m.writeMu.Lock()
+	mirrors := make([]*Mirror, 0, len(m.mirrors))
+	for _, mir := range m.mirrors {
+		mirrors = append(mirrors, mir)
+	}
+	m.mu.RUnlock()
 	for _, l := range stale {
 		// Sealed with a previous secrets key: seal again with the
 		// current one, so that the previous key can be dropped.
 		if err := m.putLinkLocked(ctx, l); err != nil {
 			m.writeMu.Unlock()
-			return nil, fmt.Errorf("seal link %s with the current secrets key: %w", l.Name, err)
+			return fmt.Errorf("seal link %s with the current secrets key: %w", l.Name, err)
 		}
+		delete(m.stale, l.Name)
 		m.log.Info("link credentials sealed again with the current secrets key", "link", l.Name)
 	}
-	for topic, mir := range m.mirrors {
+	for _, mir := range mirrors {
+		var err error
+		m.mu.RLock()
+		orphan := m.links[mir.Link] == nil
+		m.mu.RUnlock()
 		switch {
-		case m.links[mir.Link] == nil:
+		case orphan:
 			// A crash during a forced link delete can leave mirrors of a
 			// link that is gone; finish that delete.
 			err = m.deleteMirrorLocked(ctx, mir)
@@ -176,26 +267,24 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 			// reverse, PENDING_SYNCHRONIZE, is settled once the remote
 			// can be asked: see settleReverses.)
 			undo := mir.clone()
-			undo.Status, undo.PrevStatus = undo.PrevStatus, ""
+			undo.Status, undo.PrevStatus, undo.Halt = undo.PrevStatus, "", ""
 			if undo.Status == "" {
 				undo.Status = StatusActive
 			}
 			err = m.putMirrorLocked(ctx, undo)
+		case mir.Halt != "" && mir.Status != StatusPendingSynchronize:
+			// An operation that halted the copy never finished.
+			undo := mir.clone()
+			undo.Halt = ""
+			err = m.putMirrorLocked(ctx, undo)
 		}
 		if err != nil {
 			m.writeMu.Unlock()
-			return nil, fmt.Errorf("repair mirror %s: %w", topic, err)
+			return fmt.Errorf("repair mirror %s: %w", mir.Topic, err)
 		}
 	}
 	m.writeMu.Unlock()
-	for _, l := range m.links {
-		// A run's sync tasks start at once and look up their link.
-		run := m.startRun(l)
-		m.mu.Lock()
-		m.runs[l.Name] = run
-		m.mu.Unlock()
-	}
-	for _, mir := range m.mirrors {
+	for _, mir := range mirrors {
 		if mir.Fresh && mir.Status != StatusFailed {
 			// The mirror record is written before its topic is created;
 			// a crash between the two leaves a mirror without a topic.
@@ -205,16 +294,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		}
 	}
 	m.settleReverses(ctx)
-	for name := range m.links {
-		m.reconcile(name)
-	}
-	m.log.Info("state loaded", "links", len(m.links), "mirrors", len(m.mirrors))
-	bctx, cancel := context.WithCancel(context.Background())
-	m.stopBG = cancel
-	m.bg.Add(2)
-	go m.follow(bctx, next)
-	go m.maintenanceLoop(bctx, 2*time.Second)
-	return m, nil
+	return nil
 }
 
 // linkAndRun returns a link and its running part, or ErrLinkNotFound.

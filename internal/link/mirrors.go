@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -30,6 +31,9 @@ type MirrorView struct {
 	// SkippedOffsets counts source offsets lost to the mirror (retention
 	// deleted them before they were copied).
 	SkippedOffsets int64
+	// CopiedBy names, by partition, the instance that copies it when
+	// several share the work; empty for a single instance.
+	CopiedBy map[int32]string
 }
 
 // CreateMirrorRequest is what creating a mirror topic takes.
@@ -262,7 +266,9 @@ func (m *Manager) Mirrors(linkName string, status string) ([]MirrorView, error) 
 		return nil, errorf(ErrInvalid, "Invalid mirror_status '%s'.", status)
 	}
 	out := []MirrorView{}
-	for _, mir := range m.mirrorsOf(linkName) {
+	mirs := m.mirrorsOf(linkName)
+	m.refreshRemoteLags(mirs)
+	for _, mir := range mirs {
 		v := m.view(mir, false)
 		if status == "" || string(v.Status) == status {
 			out = append(out, v)
@@ -277,6 +283,7 @@ func (m *Manager) Mirror(linkName, topic string, withErrors bool) (MirrorView, e
 	if err != nil {
 		return MirrorView{}, err
 	}
+	m.refreshRemoteLags([]*Mirror{mir})
 	return m.view(mir, withErrors), nil
 }
 
@@ -308,7 +315,15 @@ func (m *Manager) view(mir *Mirror, withErrors bool) MirrorView {
 	if v.TopicError == "" {
 		v.TopicError = TopicErrorNone
 	}
-	if v.TopicError == TopicErrorNone && (v.Status == StatusActive || v.Status == StatusPendingMirror || v.Status == StatusPendingRestore) && len(m.stalls.of(mir.Topic)) > 0 {
+	if by := m.ownerFn(); by != nil && mir.Status != StatusStopped {
+		v.CopiedBy = make(map[int32]string, mir.Partitions)
+		for p := range mir.Partitions {
+			if name := by(mir.Topic, p); name != "" {
+				v.CopiedBy[p] = name
+			}
+		}
+	}
+	if v.TopicError == TopicErrorNone && (v.Status == StatusActive || v.Status == StatusPendingMirror || v.Status == StatusPendingRestore) && len(mir.Stalls) > 0 {
 		// A partition copies nothing: see stalls.go and the
 		// link's MirrorTopicCopy task for why.
 		v.TopicError = "UNKNOWN"
@@ -345,6 +360,32 @@ func (m *Manager) lags(mir *Mirror) []mirror.Lag {
 		}
 	}
 	return out
+}
+
+// refreshRemoteLags reads, from the clusters, the lag figures of the
+// partitions of mirs that another instance copies and that are older than
+// a second: this instance does not see their copy.
+func (m *Manager) refreshRemoteLags(mirs []*Mirror) {
+	byLink := map[string][]string{}
+	for _, mir := range mirs {
+		if mir.Status == StatusStopped {
+			continue
+		}
+		if owned := m.ownedOf(mir); owned != nil && len(owned) < int(mir.Partitions) {
+			byLink[mir.Link] = append(byLink[mir.Link], mir.Topic)
+		}
+	}
+	for name, topics := range byLink {
+		m.mu.RLock()
+		run := m.runs[name]
+		m.mu.RUnlock()
+		if run == nil || run.runner == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(m.bgCtx, 2*time.Second)
+		run.runner.RefreshStale(ctx, time.Second, topics...)
+		cancel()
+	}
 }
 
 // MirrorLink returns the link a destination topic mirrors through, and

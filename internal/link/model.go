@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/strait-dev/strait/internal/linkconfig"
@@ -107,6 +109,10 @@ type Mirror struct {
 	// offset spec applies only then.
 	Fresh       bool   `json:"fresh"`
 	StartOffset string `json:"start_offset"`
+	// StartedParts are the partitions of a Fresh mirror already set up;
+	// the mirror stops being Fresh when all are. Instances that share
+	// the partitions each report theirs.
+	StartedParts []int32 `json:"started_parts,omitempty"`
 	// Compacted is set when the mirror topic is compacted.
 	Compacted bool `json:"compacted,omitempty"`
 	// SkippedOffsets counts the source offsets deleted by the source's
@@ -125,6 +131,12 @@ type Mirror struct {
 	// StopLags are the partitions' lags when the mirror stopped: what a
 	// failover left behind (all zero after a promote).
 	StopLags []StopLag `json:"stop_lags,omitempty"`
+	// Stalls are the partitions that copy nothing, with why (stalls.go).
+	Stalls map[int32]string `json:"stalls,omitempty"`
+	// Halt is set while an operation that ends the copy (promote,
+	// failover, reverse, link delete) waits for every instance to stop
+	// copying the mirror: no instance copies a halted mirror (halt.go).
+	Halt string `json:"halt,omitempty"`
 	// WriteDenials are the DENY WRITE ACLs Strait created on the topic,
 	// recorded before they are created and removed when the mirror stops.
 	WriteDenials []WriteDenial `json:"write_denials,omitempty"`
@@ -148,6 +160,8 @@ type StopLag struct {
 
 func (m *Mirror) clone() *Mirror {
 	c := *m
+	c.StartedParts = slices.Clone(m.StartedParts)
+	c.Stalls = maps.Clone(m.Stalls)
 	if m.Align != nil {
 		c.Align = make(map[int32]int64, len(m.Align))
 		for k, v := range m.Align {

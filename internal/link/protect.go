@@ -179,8 +179,12 @@ func (m *Manager) applyDenials(ctx context.Context, topic string, ws []WriteDeni
 func (m *Manager) maintenanceLoop(ctx context.Context, interval time.Duration) {
 	defer m.bg.Done()
 	for {
-		m.finishRestores(ctx)
-		m.syncProtection(ctx)
+		// What a link does once is the active instance's to do.
+		if m.Leading() {
+			m.finishRestores(ctx)
+			m.syncProtection(ctx)
+			m.sweepCommands(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -369,11 +369,19 @@ func (m *Manager) replaceTopic(ctx context.Context, mir *Mirror) error {
 // the topic back, the reverse happened and the local record goes; if not,
 // the mirror returns to its previous status.
 func (m *Manager) settleReverses(ctx context.Context) {
-	for topic, mir := range m.mirrors {
-		if mir.Status != StatusPendingSynchronize {
-			continue
+	m.mu.RLock()
+	var settle []*Mirror
+	for _, mir := range m.mirrors {
+		if mir.Status == StatusPendingSynchronize {
+			settle = append(settle, mir)
 		}
+	}
+	m.mu.RUnlock()
+	for _, mir := range settle {
+		topic := mir.Topic
+		m.mu.RLock()
 		l, run := m.links[mir.Link], m.runs[mir.Link]
+		m.mu.RUnlock()
 		done := false
 		if l != nil && run != nil {
 			rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -388,7 +396,7 @@ func (m *Manager) settleReverses(ctx context.Context) {
 			err = m.deleteMirrorLocked(ctx, mir)
 		} else {
 			undo := mir.clone()
-			undo.Status, undo.PrevStatus = undo.PrevStatus, ""
+			undo.Status, undo.PrevStatus, undo.Halt = undo.PrevStatus, "", ""
 			if undo.Status == "" {
 				undo.Status = StatusActive
 			}
@@ -404,6 +412,7 @@ func (m *Manager) settleReverses(ctx context.Context) {
 // caughtUp reports whether every partition of a mirror has copied up to
 // the source end last seen.
 func (m *Manager) caughtUp(mir *Mirror) bool {
+	m.refreshRemoteLags([]*Mirror{mir})
 	for _, l := range m.lags(mir) {
 		if l.LastSourceFetchOffset < 0 || l.MirrorEnd < l.LastSourceFetchOffset {
 			return false

@@ -4,14 +4,14 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"sync"
 	"time"
 )
 
 // Stalled partitions. The runner reports a partition that has offsets to
 // copy and has copied none for a while (mirror.Config.StallTimeout), and
 // reports it again when it moves. A stall is a condition, not a state of
-// the mirror: it is kept in memory, shown while it lasts (the mirror's
+// the mirror: it is kept in the mirror's record (so that every instance
+// shows it, whichever copies the partition), shown while it lasts (the mirror's
 // mirror_topic_error is UNKNOWN, its partitions count as IN_ERROR, and the
 // link's MirrorTopicCopy task is IN_ERROR with the reason), and recorded
 // once in the mirror's state transition errors so that it stays visible
@@ -21,53 +21,20 @@ import (
 // topics.
 const TaskMirrorTopicCopy = "MirrorTopicCopy"
 
-// stalls holds the stalled partitions by mirror topic.
-type stalls struct {
-	mu sync.Mutex
-	by map[string]map[int32]string
-}
-
-func (s *stalls) set(topic string, p int32, reason string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.by == nil {
-		s.by = map[string]map[int32]string{}
-	}
-	if s.by[topic] == nil {
-		s.by[topic] = map[int32]string{}
-	}
-	s.by[topic][p] = reason
-}
-
-func (s *stalls) clear(topic string, p int32) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.by[topic], p)
-	if len(s.by[topic]) == 0 {
-		delete(s.by, topic)
-	}
-}
-
-// of returns a topic's stalled partitions and their reasons, by partition.
-func (s *stalls) of(topic string) map[int32]string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[int32]string, len(s.by[topic]))
-	for p, r := range s.by[topic] {
-		out[p] = r
-	}
-	return out
-}
-
-func (h *hooks) Stalled(topic string, partition int32, reason string) {
-	h.m.stalls.set(topic, partition, reason)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func (h *hooks) applyStalled(topic string, partition int32, reason string) {
+	ctx, cancel := context.WithTimeout(h.m.bgCtx, 30*time.Second)
 	defer cancel()
 	_, err := h.m.updateMirror(ctx, topic, func(mir *Mirror) error {
-		if mir.Link != h.link {
+		if mir.Link != h.link || mir.Stalls[partition] == reason {
 			return errNoChange
 		}
-		mir.addTransitionError("PARTITION_STALLED", reason, h.m.nowMs())
+		if mir.Stalls == nil {
+			mir.Stalls = map[int32]string{}
+		}
+		if _, was := mir.Stalls[partition]; !was {
+			mir.addTransitionError("PARTITION_STALLED", reason, h.m.nowMs())
+		}
+		mir.Stalls[partition] = reason
 		return nil
 	})
 	if err != nil {
@@ -75,8 +42,23 @@ func (h *hooks) Stalled(topic string, partition int32, reason string) {
 	}
 }
 
-func (h *hooks) Recovered(topic string, partition int32) {
-	h.m.stalls.clear(topic, partition)
+func (h *hooks) applyRecovered(topic string, partition int32) {
+	ctx, cancel := context.WithTimeout(h.m.bgCtx, 30*time.Second)
+	defer cancel()
+	_, err := h.m.updateMirror(ctx, topic, func(mir *Mirror) error {
+		if _, ok := mir.Stalls[partition]; !ok || mir.Link != h.link {
+			return errNoChange
+		}
+		delete(mir.Stalls, partition)
+		if len(mir.Stalls) == 0 {
+			mir.Stalls = nil
+		}
+		return nil
+	})
+	if err != nil {
+		h.m.log.Error("record partition copying again", "topic", topic, "partition", partition, "err", err)
+		return
+	}
 	h.m.log.Info("mirror partition copies again", "link", h.link, "topic", topic, "partition", partition)
 }
 
@@ -97,7 +79,7 @@ func (m *Manager) copyTask(linkName, state string) Task {
 		return t
 	}
 	for _, mir := range m.mirrorsOf(linkName) {
-		st := m.stalls.of(mir.Topic)
+		st := mir.Stalls
 		ps := make([]int32, 0, len(st))
 		for p := range st {
 			ps = append(ps, p)

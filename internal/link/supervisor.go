@@ -3,7 +3,6 @@ package link
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -66,7 +65,7 @@ func (m *Manager) startRun(l *Link) *linkRun {
 		// The tasks still start: they run no round while the link is
 		// FAILED, and their Status lists them as LINK_FAILED rather
 		// than the link having no tasks at all.
-		run.sync = linksync.Start(&syncLink{m: m, name: l.Name, run: run}, m.log.With("link", l.Name))
+		run.sync = m.startSync(l.Name, run)
 		return run
 	}
 	interval := min(l.Configs.Duration(linkconfig.AvailabilityCheckMs), 5*time.Second)
@@ -89,8 +88,21 @@ func (m *Manager) startRun(l *Link) *linkRun {
 		TxnIDPrefix:  "strait/" + l.Name,
 		StallTimeout: m.cfg.StallTimeout,
 	})
-	run.sync = linksync.Start(&syncLink{m: m, name: l.Name, run: run}, m.log.With("link", l.Name))
+	run.sync = m.startSync(l.Name, run)
 	return run
+}
+
+// startSync starts a link's sync tasks; they run rounds only while this
+// instance is the active one, and show the active one's results here.
+func (m *Manager) startSync(name string, run *linkRun) *linksync.Syncer {
+	s := linksync.Start(&syncLink{m: m, name: name, run: run}, m.log.With("link", name))
+	m.mu.RLock()
+	r := m.taskResults[name]
+	m.mu.RUnlock()
+	if r != nil {
+		s.SetResults(r)
+	}
+	return s
 }
 
 // restartRun replaces a link's runner and source client, for example after
@@ -217,8 +229,8 @@ func (m *Manager) reconcile(linkName string) {
 			}
 			// A promote copies until it is done, even a paused mirror; a
 			// promote is refused while the link is paused.
-			copying := (mir.Status == StatusActive || mir.Status == StatusPendingMirror || mir.Status == StatusPendingRestore) && !paused ||
-				mir.Status == StatusPendingStopped || mir.Status == StatusPendingSynchronize
+			copying := ((mir.Status == StatusActive || mir.Status == StatusPendingMirror || mir.Status == StatusPendingRestore) && !paused ||
+				mir.Status == StatusPendingStopped || mir.Status == StatusPendingSynchronize) && mir.Halt == ""
 			specs = append(specs, mirror.Spec{
 				Topic:         mir.Topic,
 				SourceTopic:   mir.SourceTopic,
@@ -235,124 +247,16 @@ func (m *Manager) reconcile(linkName string) {
 	}
 	m.mu.RUnlock()
 	if run != nil && run.runner != nil {
+		for i := range specs {
+			m.mu.RLock()
+			mir := m.mirrors[specs[i].Topic]
+			m.mu.RUnlock()
+			if mir != nil {
+				specs[i].Owned = m.ownedOf(mir)
+			}
+		}
 		run.runner.Set(specs)
-	}
-}
-
-// hooks receives a runner's reports for one link.
-type hooks struct {
-	m    *Manager
-	link string
-	run  *linkRun
-	cfg  linkconfig.Set
-}
-
-func (h *hooks) Started(topic string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err := h.m.updateMirror(ctx, topic, func(mir *Mirror) error {
-		if !mir.Fresh || mir.Link != h.link {
-			return errNoChange
-		}
-		mir.Fresh = false
-		// A restore stays PENDING_RESTORE until it has copied everything
-		// (finishRestores).
-		if mir.Status == StatusPendingMirror {
-			mir.Status = StatusActive
-			mir.StateTimeMs = h.m.nowMs()
-		}
-		return nil
-	})
-	if err != nil {
-		h.m.log.Error("record mirror start", "topic", topic, "err", err)
-	}
-}
-
-func (h *hooks) Failed(topic, code, msg string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err := h.m.updateMirror(ctx, topic, func(mir *Mirror) error {
-		if mir.Link != h.link || mir.Status == StatusStopped || mir.Status == StatusFailed {
-			return errNoChange
-		}
-		now := h.m.nowMs()
-		mir.Status = StatusFailed
-		mir.TopicError = code
-		mir.StateTimeMs = now
-		mir.addTransitionError(code, msg, now)
-		return nil
-	})
-	if err != nil {
-		h.m.log.Error("record mirror failure", "topic", topic, "err", err)
-	}
-}
-
-func (h *hooks) SaveAlign(ctx context.Context, topic string, partition int32, target int64) error {
-	_, err := h.m.updateMirror(ctx, topic, func(mir *Mirror) error {
-		if target < 0 {
-			if _, ok := mir.Align[partition]; !ok {
-				return errNoChange
-			}
-			delete(mir.Align, partition)
-			return nil
-		}
-		if mir.Align == nil {
-			mir.Align = map[int32]int64{}
-		}
-		mir.Align[partition] = target
-		return nil
-	})
-	return err
-}
-
-func (h *hooks) SaveWriters(ctx context.Context, topic string, ids map[int32]mirror.WriterID) (map[int32]mirror.WriterID, error) {
-	out := make(map[int32]mirror.WriterID, len(ids))
-	_, err := h.m.updateMirror(ctx, topic, func(mir *Mirror) error {
-		if mir.Link != h.link {
-			return errorf(ErrMirrorNotFound, "Mirror topic '%s' does not exist.", topic)
-		}
-		if mir.Writers == nil {
-			mir.Writers = map[int32]mirror.WriterID{}
-		}
-		changed := false
-		for p, id := range ids {
-			if cur, ok := mir.Writers[p]; ok && cur.ID == id.ID && cur.Epoch >= id.Epoch {
-				out[p] = cur
-				continue
-			} else if ok && cur.ID != id.ID {
-				out[p] = cur // allocated before: keep the one every owner uses
-				continue
-			}
-			mir.Writers[p] = id
-			out[p] = id
-			changed = true
-		}
-		if !changed {
-			return errNoChange
-		}
-		return nil
-	})
-	return out, err
-}
-
-func (h *hooks) PartitionsGrew(topic string, partitions int32) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := h.m.growMirror(ctx, h.link, topic, partitions); err != nil {
-		h.m.log.Warn("follow source partition growth", "topic", topic, "partitions", partitions, "err", err)
-	}
-}
-
-func (h *hooks) Skipped(topic string, partition int32, from, to int64) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err := h.m.updateMirror(ctx, topic, func(mir *Mirror) error {
-		mir.SkippedOffsets += to - from
-		mir.addTransitionError("SOURCE_RECORDS_EXPIRED", fmt.Sprintf("partition %d: the source deleted offsets %d to %d (retention or DeleteRecords) before they were copied; the mirror continues from %d (%d offsets lost to the mirror so far)", partition, from, to-1, to, mir.SkippedOffsets), h.m.nowMs())
-		return nil
-	})
-	if err != nil {
-		h.m.log.Error("record skipped offsets", "topic", topic, "err", err)
+		m.reportHalted(linkName, run)
 	}
 }
 

@@ -2,13 +2,16 @@ package link
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strait-dev/strait/internal/linkconfig"
 	"github.com/strait-dev/strait/internal/linksync"
+	"github.com/strait-dev/strait/internal/store"
 )
 
 // syncLink is a link as its sync tasks see it (linksync.Link).
@@ -21,6 +24,53 @@ type syncLink struct {
 var _ linksync.Link = (*syncLink)(nil)
 
 func (s *syncLink) Name() string { return s.name }
+
+// Runs implements linksync.Link: the active instance runs the tasks.
+func (s *syncLink) Runs() bool { return s.m.Leading() }
+
+// Results implements linksync.Link: the active instance records its tasks'
+// errors for the other instances to show.
+func (s *syncLink) Results(r map[string][]linksync.TaskError) {
+	if !s.m.Leading() {
+		return
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.m.bgCtx, 30*time.Second)
+	defer cancel()
+	if _, err := s.m.cfg.Store.Put(ctx, tasksKeyPrefix+s.name, b); err != nil {
+		s.m.log.Warn("record the link's task results", "link", s.name, "err", err)
+	}
+}
+
+// tasksKeyPrefix keys the link task results the active instance records.
+const tasksKeyPrefix = "tasks/"
+
+// applyTasksRecord brings a link's task results recorded by the active
+// instance into memory; it reports whether key was such a record.
+func (m *Manager) applyTasksRecord(key string, e store.Entry) bool {
+	name, ok := strings.CutPrefix(key, tasksKeyPrefix)
+	if !ok {
+		return false
+	}
+	var r map[string][]linksync.TaskError
+	if e.Value != nil && json.Unmarshal(e.Value, &r) != nil {
+		return true
+	}
+	m.mu.Lock()
+	if m.taskResults == nil {
+		m.taskResults = map[string]map[string][]linksync.TaskError{}
+	}
+	m.taskResults[name] = r
+	run := m.runs[name]
+	m.mu.Unlock()
+	if run != nil && run.sync != nil && !m.Leading() {
+		run.sync.SetResults(r)
+	}
+	return true
+}
 
 func (s *syncLink) Configs() linkconfig.Set {
 	l, _, err := s.m.linkAndRun(s.name)
@@ -81,10 +131,8 @@ func (s *syncLink) CompactedChanged(topic string, compacted bool) {
 	if !changed {
 		return
 	}
-	// The copy picks the new filler kind up when its workers restart.
-	if s.run.runner != nil {
-		s.run.runner.Stop(topic)
-	}
+	// The copy picks the new filler kind up: the runners restart the
+	// topic's workers when its compaction changes.
 	s.m.reconcile(s.name)
 }
 

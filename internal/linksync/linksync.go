@@ -10,6 +10,8 @@ package linksync
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -63,6 +65,13 @@ type Link interface {
 	SyncedACLs() []ACL
 	// SaveSyncedACLs durably records them.
 	SaveSyncedACLs(ctx context.Context, acls []ACL) error
+	// Runs reports whether this instance runs the link's tasks (it is the
+	// active one); elsewhere the tasks wait and report the active
+	// instance's results (SetResults).
+	Runs() bool
+	// Results receives the errors of every task after a round that
+	// changed them, for the other instances to show.
+	Results(map[string][]TaskError)
 }
 
 // TaskError is one error of a task's last round.
@@ -159,13 +168,21 @@ func (s *Syncer) loop(t task) {
 	for s.ctx.Err() == nil {
 		kick := s.kicked()
 		cfg := s.l.Configs()
-		if t.enabled(cfg) && s.l.State() == linkStateActive {
+		if t.enabled(cfg) && s.l.State() == linkStateActive && s.l.Runs() {
 			ctx, cancel := context.WithTimeout(s.ctx, max(t.interval(cfg), 10*time.Second))
 			errs := t.run(ctx, cfg)
 			cancel()
 			s.mu.Lock()
+			changed := !slices.Equal(s.results[t.name], errs)
 			s.results[t.name] = errs
+			var all map[string][]TaskError
+			if changed {
+				all = maps.Clone(s.results)
+			}
 			s.mu.Unlock()
+			if changed {
+				s.l.Results(all)
+			}
 			for _, e := range errs {
 				s.log.Warn("link sync", "task", t.name, "code", e.Code, "err", e.Message)
 			}
@@ -175,6 +192,17 @@ func (s *Syncer) loop(t task) {
 		case <-kick:
 		case <-time.After(t.interval(cfg)):
 		}
+	}
+}
+
+// SetResults replaces the tasks' last errors with those the active
+// instance reported (Link.Results); the tasks do not run here.
+func (s *Syncer) SetResults(r map[string][]TaskError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.results = maps.Clone(r)
+	if s.results == nil {
+		s.results = map[string][]TaskError{}
 	}
 }
 

@@ -230,6 +230,9 @@ func (r *Runner) assignLeaders(t *topicRun, tm topicMeta) {
 		return
 	}
 	for _, p := range t.parts {
+		if !p.running {
+			continue
+		}
 		leader := tm.leaders[p.id]
 		cur := p.fetcherID.Load()
 		if leader < 0 || int32(cur) == leader {
@@ -261,17 +264,25 @@ func (r *Runner) lagLoop() {
 		case <-tick.C:
 		}
 		r.mu.Lock()
-		var idle, copying []*topicRun
+		var idle []*part
+		var copying []*topicRun
 		for _, t := range r.topics {
 			if t.copying.Load() {
 				copying = append(copying, t)
-			} else {
-				idle = append(idle, t)
+			}
+			// Partitions of this runner that do not copy (a paused
+			// mirror) show how far the source moved on. Those another
+			// instance owns are its to watch; here they are read on
+			// demand only (RefreshLags).
+			for _, p := range t.parts {
+				if !p.running && t.desired.owns(p.id) {
+					idle = append(idle, p)
+				}
 			}
 		}
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
-		r.refreshLags(ctx, idle)
+		r.refreshParts(ctx, idle)
 		r.checkForeignWrites(ctx, copying)
 		if n%sourceEndsEvery == 0 {
 			// The source's ends of the copying topics too, from the
@@ -321,47 +332,102 @@ func raise64(a *atomic.Int64, v int64) {
 	}
 }
 
-// refreshLags reads source high watermarks and mirror end offsets.
+// refreshLags reads source high watermarks and mirror end offsets of
+// every partition of ts.
 func (r *Runner) refreshLags(ctx context.Context, ts []*topicRun) {
-	if len(ts) == 0 {
+	var ps []*part
+	for _, t := range ts {
+		ps = append(ps, t.parts...)
+	}
+	r.refreshParts(ctx, ps)
+}
+
+// refreshParts reads the source high watermarks and mirror end offsets of
+// ps, in one ListOffsets per broker and cluster. The end offset of a
+// partition whose worker runs here is the worker's to keep.
+func (r *Runner) refreshParts(ctx context.Context, ps []*part) {
+	if len(ps) == 0 {
 		return
 	}
-	var src, dst []string
-	for _, t := range ts {
-		src = append(src, t.spec.SourceTopic)
-		dst = append(dst, t.spec.Topic)
+	src := kadm.TopicsSet{}
+	dst := kadm.TopicsSet{}
+	before := make(map[*part]int64, len(ps))
+	for _, p := range ps {
+		src.Add(p.t.spec.SourceTopic, p.id)
+		dst.Add(p.t.spec.Topic, p.id)
+		// A value read before a worker started must not overwrite the
+		// worker's, hence the compare-and-swap below.
+		before[p] = p.destEnd.Load()
 	}
-	srcEnds, err := kadm.NewClient(r.cfg.Source).ListEndOffsets(ctx, src...)
+	now := time.Now().UnixNano()
+	srcEnds, err := listEnds(ctx, r.cfg.Source, src)
 	if err == nil {
-		for _, t := range ts {
-			for _, p := range t.parts {
-				if o, ok := srcEnds.Lookup(t.spec.SourceTopic, p.id); ok && o.Err == nil {
-					p.srcHW.Store(o.Offset)
-				}
+		for _, p := range ps {
+			if o, ok := srcEnds.Lookup(p.t.spec.SourceTopic, p.id); ok && o.Err == nil {
+				p.srcHW.Store(o.Offset)
 			}
 		}
 	}
-	// The workers own destEnd while copying: a value read before a worker
-	// started must not overwrite the worker's, hence the compare-and-swap.
-	before := make(map[*part]int64)
-	for _, t := range ts {
-		for _, p := range t.parts {
-			before[p] = p.destEnd.Load()
-		}
-	}
-	dstEnds, err := kadm.NewClient(r.cfg.Dest).ListEndOffsets(ctx, dst...)
+	dstEnds, err := listEnds(ctx, r.cfg.Dest, dst)
 	if err == nil {
-		for _, t := range ts {
-			if t.copying.Load() {
+		r.mu.Lock()
+		for _, p := range ps {
+			if p.running {
 				continue
 			}
-			for _, p := range t.parts {
-				if o, ok := dstEnds.Lookup(t.spec.Topic, p.id); ok && o.Err == nil {
-					p.destEnd.CompareAndSwap(before[p], o.Offset)
+			if o, ok := dstEnds.Lookup(p.t.spec.Topic, p.id); ok && o.Err == nil {
+				p.destEnd.CompareAndSwap(before[p], o.Offset)
+				p.lagAt.Store(now)
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// listEnds lists the end offsets of exactly the partitions in set.
+func listEnds(ctx context.Context, cl *kgo.Client, set kadm.TopicsSet) (kadm.ListedOffsets, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	for topic, parts := range set {
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = topic
+		for p := range parts {
+			rp := kmsg.NewListOffsetsRequestTopicPartition()
+			rp.Partition = p
+			rp.Timestamp = -1 // the end
+			rp.CurrentLeaderEpoch = -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	// kgo splits the request by partition leader and merges the answers.
+	shards := cl.RequestSharded(ctx, req)
+	out := make(kadm.ListedOffsets)
+	var firstErr error
+	for _, sh := range shards {
+		if sh.Err != nil {
+			if firstErr == nil {
+				firstErr = sh.Err
+			}
+			continue
+		}
+		resp := sh.Resp.(*kmsg.ListOffsetsResponse)
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if out[rt.Topic] == nil {
+					out[rt.Topic] = map[int32]kadm.ListedOffset{}
+				}
+				out[rt.Topic][rp.Partition] = kadm.ListedOffset{
+					Topic: rt.Topic, Partition: rp.Partition, Offset: rp.Offset,
+					LeaderEpoch: rp.LeaderEpoch, Err: kerr.ErrorForCode(rp.ErrorCode),
 				}
 			}
 		}
 	}
+	if len(out) == 0 && firstErr != nil {
+		return nil, firstErr
+	}
+	return out, nil
 }
 
 // checkForeignWrites compares the destination end offset of the copying

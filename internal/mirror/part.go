@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 
@@ -52,6 +53,16 @@ type part struct {
 	stalled    atomic.Bool
 	lastErr    atomic.Value // string
 	watchEnd   int64
+
+	// running is set while the partition's worker runs here; cancel
+	// stops that worker and done is closed when it has returned. All
+	// three are guarded by Runner.mu.
+	running bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+	// lagAt is when lag figures of a partition without a worker here
+	// were last read from the clusters (Unix ns; see RefreshLags).
+	lagAt atomic.Int64
 
 	mu sync.Mutex
 	// ready is set when the fetcher may fetch the partition.

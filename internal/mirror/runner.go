@@ -51,13 +51,24 @@ type Spec struct {
 	// Writers are the partitions' writer identities saved by
 	// Hooks.SaveWriters (see fence.go); the runner does not modify the map.
 	Writers map[int32]WriterID
+	// Owned are the partitions this runner copies when the topic copies;
+	// nil means all of them. Instances that share a link's partitions
+	// each own some (internal/group): a partition that is not owned here
+	// is only watched for its lag, on demand (RefreshLags). The runner
+	// does not modify the map.
+	Owned map[int32]bool
 }
+
+// owns reports whether the spec gives partition p to this runner.
+func (s *Spec) owns(p int32) bool { return s.Owned == nil || s.Owned[p] }
 
 // Hooks is how a runner reports to its owner. Calls may come from any
 // goroutine, never with a runner lock held.
 type Hooks interface {
-	// Started is called once the partitions of a Fresh topic are set up.
-	Started(topic string)
+	// Started is called once partitions of a Fresh topic are set up: the
+	// ones this runner owned when the topic started, together, and any
+	// it gains later, one by one.
+	Started(topic string, partitions []int32)
 	// Failed is called when a topic cannot be mirrored faithfully any more;
 	// code is one of the Err constants, msg says why. The runner stops the
 	// topic's copy itself; the owner is expected to persist the failure.
@@ -215,11 +226,17 @@ type topicRun struct {
 	// anywhere.
 	copying atomic.Bool
 	failed  atomic.Bool
-	// startedLeft counts fresh partitions still setting up.
-	startedLeft atomic.Int32
-	cancel      context.CancelFunc
-	wg          sync.WaitGroup
-	kick        *broadcast
+	// startedLeft counts the fresh partitions of the topic's start still
+	// setting up; startedParts are the ones done (guarded by startedMu).
+	startedLeft  atomic.Int32
+	startedMu    sync.Mutex
+	startedParts []int32
+	// ctx is the context of the topic's workers while it copies; each
+	// worker has its own child (part.cancel). Guarded by Runner.mu.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	kick   *broadcast
 	// buffered is the link's total of queued fetched bytes (shared by
 	// every topicRun of the runner).
 	buffered *atomic.Int64
@@ -266,6 +283,7 @@ func (r *Runner) Set(specs []Spec) {
 	}
 	r.mu.Lock()
 	var stop []*topicRun
+	var revoke []*part
 	for name, t := range r.topics {
 		s, ok := want[name]
 		if !ok {
@@ -273,14 +291,27 @@ func (r *Runner) Set(specs []Spec) {
 			delete(r.topics, name)
 			continue
 		}
-		if t.copying.Load() && (!s.Copying || s.Partitions != t.spec.Partitions) {
+		if t.copying.Load() && (!s.Copying || s.Partitions != t.spec.Partitions || s.Compacted != t.desired.Compacted) {
+			// A compaction change restarts the workers: their filler
+			// records take a key on a compacted mirror.
 			stop = append(stop, t)
+			continue
+		}
+		if t.copying.Load() {
+			// The same topic copying on: only the partitions that left
+			// this runner stop; the others copy on undisturbed.
+			for _, p := range t.parts {
+				if p.running && !s.owns(p.id) {
+					revoke = append(revoke, p)
+				}
+			}
 		}
 	}
 	r.mu.Unlock()
 	for _, t := range stop {
 		r.stopTopic(t)
 	}
+	r.stopParts(revoke)
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -291,8 +322,15 @@ func (r *Runner) Set(specs []Spec) {
 			r.topics[s.Topic] = t
 		}
 		t.desired = s
-		if s.Copying && !t.copying.Load() && !t.failed.Load() {
+		switch {
+		case s.Copying && !t.copying.Load() && !t.failed.Load():
 			r.startTopicLocked(t)
+		case t.copying.Load():
+			for _, p := range t.parts {
+				if !p.running && s.owns(p.id) {
+					r.startPartLocked(t, p, true)
+				}
+			}
 		}
 	}
 	r.kickMeta()
@@ -314,24 +352,77 @@ func (r *Runner) newTopicRun(s Spec, prev *topicRun) *topicRun {
 }
 
 func (r *Runner) startTopicLocked(t *topicRun) {
-	ctx, cancel := context.WithCancel(r.ctx)
-	t.cancel = cancel
+	t.ctx, t.cancel = context.WithCancel(r.ctx)
 	t.copying.Store(true)
 	t.startOffsets = &offsetsOnce{}
 	t.writers = newWriterIDs(t.desired.Writers)
-	if t.desired.Fresh {
-		t.startedLeft.Store(int32(len(t.parts)))
-	}
-	now := time.Now().UnixNano()
+	t.startedMu.Lock()
+	t.startedParts = nil
+	t.startedMu.Unlock()
+	n := int32(0)
 	for _, p := range t.parts {
-		p.reset()
-		p.progressAt.Store(now)
-		t.wg.Add(1)
-		w := &worker{r: r, t: t, p: p, spec: t.desired}
-		go func() {
-			defer t.wg.Done()
-			w.run(ctx)
-		}()
+		if t.desired.owns(p.id) {
+			n++
+		}
+	}
+	if t.desired.Fresh {
+		t.startedLeft.Store(n)
+	}
+	for _, p := range t.parts {
+		if t.desired.owns(p.id) {
+			r.startPartLocked(t, p, false)
+		}
+	}
+}
+
+// startPartLocked starts the worker of one partition of a copying topic.
+// late is set for a partition gained after the topic started: it reports
+// its own start. Callers hold r.mu.
+func (r *Runner) startPartLocked(t *topicRun, p *part, late bool) {
+	ctx, cancel := context.WithCancel(t.ctx)
+	done := make(chan struct{})
+	p.running, p.cancel, p.done = true, cancel, done
+	p.reset()
+	p.progressAt.Store(time.Now().UnixNano())
+	t.wg.Add(1)
+	w := &worker{r: r, t: t, p: p, spec: t.desired, lateStart: late}
+	go func() {
+		defer t.wg.Done()
+		defer close(done)
+		w.run(ctx)
+	}()
+}
+
+// stopParts stops the workers of some partitions, each of a copying
+// topic, and waits for them, as stopTopic does for a whole topic: when it
+// returns, none of them will produce again.
+func (r *Runner) stopParts(ps []*part) {
+	if len(ps) == 0 {
+		return
+	}
+	var wait []chan struct{}
+	r.mu.Lock()
+	for _, p := range ps {
+		if !p.running {
+			continue
+		}
+		p.stop()
+		if f, ok := r.fetchers[int32(p.fetcherID.Load())]; ok {
+			f.remove(p)
+		}
+		p.fetcherID.Store(-1)
+		p.running = false
+		p.cancel()
+		wait = append(wait, p.done)
+	}
+	r.mu.Unlock()
+	for _, d := range wait {
+		<-d
+	}
+	for _, p := range ps {
+		if p.stalled.CompareAndSwap(true, false) {
+			r.report(func() { r.cfg.Hooks.Recovered(p.t.spec.Topic, p.id) })
+		}
 	}
 }
 
@@ -342,6 +433,7 @@ func (r *Runner) stopTopic(t *topicRun) {
 	r.mu.Lock()
 	for _, p := range t.parts {
 		p.stop()
+		p.running = false
 	}
 	for _, f := range r.fetchers {
 		f.removeTopic(t)
@@ -395,6 +487,29 @@ func (r *Runner) RefreshLags(ctx context.Context, topics ...string) {
 	}
 	r.mu.Unlock()
 	r.refreshLags(ctx, ts)
+}
+
+// RefreshStale reads, from the clusters, the lag figures of the partitions
+// of topics that another instance copies (not owned here) and that were
+// read longer than maxAge ago, in one request per broker: a read of many
+// mirrors costs one round trip, not one per partition.
+func (r *Runner) RefreshStale(ctx context.Context, maxAge time.Duration, topics ...string) {
+	cutoff := time.Now().Add(-maxAge).UnixNano()
+	r.mu.Lock()
+	var ps []*part
+	for _, name := range topics {
+		t, ok := r.topics[name]
+		if !ok {
+			continue
+		}
+		for _, p := range t.parts {
+			if !p.running && !t.desired.owns(p.id) && p.lagAt.Load() < cutoff {
+				ps = append(ps, p)
+			}
+		}
+	}
+	r.mu.Unlock()
+	r.refreshParts(ctx, ps)
 }
 
 // Close stops everything and waits.

@@ -46,7 +46,11 @@ func (h *hooks) SaveWriters(_ context.Context, topic string, ids map[int32]Write
 	return out, nil
 }
 
-func (h *hooks) Started(topic string) { h.mu.Lock(); h.started[topic] = true; h.mu.Unlock() }
+func (h *hooks) Started(topic string, _ []int32) {
+	h.mu.Lock()
+	h.started[topic] = true
+	h.mu.Unlock()
+}
 func (h *hooks) Failed(topic, code, msg string) {
 	h.mu.Lock()
 	h.failed[topic] = code + ": " + msg

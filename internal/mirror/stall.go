@@ -15,41 +15,50 @@ import (
 
 // watchStalls checks the copying partitions of ts for progress.
 func (r *Runner) watchStalls(ts []*topicRun, now time.Time) {
+	r.mu.Lock()
+	var ps []*part
 	for _, t := range ts {
 		for _, p := range t.parts {
-			end, hw := p.destEnd.Load(), p.srcHW.Load()
-			if end != p.watchEnd || (hw >= 0 && end >= hw) {
-				// Moved, or nothing to copy.
-				p.watchEnd = end
-				p.progressAt.Store(now.UnixNano())
-				if p.stalled.CompareAndSwap(true, false) {
-					r.report(func() { r.cfg.Hooks.Recovered(t.spec.Topic, p.id) })
-				}
-				continue
+			if p.running {
+				ps = append(ps, p)
 			}
-			since := time.Unix(0, p.progressAt.Load())
-			if now.Sub(since) >= r.cfg.StallTimeout/2 && p.nudgedAt.Load() < since.UnixNano() {
-				// Halfway: hand the partition to its fetcher afresh, with
-				// a new fetch session, in case the fetches themselves are
-				// what stopped.
-				p.nudgedAt.Store(now.UnixNano())
-				r.nudge(p)
-			}
-			if now.Sub(since) < r.cfg.StallTimeout || !p.stalled.CompareAndSwap(false, true) {
-				continue
-			}
-			reason := fmt.Sprintf("partition %d has copied nothing for %s", p.id, now.Sub(since).Round(time.Second))
-			if hw >= 0 {
-				reason += fmt.Sprintf(" with %d offsets to copy (mirror at %d, source at %d)", hw-max(end, 0), end, hw)
-			} else {
-				reason += " and has fetched nothing from the source"
-			}
-			if e, ok := p.lastErr.Load().(string); ok && e != "" {
-				reason += "; last error: " + e
-			}
-			r.log.Warn("mirror partition stalled", "topic", t.spec.Topic, "partition", p.id, "reason", reason)
-			r.report(func() { r.cfg.Hooks.Stalled(t.spec.Topic, p.id, reason) })
 		}
+	}
+	r.mu.Unlock()
+	for _, p := range ps {
+		t := p.t
+		end, hw := p.destEnd.Load(), p.srcHW.Load()
+		if end != p.watchEnd || (hw >= 0 && end >= hw) {
+			// Moved, or nothing to copy.
+			p.watchEnd = end
+			p.progressAt.Store(now.UnixNano())
+			if p.stalled.CompareAndSwap(true, false) {
+				r.report(func() { r.cfg.Hooks.Recovered(t.spec.Topic, p.id) })
+			}
+			continue
+		}
+		since := time.Unix(0, p.progressAt.Load())
+		if now.Sub(since) >= r.cfg.StallTimeout/2 && p.nudgedAt.Load() < since.UnixNano() {
+			// Halfway: hand the partition to its fetcher afresh, with
+			// a new fetch session, in case the fetches themselves are
+			// what stopped.
+			p.nudgedAt.Store(now.UnixNano())
+			r.nudge(p)
+		}
+		if now.Sub(since) < r.cfg.StallTimeout || !p.stalled.CompareAndSwap(false, true) {
+			continue
+		}
+		reason := fmt.Sprintf("partition %d has copied nothing for %s", p.id, now.Sub(since).Round(time.Second))
+		if hw >= 0 {
+			reason += fmt.Sprintf(" with %d offsets to copy (mirror at %d, source at %d)", hw-max(end, 0), end, hw)
+		} else {
+			reason += " and has fetched nothing from the source"
+		}
+		if e, ok := p.lastErr.Load().(string); ok && e != "" {
+			reason += "; last error: " + e
+		}
+		r.log.Warn("mirror partition stalled", "topic", t.spec.Topic, "partition", p.id, "reason", reason)
+		r.report(func() { r.cfg.Hooks.Stalled(t.spec.Topic, p.id, reason) })
 	}
 }
 

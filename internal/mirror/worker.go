@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -48,6 +49,9 @@ type worker struct {
 	window   []*inFlight
 	align    int64 // pending alignment target, -1 for none
 	startedC bool  // Started was counted for this partition
+	// lateStart is set for a partition that joined a copying topic: it
+	// reports its own start rather than counting towards the topic's.
+	lateStart bool
 }
 
 // errFatal wraps errors that fail the whole topic.
@@ -166,8 +170,21 @@ func (w *worker) markStarted() {
 		return
 	}
 	w.startedC = true
-	if w.t.startedLeft.Add(-1) == 0 {
-		w.r.cfg.Hooks.Started(w.t.spec.Topic)
+	if w.lateStart {
+		w.r.cfg.Hooks.Started(w.t.spec.Topic, []int32{w.p.id})
+		return
+	}
+	w.t.startedMu.Lock()
+	w.t.startedParts = append(w.t.startedParts, w.p.id)
+	done := w.t.startedLeft.Add(-1) == 0
+	var ps []int32
+	if done {
+		ps = slices.Clone(w.t.startedParts)
+		slices.Sort(ps)
+	}
+	w.t.startedMu.Unlock()
+	if done {
+		w.r.cfg.Hooks.Started(w.t.spec.Topic, ps)
 	}
 }
 

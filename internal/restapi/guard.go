@@ -88,6 +88,13 @@ var openGuard, _ = auth.New(auth.Config{})
 // serve it; when not, the refusal is written.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, a access) (*http.Request, bool) {
 	g := s.guard()
+	if f, ok := forwardedOf(r); ok {
+		// Authenticated and rate-limited by the instance that forwarded
+		// it; authorized again here, with this instance's roles.
+		p := forwardedPrincipal(f)
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		return r, s.authorize(w, r, g, p, a)
+	}
 	// Failed authentications have a budget, per presented key or per
 	// address (see auth.Guard.Admit).
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
@@ -111,6 +118,11 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, a access) (*http.
 		tooManyRequests(w, r, wait)
 		return r, false
 	}
+	return r, s.authorize(w, r, g, p, a)
+}
+
+// authorize checks that p may do a; when not, the refusal is written.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, g *auth.Guard, p auth.Principal, a access) bool {
 	allowed := false
 	switch {
 	case a.action == "":
@@ -123,9 +135,8 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, a access) (*http.
 	if !allowed {
 		s.log.Warn("request refused: not authorized", "principal", p.Name, "method", r.Method, "path", r.URL.Path, "action", a.action)
 		writeError(w, r, s.log, errForbidden)
-		return r, false
 	}
-	return r, true
+	return allowed
 }
 
 // canRead reports whether the request's principal may read link; list
@@ -189,6 +200,9 @@ func (s *Server) audit(r *http.Request, route string, status int, took time.Dura
 	}
 	if q := r.URL.RawQuery; q != "" {
 		attrs = append(attrs, "query", q)
+	}
+	if _, ok := forwardedOf(r); ok {
+		attrs = append(attrs, "forwarded", true)
 	}
 	s.log.Info("audit", attrs...)
 }

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strait-dev/strait/api"
 	"github.com/strait-dev/strait/internal/link"
 )
 
@@ -50,6 +51,9 @@ func New(m *link.Manager, log *slog.Logger, opt Options) *Server {
 		s.routes(p)
 	}
 	s.mux.HandleFunc("/", s.notFoundAudited)
+	if m != nil {
+		m.HandleCommands(apiKind, s.serveForwarded)
+	}
 	return s
 }
 
@@ -111,7 +115,7 @@ func (s *Server) handle(pattern, prefix string, a access, h handlerFunc) {
 			return
 		}
 		if r.ContentLength > maxBody {
-			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{ErrorCode: 413, Message: fmt.Sprintf("Request body is larger than %d bytes.", maxBody)})
+			writeJSON(w, http.StatusRequestEntityTooLarge, api.Error{ErrorCode: 413, Message: fmt.Sprintf("Request body is larger than %d bytes.", maxBody)})
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -121,7 +125,11 @@ func (s *Server) handle(pattern, prefix string, a access, h handlerFunc) {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
 		defer cancel()
-		if err := h(w, r.WithContext(ctx), c); err != nil {
+		r = r.WithContext(ctx)
+		if _, fwd := forwardedOf(r); changes && !fwd && !s.leading() {
+			h = s.forward
+		}
+		if err := h(w, r, c); err != nil {
 			writeError(w, r, s.log, err)
 		}
 	})
@@ -137,11 +145,11 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 		r2 := r.Clone(r.Context())
 		r2.Method = m
 		if _, pat := s.mux.Handler(r2); pat != "" && pat != "/" {
-			writeJSON(w, http.StatusMethodNotAllowed, errorBody{ErrorCode: 405, Message: "HTTP 405 Method Not Allowed"})
+			writeJSON(w, http.StatusMethodNotAllowed, api.Error{ErrorCode: 405, Message: "HTTP 405 Method Not Allowed"})
 			return
 		}
 	}
-	writeJSON(w, http.StatusNotFound, errorBody{ErrorCode: 404, Message: "HTTP 404 Not Found"})
+	writeJSON(w, http.StatusNotFound, api.Error{ErrorCode: 404, Message: "HTTP 404 Not Found"})
 }
 
 // notFoundAudited is notFound with an audit line for what would have
@@ -162,6 +170,9 @@ func (s *Server) notFoundAudited(w http.ResponseWriter, r *http.Request) {
 // arrived on. Never the Host header, which is the client's to write and
 // would be repeated in every metadata.self.
 func (c *call) baseURL(r *http.Request) string {
+	if f, ok := forwardedOf(r); ok && f.Base != "" {
+		return f.Base + c.prefix
+	}
 	if c.external != "" {
 		return c.external + c.prefix
 	}

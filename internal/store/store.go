@@ -194,6 +194,17 @@ func (s *Store) Follow(ctx context.Context, from int64, fn func(key string, e En
 	}
 }
 
+// End returns the state topic's end offset: the offset the next record
+// will have.
+func (s *Store) End(ctx context.Context) (int64, error) {
+	leader, _, err := partitionLeader(ctx, s.prod, s.topic)
+	if err != nil {
+		return 0, err
+	}
+	_, end, err := logBounds(ctx, s.prod, leader, s.topic)
+	return end, err
+}
+
 // Close releases the store's client.
 func (s *Store) Close() { s.prod.Close() }
 
