@@ -227,6 +227,13 @@ serviceMonitor:
 			t.Errorf("the ConfigMap holds a secret:\n%s", file)
 		}
 	}
+	if b, err := yaml.Marshal(dep); err == nil {
+		for _, s := range []string{key, "p@ss word"} {
+			if strings.Contains(string(b), s) {
+				t.Errorf("the Deployment holds a secret")
+			}
+		}
+	}
 	env := map[string]string{}
 	for k, v := range sec.get("stringData").(map[string]any) {
 		env[k], _ = v.(string)
