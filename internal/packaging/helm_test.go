@@ -190,8 +190,8 @@ serviceMonitor:
 		{[]any{"securityContext", "capabilities", "drop", 0}, "ALL"},
 		{[]any{"args", 0}, "serve"},
 		{[]any{"args", 1}, "--config"},
-		{[]any{"args", 2}, "/etc/strait/strait.yaml"},
-		{[]any{"volumeMounts", 0, "mountPath"}, "/etc/strait"},
+		{[]any{"args", 2}, "/etc/strait/config/strait.yaml"},
+		{[]any{"volumeMounts", 0, "mountPath"}, "/etc/strait/config"},
 		{[]any{"envFrom", 0, "secretRef", "name"}, sec.get("metadata", "name")},
 	} {
 		if got := c.get(tc.path...); got != tc.want {
@@ -331,6 +331,17 @@ tls: {existingSecret: my-strait-tls}
 	}
 	if got := c.get("volumeMounts", 1, "mountPath"); got != "/etc/strait/tls" {
 		t.Errorf("TLS mounted at %v", got)
+	}
+	// Kubernetes cannot make a mount point inside a ConfigMap volume.
+	mounts, _ := c.get("volumeMounts").([]any)
+	for i, a := range mounts {
+		for j, b := range mounts {
+			pa, _ := a.(map[string]any)["mountPath"].(string)
+			pb, _ := b.(map[string]any)["mountPath"].(string)
+			if i != j && strings.HasPrefix(pb, strings.TrimSuffix(pa, "/")+"/") {
+				t.Errorf("%s is mounted inside %s", pb, pa)
+			}
+		}
 	}
 
 	// Without secrets there is no Secret and no envFrom.
