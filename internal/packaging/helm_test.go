@@ -24,6 +24,9 @@ const chartPath = "deploy/helm/strait"
 // it), or fails if STRAIT_REQUIRE_HELM is set, as CI sets it.
 func helmBin(t *testing.T) string {
 	t.Helper()
+	// helm reads the chart, not the test: its files must count for the
+	// test's cached result.
+	dependOn(t, chartPath, func(string) bool { return true })
 	if p := os.Getenv("STRAIT_HELM"); p != "" {
 		return p
 	}

@@ -125,6 +125,7 @@ func TestReleaseTargetsBuild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: cross-compiling the release targets is skipped")
 	}
+	dependOnSources(t)
 	b := readGoreleaser(t).Builds[0]
 	ldflags := renderLDFlags(t, b.LDFlags[0])
 	for _, goos := range b.GOOS {

@@ -38,3 +38,39 @@ func readRepoFile(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// dependOnSources makes the calling test's cached result depend on every
+// Go source file of the module and on go.mod and go.sum. go test caches a
+// result by the test binary and the files the test itself opened; a test
+// that runs go build on the module must also be run again when a file it
+// did not open changes.
+func dependOnSources(t *testing.T) {
+	t.Helper()
+	dependOn(t, ".", func(n string) bool { return strings.HasSuffix(n, ".go") || n == "go.mod" || n == "go.sum" })
+}
+
+// dependOn makes the calling test's cached result depend on the files
+// under dir (a path in the repository) whose names match: see
+// dependOnSources.
+func dependOn(t *testing.T, dir string, match func(name string) bool) {
+	t.Helper()
+	start := filepath.Join(repoRoot(t), dir)
+	err := filepath.WalkDir(start, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if n := d.Name(); p != start && (strings.HasPrefix(n, ".") || n == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if match(d.Name()) {
+			_, err = os.Stat(p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -30,6 +30,7 @@ var testStamp = Stamp{Version: "v0.0.0-imagetest", Commit: "0123456789abcdef0123
 // way a user does, reads the tarball back and checks what a container
 // runtime would run.
 func TestImageTarball(t *testing.T) {
+	dependOnSources(t)
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.crt")
 	if err := os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n"), 0o644); err != nil {
@@ -271,5 +272,34 @@ func TestTagSafe(t *testing.T) {
 		if _, err := name.NewTag("strait:" + tagSafe(in)); err != nil {
 			t.Errorf("strait:%s is no tag: %v", tagSafe(in), err)
 		}
+	}
+}
+
+// dependOnSources makes this test's cached result depend on every Go
+// source file of the module: go test caches by the files the test opened,
+// and this one builds strait from files it does not open.
+func dependOnSources(t *testing.T) {
+	t.Helper()
+	root, err := moduleRoot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if n := d.Name(); p != root && (strings.HasPrefix(n, ".") || n == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if n := d.Name(); strings.HasSuffix(n, ".go") || n == "go.mod" || n == "go.sum" {
+			_, err = os.Stat(p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
