@@ -115,6 +115,7 @@ destination_ca_file: /etc/file-ca.pem
 				DestinationSASLMechanism: "SCRAM-SHA-512", DestinationSASLUsername: "file-user",
 				DestinationSASLPassword: "file-pass", DestinationCAFile: "/etc/file-ca.pem",
 				GroupSessionTimeout: "10s", PartitionStallTimeout: "60s", LinkNetworksDeny: config.Defaults().LinkNetworksDeny,
+				MetricsPartitionLabels: true,
 			},
 		},
 		{

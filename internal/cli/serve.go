@@ -94,6 +94,7 @@ STRAIT_SECRETS_PREVIOUS_KEYS (see docs/security.md).`,
 	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file (auth settings are read from it again when it changes)")
 	cmd.Flags().Bool("allow-unauthenticated", false, "serve the API on a non-loopback address without authentication")
 	cmd.Flags().Bool("standby", false, "join the group of instances and answer the API, but copy nothing and never become the active one")
+	cmd.Flags().Bool("metrics-partition-labels", def.MetricsPartitionLabels, "give per-partition metrics a partition label; false sums them per topic (docs/metrics.md)")
 	cmd.Flags().BoolVar(&checkOnly, "check-config", false, "validate the configuration and exit")
 	return cmd
 }
@@ -113,6 +114,9 @@ func loadConfig(fs *pflag.FlagSet, file string) (config.Config, error) {
 	}
 	if fs.Changed("standby") {
 		cfg.Standby, _ = fs.GetBool("standby")
+	}
+	if fs.Changed("metrics-partition-labels") {
+		cfg.MetricsPartitionLabels, _ = fs.GetBool("metrics-partition-labels")
 	}
 	for _, f := range serveFlags {
 		if fs.Changed(f.flag) {

@@ -142,6 +142,13 @@ func TestSampleOfAMirror(t *testing.T) {
 		t.Fatalf("sample %+v, want l/t with 42 records", s)
 	}
 	if !math.IsNaN(s.Seconds) {
-		t.Fatalf("seconds %v before mirror.Lag carries them, want NaN (unknown)", s.Seconds)
+		t.Fatalf("seconds %v while lagging partitions do not know their age, want NaN (unknown)", s.Seconds)
+	}
+	now := time.Now().UnixMilli()
+	v.Lags[0].OldestUncopiedMs = now - 3000
+	v.Lags[2].OldestUncopiedMs = now - 9000
+	s = sampleOf(v)
+	if s.Seconds < 8.9 || s.Seconds > 10 {
+		t.Fatalf("seconds %v, want the oldest partition's age, about 9", s.Seconds)
 	}
 }

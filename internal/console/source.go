@@ -2,6 +2,7 @@ package console
 
 import (
 	"math"
+	"time"
 
 	"github.com/strait-dev/strait/internal/link"
 	"github.com/strait-dev/strait/internal/mirror"
@@ -28,19 +29,27 @@ func ManagerSource(m func() *link.Manager) Source {
 }
 
 // sampleOf is a mirror's lag: records summed over its partitions, seconds
-// the largest of its partitions that know theirs.
+// the largest of its partitions' ages, unknown (NaN) while a partition
+// that lags does not know its age yet.
 func sampleOf(v link.MirrorView) Sample {
-	s := Sample{Link: v.Link, Topic: v.Topic, Seconds: math.NaN()}
+	s := Sample{Link: v.Link, Topic: v.Topic}
 	for _, l := range v.Lags {
 		s.Records += l.Lag
-		if sec := lagSeconds(l); !math.IsNaN(sec) && (math.IsNaN(s.Seconds) || sec > s.Seconds) {
-			s.Seconds = sec
+		sec := lagSeconds(l)
+		if math.IsNaN(sec) || math.IsNaN(s.Seconds) {
+			s.Seconds = math.NaN()
+			continue
 		}
+		s.Seconds = max(s.Seconds, sec)
 	}
 	return s
 }
 
 // lagSeconds is a partition's lag in seconds, the age of its oldest record
-// not yet copied, NaN when unknown. mirror.Lag does not carry it yet: when
-// it does, this returns that field (NaN where the partition does not know).
-func lagSeconds(mirror.Lag) float64 { return math.NaN() }
+// not yet copied, NaN when unknown.
+func lagSeconds(l mirror.Lag) float64 {
+	if sec, ok := l.Seconds(time.Now()); ok {
+		return sec
+	}
+	return math.NaN()
+}

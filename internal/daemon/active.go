@@ -103,6 +103,7 @@ func (d *Daemon) load(ctx context.Context) error {
 		Networks:         networks,
 		Follower:         true,
 		Instance:         fmt.Sprintf("%s/%d", host, os.Getpid()),
+		Observers:        d.metrics,
 
 		MaxTopicsPerRequest: d.opt.MaxTopicsPerRequest,
 	})

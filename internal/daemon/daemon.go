@@ -66,6 +66,9 @@ type Daemon struct {
 	stopBG context.CancelFunc
 	bg     sync.WaitGroup
 
+	// metrics counts what the manager, its runners and the store report.
+	metrics *metrics.Metrics
+
 	mu    sync.Mutex
 	mgr   *link.Manager
 	api   http.Handler // the API over mgr, nil while not active
@@ -149,6 +152,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if d.store, err = store.Open(ctx, base, cfg.StateTopic, log); err != nil {
 		return nil, err
 	}
+	d.store.Observe(d.metrics.StateWrite)
 	if err := d.load(ctx); err != nil {
 		return nil, err
 	}
@@ -204,7 +208,12 @@ func (d *Daemon) listen(cfg config.Config, guard *auth.Guard) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(metrics.BuildInfo(buildinfo.Get()))
-	if err := metrics.Register(reg, d.Manager); err != nil {
+	var err error
+	d.metrics, err = metrics.New(reg, metrics.Options{
+		PartitionLabels: cfg.MetricsPartitionLabels,
+		Ready:           func() bool { return d.notReady() == "" },
+	}, d.Manager)
+	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
@@ -214,7 +223,6 @@ func (d *Daemon) listen(cfg config.Config, guard *auth.Guard) error {
 	d.console = console.New(console.Config{Manager: d.Manager, Guard: d.guard, Log: d.log, Interval: d.opt.LagSampleInterval})
 	d.console.Mount(mux)
 	mux.HandleFunc("/", d.serveAPI)
-	var err error
 	if d.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
 	}

@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/strait-dev/strait/internal/store"
@@ -60,9 +61,11 @@ func (m *Manager) applyRecord(key string, e store.Entry) {
 		}
 	}
 	var restart, reconcile, stop string
+	var prev *Mirror
 	m.mu.Lock()
 	switch {
 	case mir != nil:
+		prev = m.mirrors[mir.Topic]
 		m.mirrors[mir.Topic] = mir
 		reconcile = mir.Link
 	case l != nil:
@@ -89,7 +92,10 @@ func (m *Manager) applyRecord(key string, e store.Entry) {
 	}
 	m.mu.Unlock()
 	m.writeMu.Unlock()
-	m.log.Info("state change applied from the state topic", "key", key, "offset", e.Offset)
+	m.log.Debug("state change applied from the state topic", "key", key, "offset", e.Offset)
+	if mir != nil {
+		m.logTransitionAt(withReason(context.Background(), "written by another Strait instance"), slog.LevelDebug, prev, mir)
+	}
 	switch {
 	case restart != "":
 		m.restartRun(restart)

@@ -78,6 +78,9 @@ type Config struct {
 	// name or match, so that one request cannot hold the daemon for long;
 	// zero means DefaultMaxTopicsPerRequest.
 	MaxTopicsPerRequest int
+	// Observers receives each link's measurements (internal/metrics); nil
+	// discards them.
+	Observers Observers
 	// Follower starts the Manager as a follower of the active instance
 	// (see roles.go): it makes no change to the state until Lead.
 	Follower bool
@@ -117,6 +120,8 @@ type Manager struct {
 	derivedMu sync.Mutex
 	derived   map[string]derivedStatus
 
+	// linkStates are the links' states as last logged (statelog.go).
+	linkStates linkStates
 	// taskResults are the link task errors the active instance recorded
 	// (synclink.go), by link; guarded by mu.
 	taskResults map[string]map[string][]linksync.TaskError

@@ -181,6 +181,9 @@ func (r *Runner) probeSource(missing map[string]time.Time) {
 	if r.ctx.Err() != nil {
 		return
 	}
+	if err != nil {
+		r.cfg.Observer.Error(OpSourceMetadata, err)
+	}
 	r.cfg.Hooks.SourceReachable(err)
 	if err != nil {
 		return
@@ -264,11 +267,16 @@ func (r *Runner) lagLoop() {
 		case <-tick.C:
 		}
 		r.mu.Lock()
-		var idle []*part
+		var idle, running []*part
 		var copying []*topicRun
 		for _, t := range r.topics {
 			if t.copying.Load() {
 				copying = append(copying, t)
+			}
+			for _, p := range t.parts {
+				if p.running {
+					running = append(running, p)
+				}
 			}
 			// Partitions of this runner that do not copy (a paused
 			// mirror) show how far the source moved on. Those another
@@ -291,6 +299,9 @@ func (r *Runner) lagLoop() {
 			// answer and look caught up.
 			r.refreshSourceEnds(ctx, copying)
 		}
+		// The age of what this instance copies or watches; the others'
+		// partitions are their owners' to tell.
+		r.refreshAges(ctx, append(idle, running...), time.Now())
 		cancel()
 		r.watchStalls(copying, time.Now())
 	}

@@ -135,6 +135,8 @@ type Config struct {
 	// StallTimeout is how long a partition with offsets to copy may copy
 	// nothing before it is reported stalled. Default one minute.
 	StallTimeout time.Duration
+	// Observer receives the copy's measurements; nil discards them.
+	Observer Observer
 }
 
 func (c *Config) defaults() {
@@ -171,6 +173,9 @@ func (c *Config) defaults() {
 	if c.StallTimeout <= 0 {
 		c.StallTimeout = time.Minute
 	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
 }
 
 // Lag is one partition's replication lag.
@@ -184,6 +189,10 @@ type Lag struct {
 	LastSourceFetchOffset int64
 	// MirrorEnd is the mirror partition's log end offset as last known.
 	MirrorEnd int64
+	// OldestUncopiedMs is the timestamp (Unix ms) of the oldest source
+	// record not yet copied, the source batch at MirrorEnd, when Lag is
+	// not zero; 0 when Lag is zero or the timestamp is not known yet.
+	OldestUncopiedMs int64
 }
 
 // Runner mirrors the topics of one link. Create it with NewRunner, feed it
@@ -265,7 +274,7 @@ func NewRunner(cfg Config) *Runner {
 	}
 	r.srcMeta.cl = cfg.Source
 	r.destMeta.cl = cfg.Dest
-	r.sink = newSink(ctx, cfg.Dest, cfg.ProduceTimeout)
+	r.sink = newSink(ctx, cfg.Dest, cfg.ProduceTimeout, cfg.Observer)
 	r.wg.Add(2)
 	go r.metadataLoop()
 	go r.lagLoop()
@@ -341,7 +350,7 @@ func (r *Runner) Set(specs []Spec) {
 func (r *Runner) newTopicRun(s Spec, prev *topicRun) *topicRun {
 	t := &topicRun{spec: s, desired: s, parts: make([]*part, s.Partitions), kick: &r.kick, buffered: &r.buffered}
 	for i := range t.parts {
-		p := newPart(t, int32(i))
+		p := newPart(t, int32(i), r.cfg.Observer.Partition(s.Topic, int32(i)))
 		if prev != nil && i < len(prev.parts) {
 			p.srcHW.Store(prev.parts[i].srcHW.Load())
 			p.destEnd.Store(prev.parts[i].destEnd.Load())

@@ -108,6 +108,11 @@ func (s *Server) createMirror(w http.ResponseWriter, r *http.Request, _ *call) e
 	if err := s.m.CreateMirror(r.Context(), r.PathValue("link_name"), req); err != nil {
 		return err
 	}
+	topic := req.MirrorTopic
+	if topic == "" {
+		topic = req.SourceTopic
+	}
+	noteTopics(r, auditTopic{name: topic})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -140,6 +145,9 @@ func (s *Server) alterMirrors(op link.Op) handlerFunc {
 		results, err := s.m.AlterMirrors(r.Context(), name, op, sel, opt)
 		if err != nil {
 			return err
+		}
+		for _, res := range results {
+			noteTopics(r, auditTopic{name: res.Topic, code: res.ErrorCode, msg: res.ErrorMessage})
 		}
 		base := s.mirrorsURL(r, c, name)
 		out := api.AlterMirrorsDataList{Kind: "AlterMirrorsDataList", Metadata: api.CollectionMetadata{Self: base}, Data: []api.AlterMirrorsData{}}

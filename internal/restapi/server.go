@@ -108,6 +108,7 @@ func (s *Server) handle(pattern, prefix string, a access, h handlerFunc) {
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w}
 			w = sw
+			r = withAuditNote(r)
 			defer func() { s.audit(r, pattern, sw.status, time.Since(start)) }()
 		}
 		r, ok := s.admit(w, r, a)
