@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"debug/elf"
 	"fmt"
 	"io"
 	"os"
@@ -80,6 +81,29 @@ func buildBinary(ctx context.Context, p v1.Platform, s Stamp, out string) error 
 	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build for %s: %w\n%s", p, err, b)
+	}
+	return nil
+}
+
+// elfMachines are the ELF machines of the architectures checkBinary knows.
+var elfMachines = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "arm": elf.EM_ARM, "386": elf.EM_386, "ppc64le": elf.EM_PPC64, "s390x": elf.EM_S390, "riscv64": elf.EM_RISCV}
+
+// checkBinary refuses what cannot run on the image's empty base: anything
+// but a Linux ELF executable for p's architecture, and one that needs a
+// dynamic loader (a cgo build).
+func checkBinary(b []byte, p v1.Platform) error {
+	f, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("not an ELF binary (a Linux build of strait): %w", err)
+	}
+	defer f.Close()
+	if want, ok := elfMachines[p.Architecture]; ok && f.Machine != want {
+		return fmt.Errorf("the binary is for %v, not %s", f.Machine, p.Architecture)
+	}
+	for _, prog := range f.Progs {
+		if prog.Type == elf.PT_INTERP {
+			return fmt.Errorf("the binary needs a dynamic loader, which the empty base has not: build it with CGO_ENABLED=0")
+		}
 	}
 	return nil
 }

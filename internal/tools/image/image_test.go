@@ -235,6 +235,51 @@ func checkStatic(t *testing.T, b []byte) {
 	}
 }
 
+// TestBinaryChecked: a binary given with -binary that cannot run on the
+// empty base is refused before an image is written.
+func TestBinaryChecked(t *testing.T) {
+	dir := t.TempDir()
+	notELF := filepath.Join(dir, "script")
+	if err := os.WriteFile(notELF, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, binary, platform, wantErr string }{
+		{"not ELF", notELF, "linux/amd64", "not an ELF binary"},
+	}
+	// The test binary itself: built with cgo (for -race) it is dynamic;
+	// and it is for this machine's architecture only.
+	self, _ := os.Executable()
+	if runtime.GOOS == "linux" {
+		other := map[string]string{"amd64": "linux/arm64", "arm64": "linux/amd64"}[runtime.GOARCH]
+		if other != "" {
+			tests = append(tests, struct{ name, binary, platform, wantErr string }{"another architecture", self, other, "not " + strings.TrimPrefix(other, "linux/")})
+		}
+		if f, err := elf.Open(self); err == nil {
+			dynamic := slices.ContainsFunc(f.Progs, func(p *elf.Prog) bool { return p.Type == elf.PT_INTERP })
+			f.Close()
+			if dynamic {
+				tests = append(tests, struct{ name, binary, platform, wantErr string }{"dynamic", self, "linux/" + runtime.GOARCH, "CGO_ENABLED=0"})
+			}
+		}
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "x.tar")
+			o, err := parseFlags([]string{"-tarball", out, "-binary", tc.binary, "-platform", tc.platform, "-ca-certs", "", "-version", "v0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = run(context.Background(), o)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err %v, want one mentioning %q", err, tc.wantErr)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Error("an image was written anyway")
+			}
+		})
+	}
+}
+
 func TestParseFlags(t *testing.T) {
 	tests := []struct {
 		args    []string

@@ -127,6 +127,9 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
+		if err := checkBinary(b, p); err != nil {
+			return fmt.Errorf("%s: %w", bin, err)
+		}
 		if images[i], err = Image(b, p, o.stamp, o.caCerts); err != nil {
 			return fmt.Errorf("image for %s: %w", p, err)
 		}
