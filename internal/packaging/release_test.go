@@ -119,7 +119,7 @@ func TestGoreleaserConfig(t *testing.T) {
 
 // TestReleaseTargetsBuild cross-compiles every target of .goreleaser.yaml
 // with its environment, flags and (rendered) ldflags, as goreleaser would.
-// From a cold build cache this takes about 45 s a target on two cores; a
+// From a cold build cache this takes 35 to 100 s a target on two cores; a
 // warm cache makes it a few seconds in all.
 func TestReleaseTargetsBuild(t *testing.T) {
 	if testing.Short() {
