@@ -39,9 +39,7 @@ func startProc(name, logDir, bin string, args ...string) (*proc, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
-	// If the benchmark itself is killed (SIGKILL skips its cleanup), the
-	// kernel kills the children too instead of leaving clusters behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	fmt.Fprintf(lf, "# %s %s\n", bin, strings.Join(args, " "))
 	if err := cmd.Start(); err != nil {
 		lf.Close()

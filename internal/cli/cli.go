@@ -16,10 +16,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-)
 
-// Version is set at build time with -ldflags "-X ...cli.Version=...".
-var Version = "dev"
+	"github.com/strait-dev/strait/internal/buildinfo"
+)
 
 // Exit codes of the command line.
 const (
@@ -106,12 +105,12 @@ destination cluster with the same partitions and the same offsets, managed
 through the Kafka REST v3 cluster-linking API.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       Version,
+		Version:       buildinfo.Get().String(),
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServe(), newDevcluster(), newDemo(), newAuth(), newBench(), newLink(), newMirror(), newGroupCmd(), newSwitchover())
+	root.AddCommand(newServe(), newDevcluster(), newDemo(), newAuth(), newBench(), newLink(), newMirror(), newGroupCmd(), newSwitchover(), newVersion())
 	return root
 }
 

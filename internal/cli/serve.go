@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/strait-dev/strait/internal/buildinfo"
 	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/daemon"
 )
@@ -81,7 +82,7 @@ STRAIT_SECRETS_PREVIOUS_KEYS (see docs/security.md).`,
 			ctx, stop := signalContext()
 			defer stop()
 			reload := func() (config.Config, error) { return loadConfig(cmd.Flags(), configFile) }
-			d, err := daemon.New(ctx, cfg, log, daemon.Options{ConfigFile: configFile, Reload: reload})
+			d, err := daemon.New(ctx, cfg, log, daemon.Options{ConfigFile: configFile, Reload: reload, Version: buildinfo.Get().Version})
 			if err != nil {
 				return err
 			}

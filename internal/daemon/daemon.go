@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strait-dev/strait/internal/auth"
+	"github.com/strait-dev/strait/internal/buildinfo"
 	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/console"
 	"github.com/strait-dev/strait/internal/group"
@@ -206,6 +207,7 @@ func newSealer(cfg config.Config) (*secret.Sealer, error) {
 func (d *Daemon) listen(cfg config.Config, guard *auth.Guard) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(metrics.BuildInfo(buildinfo.Get()))
 	var err error
 	d.metrics, err = metrics.New(reg, metrics.Options{
 		PartitionLabels: cfg.MetricsPartitionLabels,
