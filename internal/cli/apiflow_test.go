@@ -191,6 +191,12 @@ func TestLinkAndMirrorCommands(t *testing.T) {
 			t.Fatalf("delete of a link in use: exit %d, stderr %q", r.code, r.err)
 		}
 		// y: done, and waited for.
+		// The dry run says what the failover would lose, and changes
+		// nothing.
+		r = s.cli(t, nil, "mirror", "failover", "orders", "--link", "demo", "--dry-run")
+		if r.code != 0 || !strings.Contains(r.out, "failover now loses") || !strings.Contains(r.out, "Records Not Copied") || s.status(t, "demo", "orders") == "STOPPED" {
+			t.Fatalf("failover --dry-run: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
+		}
 		r = s.cli(t, tty{strings.NewReader("y\n")}, "mirror", "failover", "orders", "--link", "demo")
 		if r.code != 0 || !strings.Contains(r.err, "orders: STOPPED") || s.status(t, "demo", "orders") != "STOPPED" {
 			t.Fatalf("failover answered y: exit %d, stderr %q", r.code, r.err)

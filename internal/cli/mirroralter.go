@@ -225,6 +225,26 @@ func (a *alterOptions) run(cmd *cobra.Command, o *connOptions, v alterVerb, args
 	if err := printAlterResults(p, v, a.includePartitions, results); err != nil {
 		return err
 	}
+	if v.op == "failover" && a.dryRun && p.format == formatHuman {
+		// A failover's dry run says what it would lose (the same report
+		// as strait mirror failover-report).
+		var topics []string
+		for _, r := range results {
+			if r.ErrorCode == nil {
+				topics = append(topics, r.MirrorTopicName)
+			}
+		}
+		if len(topics) > 0 {
+			rep, err := cl.FailoverReport(ctx, a.link, topics)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
+			if err := printFailoverReport(cmd, p, rep); err != nil {
+				return err
+			}
+		}
+	}
 	var errs []error
 	var accepted []string
 	refused := 0

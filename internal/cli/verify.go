@@ -140,26 +140,32 @@ offsets the link syncs, the records their consumers would see again or miss.`,
 			if p.format != formatHuman {
 				return p.serialized(rep)
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), rep.Verdict)
-			var cells [][]string
-			for _, t := range rep.Topics {
-				for _, pt := range t.Partitions {
-					cells = append(cells, []string{t.MirrorTopicName, itoa(pt.Partition), itoa(pt.RecordsNotCopied),
-						strconv.FormatFloat(pt.DataLossSeconds, 'f', 1, 64), itoa(len(pt.OpenTransactions))})
-				}
-				for _, g := range t.Groups {
-					cells = append(cells, []string{t.MirrorTopicName, "group " + g.GroupID, "", "",
-						fmt.Sprintf("sees %d again, misses %d", g.Reprocessed, g.Missed)})
-				}
-			}
-			cols := []column{{header: "Mirror Topic Name"}, {header: "Partition", numeric: true}, {header: "Records Not Copied", numeric: true},
-				{header: "Data Loss (s)", numeric: true}, {header: "Open Transactions", numeric: true}}
-			return p.list(rep.Topics, cols, cells)
+			return printFailoverReport(cmd, p, rep)
 		},
 	}
 	addLinkFlag(cmd, o, &link, "name of the cluster link (required)")
 	addOutputFlag(cmd, &format)
 	return cmd
+}
+
+// printFailoverReport prints a failover report as a table, its verdict
+// first.
+func printFailoverReport(cmd *cobra.Command, p printer, rep api.FailoverReport) error {
+	fmt.Fprintln(cmd.OutOrStdout(), rep.Verdict)
+	var cells [][]string
+	for _, t := range rep.Topics {
+		for _, pt := range t.Partitions {
+			cells = append(cells, []string{t.MirrorTopicName, itoa(pt.Partition), itoa(pt.RecordsNotCopied),
+				strconv.FormatFloat(pt.DataLossSeconds, 'f', 1, 64), itoa(len(pt.OpenTransactions))})
+		}
+		for _, g := range t.Groups {
+			cells = append(cells, []string{t.MirrorTopicName, "group " + g.GroupID, "", "",
+				fmt.Sprintf("sees %d again, misses %d", g.Reprocessed, g.Missed)})
+		}
+	}
+	cols := []column{{header: "Mirror Topic Name"}, {header: "Partition", numeric: true}, {header: "Records Not Copied", numeric: true},
+		{header: "Data Loss (s)", numeric: true}, {header: "Open Transactions", numeric: true}}
+	return p.list(rep.Topics, cols, cells)
 }
 
 func newGroupCmd() *cobra.Command {
