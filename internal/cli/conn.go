@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -133,6 +134,26 @@ func (o *connOptions) client(cmd *cobra.Command) (*client.Client, error) {
 		return nil, usageError{err}
 	}
 	return c, nil
+}
+
+// request calls the server: it builds the API client of the command line
+// cmd and runs f with it, under a context that SIGINT or SIGTERM cancels.
+// It is the start every command that talks to the server shares.
+func request[T any](cmd *cobra.Command, o *connOptions, f func(context.Context, *client.Client) (T, error)) (T, error) {
+	cl, err := o.client(cmd)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	return f(ctx, cl)
+}
+
+// send is request for calls that return nothing but an error.
+func send(cmd *cobra.Command, o *connOptions, f func(context.Context, *client.Client) error) error {
+	_, err := request(cmd, o, func(ctx context.Context, cl *client.Client) (struct{}, error) { return struct{}{}, f(ctx, cl) })
+	return err
 }
 
 // readFile reads the CLI config file: --cli-config (which must exist), or

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -154,13 +155,10 @@ func (c *linkCreateOptions) run(cmd *cobra.Command, o *connOptions, name string)
 		v := configs[k]
 		body.Configs = append(body.Configs, api.ConfigValue{Name: k, Value: &v})
 	}
-	cl, err := o.client(cmd)
+	err = send(cmd, o, func(ctx context.Context, cl *client.Client) error {
+		return cl.CreateLink(ctx, name, body, client.CreateLinkOptions{ValidateOnly: c.dryRun, NoValidateLink: c.noValidate})
+	})
 	if err != nil {
-		return err
-	}
-	ctx, stop := signalContext()
-	defer stop()
-	if err := cl.CreateLink(ctx, name, body, client.CreateLinkOptions{ValidateOnly: c.dryRun, NoValidateLink: c.noValidate}); err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("Created cluster link %q with configs:", name)
@@ -226,13 +224,9 @@ func newLinkList(o *connOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			links, err := cl.ListLinks(ctx)
+			links, err := request(cmd, o, func(ctx context.Context, cl *client.Client) ([]api.LinkData, error) {
+				return cl.ListLinks(ctx)
+			})
 			if err != nil {
 				return err
 			}
@@ -306,13 +300,9 @@ func newLinkDescribe(o *connOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			d, err := cl.GetLink(ctx, args[0], false)
+			d, err := request(cmd, o, func(ctx context.Context, cl *client.Client) (api.LinkData, error) {
+				return cl.GetLink(ctx, args[0], false)
+			})
 			if err != nil {
 				return err
 			}
@@ -342,48 +332,44 @@ also skips the confirmation and deletes the link with its mirrors.`,
 		Args:              usageArgs(cobra.MinimumNArgs(1)),
 		ValidArgsFunction: o.completeLinks(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			// As the Confluent CLI does: an unknown link is refused
-			// before anything is asked or deleted.
-			for _, name := range args {
-				if _, err := cl.GetLink(ctx, name, false); err != nil {
+			return send(cmd, o, func(ctx context.Context, cl *client.Client) error {
+				// As the Confluent CLI does: an unknown link is refused
+				// before anything is asked or deleted.
+				for _, name := range args {
+					if _, err := cl.GetLink(ctx, name, false); err != nil {
+						return err
+					}
+				}
+				what := "cluster link " + quoteList(args)
+				if len(args) > 1 {
+					what = "cluster links " + quoteList(args)
+				}
+				ok, err := confirm(cmd, force, "Are you sure you want to delete "+what+"?")
+				if err != nil || !ok {
 					return err
 				}
-			}
-			what := "cluster link " + quoteList(args)
-			if len(args) > 1 {
-				what = "cluster links " + quoteList(args)
-			}
-			ok, err := confirm(cmd, force, "Are you sure you want to delete "+what+"?")
-			if err != nil || !ok {
-				return err
-			}
-			var deleted []string
-			var errs []error
-			for _, name := range args {
-				if err := cl.DeleteLink(ctx, name, client.DeleteLinkOptions{Force: force}); err != nil {
-					var ce *client.Error
-					if errors.As(err, &ce) && ce.StatusCode == http.StatusForbidden && !force {
-						err = fmt.Errorf("%w; pass --force to delete it with its mirrors", err)
+				var deleted []string
+				var errs []error
+				for _, name := range args {
+					if err := cl.DeleteLink(ctx, name, client.DeleteLinkOptions{Force: force}); err != nil {
+						var ce *client.Error
+						if errors.As(err, &ce) && ce.StatusCode == http.StatusForbidden && !force {
+							err = fmt.Errorf("%w; pass --force to delete it with its mirrors", err)
+						}
+						errs = append(errs, fmt.Errorf("delete cluster link %q: %w", name, err))
+						continue
 					}
-					errs = append(errs, fmt.Errorf("delete cluster link %q: %w", name, err))
-					continue
+					deleted = append(deleted, name)
 				}
-				deleted = append(deleted, name)
-			}
-			switch len(deleted) {
-			case 0:
-			case 1:
-				fmt.Fprintf(cmd.OutOrStdout(), "Deleted cluster link %s.\n", quoteList(deleted))
-			default:
-				fmt.Fprintf(cmd.OutOrStdout(), "Deleted cluster links %s.\n", quoteList(deleted))
-			}
-			return errors.Join(errs...)
+				switch len(deleted) {
+				case 0:
+				case 1:
+					fmt.Fprintf(cmd.OutOrStdout(), "Deleted cluster link %s.\n", quoteList(deleted))
+				default:
+					fmt.Fprintf(cmd.OutOrStdout(), "Deleted cluster links %s.\n", quoteList(deleted))
+				}
+				return errors.Join(errs...)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "skip the confirmation prompt, and delete links whose mirrors are not stopped")
@@ -412,13 +398,9 @@ func newLinkConfigList(o *connOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			configs, err := cl.ListLinkConfigs(ctx, args[0])
+			configs, err := request(cmd, o, func(ctx context.Context, cl *client.Client) ([]api.LinkConfigData, error) {
+				return cl.ListLinkConfigs(ctx, args[0])
+			})
 			if err != nil {
 				return err
 			}
@@ -465,13 +447,10 @@ func newLinkConfigUpdate(o *connOptions) *cobra.Command {
 				v := configs[k]
 				entries = append(entries, api.AlterConfigEntry{Name: k, Value: &v})
 			}
-			cl, err := o.client(cmd)
+			err = send(cmd, o, func(ctx context.Context, cl *client.Client) error {
+				return cl.AlterLinkConfigs(ctx, args[0], entries, dryRun)
+			})
 			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			if err := cl.AlterLinkConfigs(ctx, args[0], entries, dryRun); err != nil {
 				return err
 			}
 			msg := fmt.Sprintf("Updated cluster link %q.", args[0])
@@ -512,13 +491,9 @@ func newLinkTaskList(o *connOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			d, err := cl.GetLink(ctx, args[0], true)
+			d, err := request(cmd, o, func(ctx context.Context, cl *client.Client) (api.LinkData, error) {
+				return cl.GetLink(ctx, args[0], true)
+			})
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -77,13 +78,8 @@ source topic's name (then give --source-topic).`,
 				v := configs[k]
 				body.Configs = append(body.Configs, api.ConfigValue{Name: k, Value: &v})
 			}
-			cl, err := o.client(cmd)
+			err = send(cmd, o, func(ctx context.Context, cl *client.Client) error { return cl.CreateMirror(ctx, link, body) })
 			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			if err := cl.CreateMirror(ctx, link, body); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Created mirror topic %q.\n", args[0])
@@ -135,13 +131,9 @@ func newMirrorList(o *connOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			mirrors, err := cl.ListMirrors(ctx, link, strings.ToUpper(status))
+			mirrors, err := request(cmd, o, func(ctx context.Context, cl *client.Client) ([]api.MirrorData, error) {
+				return cl.ListMirrors(ctx, link, strings.ToUpper(status))
+			})
 			if err != nil {
 				return err
 			}
@@ -210,13 +202,9 @@ func newMirrorDescribe(o *connOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			m, err := cl.GetMirror(ctx, link, args[0], false)
+			m, err := request(cmd, o, func(ctx context.Context, cl *client.Client) (api.MirrorData, error) {
+				return cl.GetMirror(ctx, link, args[0], false)
+			})
 			if err != nil {
 				return err
 			}
@@ -263,13 +251,9 @@ func newMirrorTransitionErrors(o *connOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			m, err := cl.GetMirror(ctx, link, args[0], true)
+			m, err := request(cmd, o, func(ctx context.Context, cl *client.Client) (api.MirrorData, error) {
+				return cl.GetMirror(ctx, link, args[0], true)
+			})
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -57,13 +58,9 @@ or the first offset that differs and how, and exits 1 if one differs.`,
 				}
 				opt.Partitions = append(opt.Partitions, int32(n))
 			}
-			cl, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			v, err := cl.VerifyMirror(ctx, link, args[0], opt)
+			v, err := request(cmd, o, func(ctx context.Context, cl *client.Client) (api.MirrorVerification, error) {
+				return cl.VerifyMirror(ctx, link, args[0], opt)
+			})
 			if err != nil {
 				return err
 			}
@@ -127,13 +124,9 @@ offsets the link syncs, the records their consumers would see again or miss.`,
 			if err != nil {
 				return err
 			}
-			cl, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			rep, err := cl.FailoverReport(ctx, link, args)
+			rep, err := request(cmd, o, func(ctx context.Context, cl *client.Client) (api.FailoverReport, error) {
+				return cl.FailoverReport(ctx, link, args)
+			})
 			if err != nil {
 				return err
 			}
@@ -202,13 +195,9 @@ group with offsets on a mirrored topic.`,
 			if len(args) == 1 {
 				group = args[0]
 			}
-			cl, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			rs, err := cl.GroupReadiness(ctx, group, link, maxLag)
+			rs, err := request(cmd, o, func(ctx context.Context, cl *client.Client) ([]api.GroupReadiness, error) {
+				return cl.GroupReadiness(ctx, group, link, maxLag)
+			})
 			if err != nil {
 				return err
 			}
@@ -273,13 +262,9 @@ step fails it refuses, says why, and leaves the mirrors as they were.`,
 			if cmd.Flags().Changed("verify-bytes-per-second") {
 				req.VerifyBytesPerSecond = &rate
 			}
-			cl, err := o.client(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			rep, err := cl.Switchover(ctx, link, req)
+			rep, err := request(cmd, o, func(ctx context.Context, cl *client.Client) (api.SwitchoverReport, error) {
+				return cl.Switchover(ctx, link, req)
+			})
 			if err != nil {
 				return err
 			}
