@@ -240,7 +240,7 @@ func (a *alterOptions) run(cmd *cobra.Command, o *connOptions, v alterVerb, args
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout())
-			if err := printFailoverReport(cmd, p, rep); err != nil {
+			if err := printFailoverReport(p, rep); err != nil {
 				return err
 			}
 		}

@@ -93,6 +93,16 @@ func (p printer) list(v any, cols []column, cells [][]string) error {
 	return err
 }
 
+// report prints v as JSON or YAML, or for people a summary line and then
+// the table of cols and cells.
+func (p printer) report(v any, summary string, cols []column, cells [][]string) error {
+	if p.format != formatHuman {
+		return p.serialized(v)
+	}
+	fmt.Fprintln(p.w, summary)
+	return p.list(nil, cols, cells)
+}
+
 // fieldLine is one line of a human table of one object.
 type fieldLine struct{ name, value string }
 

@@ -64,7 +64,7 @@ or the first offset that differs and how, and exits 1 if one differs.`,
 			if err != nil {
 				return err
 			}
-			if err := printVerification(cmd, p, v); err != nil {
+			if err := printVerification(p, v); err != nil {
 				return err
 			}
 			if v.Diverged {
@@ -81,11 +81,7 @@ or the first offset that differs and how, and exits 1 if one differs.`,
 	return cmd
 }
 
-func printVerification(cmd *cobra.Command, p printer, v api.MirrorVerification) error {
-	if p.format != formatHuman {
-		return p.serialized(v)
-	}
-	fmt.Fprintln(cmd.OutOrStdout(), v.Summary)
+func printVerification(p printer, v api.MirrorVerification) error {
 	var cells [][]string
 	for _, pt := range v.Partitions {
 		diff := ""
@@ -100,7 +96,7 @@ func printVerification(cmd *cobra.Command, p printer, v api.MirrorVerification) 
 	cols := []column{{header: "Partition", numeric: true}, {header: "From", numeric: true}, {header: "Verified", numeric: true},
 		{header: "Source End", numeric: true}, {header: "Mirror End", numeric: true}, {header: "Batches", numeric: true},
 		{header: "Decompressed", numeric: true}, {header: "Difference"}}
-	return p.list(v.Partitions, cols, cells)
+	return p.report(v, v.Summary, cols, cells)
 }
 
 func newMirrorFailoverReport(o *connOptions) *cobra.Command {
@@ -130,10 +126,7 @@ offsets the link syncs, the records their consumers would see again or miss.`,
 			if err != nil {
 				return err
 			}
-			if p.format != formatHuman {
-				return p.serialized(rep)
-			}
-			return printFailoverReport(cmd, p, rep)
+			return printFailoverReport(p, rep)
 		},
 	}
 	addLinkFlag(cmd, o, &link, "name of the cluster link (required)")
@@ -141,10 +134,9 @@ offsets the link syncs, the records their consumers would see again or miss.`,
 	return cmd
 }
 
-// printFailoverReport prints a failover report as a table, its verdict
-// first.
-func printFailoverReport(cmd *cobra.Command, p printer, rep api.FailoverReport) error {
-	fmt.Fprintln(cmd.OutOrStdout(), rep.Verdict)
+// printFailoverReport prints a failover report: as JSON or YAML, or as a
+// table, its verdict first.
+func printFailoverReport(p printer, rep api.FailoverReport) error {
 	var cells [][]string
 	for _, t := range rep.Topics {
 		for _, pt := range t.Partitions {
@@ -158,7 +150,7 @@ func printFailoverReport(cmd *cobra.Command, p printer, rep api.FailoverReport) 
 	}
 	cols := []column{{header: "Mirror Topic Name"}, {header: "Partition", numeric: true}, {header: "Records Not Copied", numeric: true},
 		{header: "Data Loss (s)", numeric: true}, {header: "Open Transactions", numeric: true}}
-	return p.list(rep.Topics, cols, cells)
+	return p.report(rep, rep.Verdict, cols, cells)
 }
 
 func newGroupCmd() *cobra.Command {
@@ -268,10 +260,6 @@ step fails it refuses, says why, and leaves the mirrors as they were.`,
 			if err != nil {
 				return err
 			}
-			if p.format != formatHuman {
-				return p.serialized(rep)
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), rep.Summary)
 			var cells [][]string
 			for _, t := range rep.Topics {
 				for _, pt := range t.Partitions {
@@ -285,7 +273,7 @@ step fails it refuses, says why, and leaves the mirrors as they were.`,
 			}
 			cols := []column{{header: "Mirror Topic Name"}, {header: "Partition", numeric: true}, {header: "Offset", numeric: true},
 				{header: "Verified", numeric: true}, {header: "Status"}}
-			return p.list(rep.Topics, cols, cells)
+			return p.report(rep, rep.Summary, cols, cells)
 		},
 	}
 	o.register(cmd)
