@@ -150,6 +150,19 @@ func request[T any](cmd *cobra.Command, o *connOptions, f func(context.Context, 
 	return f(ctx, cl)
 }
 
+// fetch is request for the commands that print what the server answers:
+// it checks --output (format) first, and returns the printer with the
+// answer.
+func fetch[T any](cmd *cobra.Command, o *connOptions, format string, f func(context.Context, *client.Client) (T, error)) (printer, T, error) {
+	p, err := newPrinter(cmd, format)
+	if err != nil {
+		var zero T
+		return p, zero, err
+	}
+	v, err := request(cmd, o, f)
+	return p, v, err
+}
+
 // send is request for calls that return nothing but an error.
 func send(cmd *cobra.Command, o *connOptions, f func(context.Context, *client.Client) error) error {
 	_, err := request(cmd, o, func(ctx context.Context, cl *client.Client) (struct{}, error) { return struct{}{}, f(ctx, cl) })

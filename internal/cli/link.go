@@ -220,11 +220,7 @@ func newLinkList(o *connOptions) *cobra.Command {
 		Args:              usageArgs(cobra.NoArgs),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := newPrinter(cmd, format)
-			if err != nil {
-				return err
-			}
-			links, err := request(cmd, o, func(ctx context.Context, cl *client.Client) ([]api.LinkData, error) {
+			p, links, err := fetch(cmd, o, format, func(ctx context.Context, cl *client.Client) ([]api.LinkData, error) {
 				return cl.ListLinks(ctx)
 			})
 			if err != nil {
@@ -296,11 +292,7 @@ func newLinkDescribe(o *connOptions) *cobra.Command {
 		Args:              usageArgs(cobra.ExactArgs(1)),
 		ValidArgsFunction: o.completeLinks(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := newPrinter(cmd, format)
-			if err != nil {
-				return err
-			}
-			d, err := request(cmd, o, func(ctx context.Context, cl *client.Client) (api.LinkData, error) {
+			p, d, err := fetch(cmd, o, format, func(ctx context.Context, cl *client.Client) (api.LinkData, error) {
 				return cl.GetLink(ctx, args[0], false)
 			})
 			if err != nil {
@@ -394,11 +386,7 @@ func newLinkConfigList(o *connOptions) *cobra.Command {
 		Args:              usageArgs(cobra.ExactArgs(1)),
 		ValidArgsFunction: o.completeLinks(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := newPrinter(cmd, format)
-			if err != nil {
-				return err
-			}
-			configs, err := request(cmd, o, func(ctx context.Context, cl *client.Client) ([]api.LinkConfigData, error) {
+			p, configs, err := fetch(cmd, o, format, func(ctx context.Context, cl *client.Client) ([]api.LinkConfigData, error) {
 				return cl.ListLinkConfigs(ctx, args[0])
 			})
 			if err != nil {
@@ -487,11 +475,7 @@ func newLinkTaskList(o *connOptions) *cobra.Command {
 		Args:              usageArgs(cobra.ExactArgs(1)),
 		ValidArgsFunction: o.completeLinks(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := newPrinter(cmd, format)
-			if err != nil {
-				return err
-			}
-			d, err := request(cmd, o, func(ctx context.Context, cl *client.Client) (api.LinkData, error) {
+			p, d, err := fetch(cmd, o, format, func(ctx context.Context, cl *client.Client) (api.LinkData, error) {
 				return cl.GetLink(ctx, args[0], true)
 			})
 			if err != nil {

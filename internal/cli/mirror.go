@@ -127,11 +127,7 @@ func newMirrorList(o *connOptions) *cobra.Command {
 		Args:              usageArgs(cobra.NoArgs),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := newPrinter(cmd, format)
-			if err != nil {
-				return err
-			}
-			mirrors, err := request(cmd, o, func(ctx context.Context, cl *client.Client) ([]api.MirrorData, error) {
+			p, mirrors, err := fetch(cmd, o, format, func(ctx context.Context, cl *client.Client) ([]api.MirrorData, error) {
 				return cl.ListMirrors(ctx, link, strings.ToUpper(status))
 			})
 			if err != nil {
@@ -198,11 +194,7 @@ func newMirrorDescribe(o *connOptions) *cobra.Command {
 			if err := requireLink(link); err != nil {
 				return err
 			}
-			p, err := newPrinter(cmd, format)
-			if err != nil {
-				return err
-			}
-			m, err := request(cmd, o, func(ctx context.Context, cl *client.Client) (api.MirrorData, error) {
+			p, m, err := fetch(cmd, o, format, func(ctx context.Context, cl *client.Client) (api.MirrorData, error) {
 				return cl.GetMirror(ctx, link, args[0], false)
 			})
 			if err != nil {
@@ -247,11 +239,7 @@ func newMirrorTransitionErrors(o *connOptions) *cobra.Command {
 			if err := requireLink(link); err != nil {
 				return err
 			}
-			p, err := newPrinter(cmd, format)
-			if err != nil {
-				return err
-			}
-			m, err := request(cmd, o, func(ctx context.Context, cl *client.Client) (api.MirrorData, error) {
+			p, m, err := fetch(cmd, o, format, func(ctx context.Context, cl *client.Client) (api.MirrorData, error) {
 				return cl.GetMirror(ctx, link, args[0], true)
 			})
 			if err != nil {

@@ -116,11 +116,7 @@ offsets the link syncs, the records their consumers would see again or miss.`,
 			if err := requireLink(link); err != nil {
 				return err
 			}
-			p, err := newPrinter(cmd, format)
-			if err != nil {
-				return err
-			}
-			rep, err := request(cmd, o, func(ctx context.Context, cl *client.Client) (api.FailoverReport, error) {
+			p, rep, err := fetch(cmd, o, format, func(ctx context.Context, cl *client.Client) (api.FailoverReport, error) {
 				return cl.FailoverReport(ctx, link, args)
 			})
 			if err != nil {
@@ -179,15 +175,11 @@ group with offsets on a mirrored topic.`,
 		Args:              usageArgs(cobra.MaximumNArgs(1)),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := newPrinter(cmd, format)
-			if err != nil {
-				return err
-			}
 			group := ""
 			if len(args) == 1 {
 				group = args[0]
 			}
-			rs, err := request(cmd, o, func(ctx context.Context, cl *client.Client) ([]api.GroupReadiness, error) {
+			p, rs, err := fetch(cmd, o, format, func(ctx context.Context, cl *client.Client) ([]api.GroupReadiness, error) {
 				return cl.GroupReadiness(ctx, group, link, maxLag)
 			})
 			if err != nil {
