@@ -38,9 +38,10 @@ func candidates(names, taken []string, prefix string) []string {
 	return slices.Compact(out)
 }
 
-// completeLinks completes link names from the server: one argument, or
-// with multi any number of them (and the --link flag).
-func (o *connOptions) completeLinks(multi bool) cobra.CompletionFunc {
+// completeNames completes the names list gets from the server: one
+// argument, or with multi any number of them. A server that fails or does
+// not answer in time gives no candidates.
+func (o *connOptions) completeNames(multi bool, list func(context.Context, *client.Client) ([]string, error)) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		none := cobra.ShellCompDirectiveNoFileComp
 		if !multi && len(args) > 0 {
@@ -51,39 +52,36 @@ func (o *connOptions) completeLinks(multi bool) cobra.CompletionFunc {
 			return nil, none
 		}
 		defer cancel()
-		links, err := cl.ListLinks(ctx)
+		names, err := list(ctx, cl)
 		if err != nil {
 			return nil, none
-		}
-		names := make([]string, 0, len(links))
-		for _, l := range links {
-			names = append(names, l.LinkName)
 		}
 		return candidates(names, args, toComplete), none
 	}
 }
 
+// completeLinks completes link names from the server: one argument, or
+// with multi any number of them (and the --link flag).
+func (o *connOptions) completeLinks(multi bool) cobra.CompletionFunc {
+	return o.completeNames(multi, func(ctx context.Context, cl *client.Client) ([]string, error) {
+		links, err := cl.ListLinks(ctx)
+		names := make([]string, 0, len(links))
+		for _, l := range links {
+			names = append(names, l.LinkName)
+		}
+		return names, err
+	})
+}
+
 // completeMirrors completes mirror topic names from the server: of the
 // link in *link, or of every link when it is not given yet.
 func (o *connOptions) completeMirrors(link *string, multi bool) cobra.CompletionFunc {
-	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		none := cobra.ShellCompDirectiveNoFileComp
-		if !multi && len(args) > 0 {
-			return nil, none
-		}
-		cl, ctx, cancel, ok := o.completionClient(cmd)
-		if !ok {
-			return nil, none
-		}
-		defer cancel()
+	return o.completeNames(multi, func(ctx context.Context, cl *client.Client) ([]string, error) {
 		mirrors, err := cl.ListMirrors(ctx, *link, "")
-		if err != nil {
-			return nil, none
-		}
 		names := make([]string, 0, len(mirrors))
 		for _, m := range mirrors {
 			names = append(names, m.MirrorTopicName)
 		}
-		return candidates(names, args, toComplete), none
-	}
+		return names, err
+	})
 }
