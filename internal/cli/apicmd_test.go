@@ -23,9 +23,9 @@ import (
 
 	"github.com/strait-dev/strait/api"
 	"github.com/strait-dev/strait/internal/client"
-	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/daemon"
 	"github.com/strait-dev/strait/internal/testutil"
+	"github.com/strait-dev/strait/internal/testutil/daemontest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
@@ -76,24 +76,7 @@ func produceKnown(t *testing.T, c *kfake.Cluster, topics ...string) {
 // serves the API.
 func startDaemonOn(t *testing.T, c *kfake.Cluster) *strait {
 	t.Helper()
-	cfg := config.Defaults()
-	cfg.DestinationBootstrap = c.ListenAddrs()[0]
-	cfg.HTTP = "127.0.0.1:0"
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	d, err := daemon.New(ctx, cfg, slog.New(slog.DiscardHandler), daemon.Options{MetadataInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("start daemon: %v", err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
+	d := daemontest.Start(t, daemontest.Config(c), slog.New(slog.DiscardHandler), daemon.Options{MetadataInterval: 200 * time.Millisecond})
 	s := &strait{url: "http://" + d.Addr()}
 	testutil.WaitFor(t, 30*time.Second, "the daemon ready", func() error {
 		resp, err := http.Get(s.url + "/readyz")
@@ -106,6 +89,7 @@ func startDaemonOn(t *testing.T, c *kfake.Cluster) *strait {
 		}
 		return nil
 	})
+	var err error
 	if s.client, err = client.New(client.Config{URL: s.url}); err != nil {
 		t.Fatal(err)
 	}

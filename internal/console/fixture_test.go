@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +26,7 @@ import (
 	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/daemon"
 	"github.com/strait-dev/strait/internal/testutil"
+	"github.com/strait-dev/strait/internal/testutil/daemontest"
 )
 
 // The browser tests' fixtures: a daemon on two kfake clusters, and a
@@ -47,31 +47,11 @@ func startDaemon(t *testing.T, configure func(*config.Config)) *fixture {
 	t.Helper()
 	src := testutil.NewCluster(t, kfake.ClusterID("source-cluster"))
 	dst := testutil.NewCluster(t, kfake.ClusterID("destination-cluster"))
-	cfg := config.Defaults()
-	cfg.DestinationBootstrap = dst.ListenAddrs()[0]
-	cfg.HTTP = "127.0.0.1:0"
+	cfg := daemontest.Config(dst)
 	if configure != nil {
 		configure(&cfg)
 	}
-	log := slog.New(slog.DiscardHandler)
-	if os.Getenv("STRAIT_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	d, err := daemon.New(ctx, cfg, log, daemon.Options{MetadataInterval: 200 * time.Millisecond, LagSampleInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("start daemon: %v", err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
+	d := daemontest.Start(t, cfg, daemontest.Logger(), daemon.Options{MetadataInterval: 200 * time.Millisecond, LagSampleInterval: 100 * time.Millisecond})
 	root := "http://" + d.Addr()
 	return &fixture{t: t, src: src, srcCl: testutil.Client(t, src.ListenAddrs()), api: testutil.NewAPI(t, root, "/kafka/v3", d.ClusterID()), root: root}
 }

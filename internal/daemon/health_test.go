@@ -1,7 +1,6 @@
-package daemon
+package daemon_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,34 +15,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strait-dev/strait/internal/config"
+	"github.com/strait-dev/strait/internal/daemon"
 	"github.com/strait-dev/strait/internal/testutil"
+	"github.com/strait-dev/strait/internal/testutil/daemontest"
 )
-
-// startOn starts a daemon on the destination dst and stops it when the
-// test ends.
-func startOn(t *testing.T, dst *kfake.Cluster) *Daemon {
-	t.Helper()
-	cfg := config.Defaults()
-	cfg.DestinationBootstrap = dst.ListenAddrs()[0]
-	cfg.HTTP = "127.0.0.1:0"
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	d, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{MetadataInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("start daemon: %v", err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
-	return d
-}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -99,7 +74,7 @@ func TestReadyzFollowsTheDestination(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dst := testutil.NewCluster(t, kfake.ClusterID("destination-cluster"))
-			d := startOn(t, dst)
+			d := daemontest.Start(t, daemontest.Config(dst), slog.New(slog.DiscardHandler), daemon.Options{MetadataInterval: 200 * time.Millisecond})
 			root := "http://" + d.Addr()
 			if code, body := get(t, root+"/readyz"); code != http.StatusOK {
 				t.Fatalf("/readyz before: %d %s", code, body)
@@ -114,7 +89,7 @@ func TestReadyzFollowsTheDestination(t *testing.T) {
 			})
 			// probeFailures probes apart, plus one probe's timeout, plus
 			// room for a loaded machine.
-			if took := time.Since(failed); took > probeFailures*probeEvery+probeTimeout+3*time.Second {
+			if took := time.Since(failed); took > daemon.ProbeFailures*daemon.ProbeEvery+daemon.ProbeTimeout+3*time.Second {
 				t.Errorf("/readyz turned 503 after %v", took)
 			}
 			code, body := get(t, root+"/readyz")

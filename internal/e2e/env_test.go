@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/strait-dev/strait/internal/daemon"
 	"github.com/strait-dev/strait/internal/secret"
 	"github.com/strait-dev/strait/internal/testutil"
+	"github.com/strait-dev/strait/internal/testutil/daemontest"
 )
 
 // env is two clusters and a daemon mirroring between them.
@@ -66,18 +65,12 @@ func newEnvWith(t *testing.T, e *env) *env {
 	return e
 }
 
-func logger() *slog.Logger {
-	if os.Getenv("STRAIT_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// logger is the log the tests give a daemon (STRAIT_TEST_LOG shows it).
+func logger() *slog.Logger { return daemontest.Logger() }
 
 func (e *env) startDaemon() {
 	e.t.Helper()
-	cfg := config.Defaults()
-	cfg.DestinationBootstrap = e.dst.ListenAddrs()[0]
-	cfg.HTTP = "127.0.0.1:0"
+	cfg := daemontest.Config(e.dst)
 	if e.secretsKey == "" {
 		key, err := secret.NewKey()
 		if err != nil {

@@ -32,6 +32,7 @@ import (
 	"github.com/strait-dev/strait/internal/daemon"
 	"github.com/strait-dev/strait/internal/secret"
 	"github.com/strait-dev/strait/internal/testutil"
+	"github.com/strait-dev/strait/internal/testutil/daemontest"
 )
 
 // jwtSigner signs test tokens with one key.
@@ -849,9 +850,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	// nothing either.
 	e.stopDaemon()
 	wrong, _ := secret.NewKey()
-	cfg := config.Defaults()
-	cfg.DestinationBootstrap = e.dst.ListenAddrs()[0]
-	cfg.HTTP = "127.0.0.1:0"
+	cfg := daemontest.Config(e.dst)
 	cfg.SecretsKey = wrong
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -963,9 +962,7 @@ func TestSecretsKeyRotation(t *testing.T) {
 	// A key that is neither: refused, with the reason.
 	e.stopDaemon()
 	e.secretsKey = newKey
-	cfg := config.Defaults()
-	cfg.DestinationBootstrap = e.dst.ListenAddrs()[0]
-	cfg.HTTP = "127.0.0.1:0"
+	cfg := daemontest.Config(e.dst)
 	cfg.SecretsKey = newKey
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

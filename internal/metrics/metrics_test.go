@@ -3,10 +3,7 @@ package metrics_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +19,7 @@ import (
 	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/daemon"
 	tu "github.com/strait-dev/strait/internal/testutil"
+	"github.com/strait-dev/strait/internal/testutil/daemontest"
 )
 
 // fixture is a daemon mirroring between two kfake clusters, as the
@@ -48,31 +46,11 @@ func start(t *testing.T, configure func(*config.Config)) *fixture {
 // when the test ends, and returns its API.
 func (f *fixture) daemon(t *testing.T, configure func(*config.Config)) *tu.API {
 	t.Helper()
-	cfg := config.Defaults()
-	cfg.DestinationBootstrap = f.dst.ListenAddrs()[0]
-	cfg.HTTP = "127.0.0.1:0"
+	cfg := daemontest.Config(f.dst)
 	if configure != nil {
 		configure(&cfg)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("STRAIT_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	d, err := daemon.New(ctx, cfg, log, daemon.Options{MetadataInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("start daemon: %v", err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
+	d := daemontest.Start(t, cfg, daemontest.Logger(), daemon.Options{MetadataInterval: 200 * time.Millisecond})
 	return tu.NewAPI(t, "http://"+d.Addr(), "/kafka/v3", d.ClusterID())
 }
 
