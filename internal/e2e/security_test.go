@@ -20,7 +20,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -383,26 +382,8 @@ func TestAPIAuthorization(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestAuditLog(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	e := newEnvWith(t, &env{
 		log: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		configure: func(c *config.Config) {
@@ -455,7 +436,7 @@ func TestAuditLog(t *testing.T) {
 }
 
 func TestAPIRateLimit(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	e := newEnvWith(t, &env{configure: func(c *config.Config) {
 		c.Auth.APIKeys = []auth.APIKey{{Key: "a", SecretHash: hashed(t, "a")}, {Key: "b", SecretHash: hashed(t, "b")}, {Key: "c", SecretHash: hashed(t, "c")}}
 		c.Auth.Roles = []auth.Role{{Principal: "User:a", Role: "viewer"}, {Principal: "User:b", Role: "viewer"}, {Principal: "User:c", Role: "viewer"}}
@@ -779,7 +760,7 @@ func TestCredentialRotation(t *testing.T) {
 func TestSecretsNeverShown(t *testing.T) {
 	const password = "pw-5f1c-9a7e-never-shown"
 	const keyPassword = "kp-03b9-never-shown"
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	e := newEnvWith(t, &env{
 		srcOpts: []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "admin", "admin-pass"), kfake.User("SCRAM-SHA-512", "linker", password)},
 		log:     slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

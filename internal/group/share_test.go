@@ -246,7 +246,7 @@ func TestMixedVersionsAreRefused(t *testing.T) {
 	}()
 	time.Sleep(time.Second) // the old member is in
 
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	x := New(Config{
 		Client:         testutil.Client(t, c.ListenAddrs()),
 		Group:          "strait-mixed",
@@ -276,21 +276,4 @@ func TestMixedVersionsAreRefused(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
