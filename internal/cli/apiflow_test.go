@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/strait-dev/strait/api"
+	"github.com/strait-dev/strait/internal/testutil"
 )
 
 // TestLinkAndMirrorCommands runs the link and mirror commands against a
@@ -137,7 +138,7 @@ func TestLinkAndMirrorCommands(t *testing.T) {
 		}
 		// Outside the daemon.
 		var out, errOut strings.Builder
-		if code := run([]string{"link", "list", "--url", "http://" + closedAddr(t)}, strings.NewReader(""), &out, &errOut); code != 1 ||
+		if code := run([]string{"link", "list", "--url", "http://" + testutil.FreeAddr(t)}, strings.NewReader(""), &out, &errOut); code != 1 ||
 			!strings.Contains(errOut.String(), "connection refused") {
 			t.Fatalf("no server: exit %d, stderr %q", code, errOut.String())
 		}
@@ -271,18 +272,6 @@ func configValue(cs []api.LinkConfigData, name string) string {
 	return ""
 }
 
-// closedAddr is an address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // TestCompletionNeverHangs completes against a server that is not there
 // and one that never answers: no candidates, at once or within the
 // completion timeout.
@@ -305,7 +294,7 @@ func TestCompletionNeverHangs(t *testing.T) {
 	old := completionTimeout
 	completionTimeout = 300 * time.Millisecond
 	defer func() { completionTimeout = old }()
-	for _, url := range []string{"http://" + closedAddr(t), "http://" + hung.Addr().String()} {
+	for _, url := range []string{"http://" + testutil.FreeAddr(t), "http://" + hung.Addr().String()} {
 		start := time.Now()
 		got := completeNoURL(t, nil, "mirror", "pause", "--url", url, "--link", "demo", "")
 		if len(got) != 0 || time.Since(start) > 5*time.Second {

@@ -3,7 +3,6 @@ package demo
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -30,17 +29,6 @@ func waitFor(t *testing.T, out *testutil.SyncBuffer, from int, re *regexp.Regexp
 		}
 		time.Sleep(50 * time.Millisecond) // polling the demo's output
 	}
-}
-
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // startDemo runs the demo until the returned stop is called.
@@ -80,7 +68,7 @@ func TestStatusLineTellsTheTruth(t *testing.T) {
 
 	// Point the link at a port nothing listens on.
 	from := len(out.String())
-	req, _ := http.NewRequest(http.MethodPut, base+"/links/demo/configs/bootstrap.servers", strings.NewReader(`{"value":"`+closedPort(t)+`"}`))
+	req, _ := http.NewRequest(http.MethodPut, base+"/links/demo/configs/bootstrap.servers", strings.NewReader(`{"value":"`+testutil.FreeAddr(t)+`"}`))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -126,7 +126,7 @@ func TestChaos(t *testing.T) {
 	addrs := make([]string, instances)
 	procs := make([]*serveProc, instances)
 	for i := range procs {
-		addrs[i] = freeAddr(t)
+		addrs[i] = testutil.FreeAddr(t)
 		if i == 0 {
 			procs[i] = startServe(t, bin, dst.ListenAddrs()[0], addrs[i], extra...)
 		} else {

@@ -39,7 +39,7 @@ func TestInstancesShareTheWork(t *testing.T) {
 	produceMixed(t, src.ListenAddrs(), "shared", 100)
 
 	extra := []string{"--group-session-timeout", "2s"}
-	addrA, addrB, addrS := freeAddr(t), freeAddr(t), freeAddr(t)
+	addrA, addrB, addrS := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	a := startServe(t, bin, dst.ListenAddrs()[0], addrA, extra...)
 	apiA := testutil.NewAPI(t, "http://"+addrA, "/kafka/v3", "destination-cluster")
 	apiA.JSON("POST", "/links?link_name=l1", map[string]any{"source_cluster_id": "source-cluster", "configs": []any{
