@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"time"
@@ -74,36 +73,16 @@ func RunVerify(ctx context.Context, o VerifyOptions) ([]VerifyCase, error) {
 	if o.LargeMB <= 0 || o.SmallMB <= 0 || o.Rounds <= 0 {
 		return nil, errors.New("--large-mb, --small-mb and --rounds must be positive")
 	}
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	bin := o.Binary
-	if bin == "" {
-		var err error
-		if bin, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("find own executable: %w", err)
-		}
-	}
-	dataDir, err := prepareDataDir(o.DataDir)
+	e, dataDir, done, err := newEnv(Options{Binary: o.Binary, DataDir: o.DataDir, Keep: o.Keep, Log: o.Log})
 	if err != nil {
 		return nil, err
 	}
-	if !o.Keep {
-		defer os.RemoveAll(dataDir)
-	}
-	e := &env{o: Options{Keep: o.Keep}, bin: bin, logDir: filepath.Join(dataDir, "logs"), log: log}
-	if err := os.MkdirAll(e.logDir, 0o755); err != nil {
+	defer done()
+	stop, err := e.startClusters(ctx, dataDir, 0)
+	if err != nil {
 		return nil, err
 	}
-	if e.src, err = startCluster(ctx, bin, dataDir, e.logDir, "src", "bench-src", 0); err != nil {
-		return nil, err
-	}
-	defer e.src.close()
-	if e.dst, err = startCluster(ctx, bin, dataDir, e.logDir, "dst", "bench-dst", 0); err != nil {
-		return nil, err
-	}
-	defer e.dst.close()
+	defer stop()
 	fmt.Fprintf(o.Out, "strait bench verify: %s, %d CPUs, %s %s/%s, revision %s\n\n", o.Command, runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, revision())
 	fmt.Fprintf(o.Out, "%-8s %6s %8s %8s | %-34s | %-34s | %7s %7s\n", "case", "MB", "src btch", "mir btch", "verify: s  MB/s  CPU s/GB  clus.%", "consume: s  MB/s  CPU s/GB  clus.%", "faster", "CPU x")
 	var out []VerifyCase
