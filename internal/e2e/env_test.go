@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -123,6 +124,20 @@ func (e *env) createLink(name string, configs map[string]string) {
 		cs = append(cs, map[string]string{"name": k, "value": v})
 	}
 	e.api.JSON(http.MethodPost, "/links?link_name="+name, map[string]any{"source_cluster_id": "source-cluster", "configs": cs}, http.StatusNoContent, nil)
+}
+
+// deleteSourceRecords deletes the records of each partition of the source
+// topic below at(end), end being the partition's end offset.
+func (e *env) deleteSourceRecords(topic string, at func(end int64) int64) {
+	e.t.Helper()
+	_, ends := testutil.Offsets(e.t, e.srcCl, topic)
+	offs := kadm.Offsets{}
+	for p, end := range ends {
+		offs.Add(kadm.Offset{Topic: topic, Partition: p, At: at(end)})
+	}
+	if _, err := kadm.NewClient(e.srcCl).DeleteRecords(context.Background(), offs); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func (e *env) createMirror(linkName, topic string) {

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strait-dev/strait/api"
@@ -96,14 +95,7 @@ func TestVerifyIdenticalMirrors(t *testing.T) {
 	// Plain, in every codec, starting above 0 in the middle of a batch.
 	testutil.CreateTopic(t, e.srcCl, "plain", 2, nil)
 	produceCodecs(t, e.src.ListenAddrs(), "plain", 300)
-	_, ends := testutil.Offsets(t, e.srcCl, "plain")
-	offs := kadm.Offsets{}
-	for p, end := range ends {
-		offs.Add(kadm.Offset{Topic: "plain", Partition: p, At: end/3 + 1})
-	}
-	if _, err := kadm.NewClient(e.srcCl).DeleteRecords(context.Background(), offs); err != nil {
-		t.Fatal(err)
-	}
+	e.deleteSourceRecords("plain", func(end int64) int64 { return end/3 + 1 })
 	// Transactions of two producers, committed and aborted, and plain
 	// records between them.
 	testutil.CreateTopic(t, e.srcCl, "tx", 2, nil)
