@@ -261,9 +261,7 @@ func TestTLS(t *testing.T) {
 	defer srv.Close()
 	dir := t.TempDir()
 	caFile := testutil.WriteFile(t, dir, "ca.pem", ca.PEM)
-	certPEM, keyPEM := ca.Issue(t, "client")
-	cert := testutil.WriteFile(t, dir, "client.pem", certPEM)
-	key := testutil.WriteFile(t, dir, "client-key.pem", keyPEM)
+	cert, key := ca.IssueFiles(t, dir, "client")
 	tests := []struct {
 		name    string
 		cfg     Config

@@ -504,9 +504,7 @@ func TestAPIRateLimit(t *testing.T) {
 func TestAPITLS(t *testing.T) {
 	dir := t.TempDir()
 	ca := testutil.NewCA(t, "strait test CA")
-	cert, key := ca.Issue(t, "strait-1")
-	certFile := testutil.WriteFile(t, dir, "tls.crt", cert)
-	keyFile := testutil.WriteFile(t, dir, "tls.key", key)
+	certFile, keyFile := ca.IssueFiles(t, dir, "strait-1")
 	caFile := testutil.WriteFile(t, dir, "clients.pem", ca.PEM)
 	e := newEnvWith(t, &env{scheme: "https", configure: func(c *config.Config) {
 		c.TLSCertFile, c.TLSKeyFile, c.TLSClientCAFile = certFile, keyFile, caFile
