@@ -160,7 +160,7 @@ func (d *Daemon) drain() {
 func (d *Daemon) supervise(ctx context.Context) {
 	defer d.bg.Done()
 	var bo retry.Backoff
-	var last group.Assignment
+	last := d.applied // what New applied, if it could
 	retrying := false
 	for {
 		select {
@@ -168,9 +168,6 @@ func (d *Daemon) supervise(ctx context.Context) {
 			return
 		case <-d.changed:
 		case <-time.After(time.Second):
-			if !retrying {
-				continue
-			}
 		}
 		a := d.member.Current()
 		same := a.Generation == last.Generation && a.Active == last.Active && a.Owning() == last.Owning() && a.Settling() == last.Settling()

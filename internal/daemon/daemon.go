@@ -58,8 +58,10 @@ type Daemon struct {
 
 	clusterID string
 	member    *group.Member
-	// changed is signalled when the group's assignment changes.
+	// changed is signalled when the group's assignment changes; applied
+	// is the first assignment, once New applied it.
 	changed chan struct{}
+	applied group.Assignment
 
 	// stopBG ends the background work (membership, activation,
 	// probes); bg waits for it.
@@ -163,7 +165,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		return nil, err
 	}
 	if err := d.apply(ctx, a); err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		// Serving and copying go on; supervise takes the active role
+		// over again, with backoff, until it works.
+		log.Error("this instance is active but cannot take the state over yet; trying again", "err", err)
+	} else {
+		d.applied = a
 	}
 	d.setPhase("")
 	d.bg.Add(3)

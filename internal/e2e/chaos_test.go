@@ -360,7 +360,9 @@ func TestChaos(t *testing.T) {
 		}
 		for i, p := range procs {
 			if !p.alive() && !down[i] {
-				t.Logf("cycle %d: instance %d exited; starting it again", c, i)
+				// Nothing here should make an instance exit: start-up
+				// waits out what heals.
+				t.Errorf("cycle %d: instance %d exited by itself (see its log above); starting it again", c, i)
 				restart(i)
 			}
 		}
