@@ -337,6 +337,21 @@ func (e *env) startCopier(ctx context.Context, copier, label, topic string, part
 		"--compression", s.codec, "--follow")
 }
 
+// fill creates the case's source topic and generates its records; it
+// returns what it wrote and the topic's end offsets.
+func (e *env) fill(ctx context.Context, c benchCase, topic string) (generated, map[int32]int64, error) {
+	if err := e.src.createTopic(ctx, topic, c.partitions); err != nil {
+		return generated{}, nil, err
+	}
+	e.log.Info("generating", "case", c.name, "mb", c.bytes/1e6)
+	g, err := generate(ctx, e.src, topic, c.partitions, c.shape, c.bytes)
+	if err != nil {
+		return g, nil, err
+	}
+	want, err := e.src.endOffsets(ctx, topic)
+	return g, want, err
+}
+
 // runCase generates a case's source topic, copies it with each copier in
 // turn and deletes the case's topics. Only setup failures are returned; a
 // copier's failure is in its CopyResult.
@@ -345,11 +360,7 @@ func (e *env) runCase(ctx context.Context, c benchCase) (CaseResult, error) {
 	cr := CaseResult{
 		Case: c.name, Partitions: c.partitions, RecordSize: c.shape.recordSize, Compression: c.shape.codec,
 	}
-	if err := e.src.createTopic(ctx, topic, c.partitions); err != nil {
-		return cr, err
-	}
-	e.log.Info("generating", "case", c.name, "mb", c.bytes/1e6)
-	g, err := generate(ctx, e.src, topic, c.partitions, c.shape, c.bytes)
+	g, want, err := e.fill(ctx, c, topic)
 	if err != nil {
 		return cr, err
 	}
@@ -358,10 +369,6 @@ func (e *env) runCase(ctx context.Context, c benchCase) (CaseResult, error) {
 		cr.RecordsPerBatch = float64(g.Records) / float64(g.Batches)
 	}
 	e.log.Info("generated", "case", c.name, "records", g.Records, "batches", g.Batches, "seconds", round(g.Seconds, 1))
-	want, err := e.src.endOffsets(ctx, topic)
-	if err != nil {
-		return cr, err
-	}
 	for _, copier := range e.o.Copiers {
 		if ctx.Err() != nil {
 			return cr, ctx.Err()

@@ -104,19 +104,11 @@ func RunVerify(ctx context.Context, o VerifyOptions) ([]VerifyCase, error) {
 func (e *env) verifyCase(ctx context.Context, c benchCase, rounds int) (VerifyCase, error) {
 	topic := "verify-" + c.name
 	vc := VerifyCase{Case: c.name, Partitions: c.partitions}
-	if err := e.src.createTopic(ctx, topic, c.partitions); err != nil {
-		return vc, err
-	}
-	e.log.Info("generating", "case", c.name, "mb", c.bytes/1e6)
-	g, err := generate(ctx, e.src, topic, c.partitions, c.shape, c.bytes)
+	g, want, err := e.fill(ctx, c, topic)
 	if err != nil {
 		return vc, err
 	}
 	vc.Records, vc.RecordBytes = g.Records, g.RecordBytes
-	want, err := e.src.endOffsets(ctx, topic)
-	if err != nil {
-		return vc, err
-	}
 	e.log.Info("copying with strait", "case", c.name)
 	p, err := startStrait(ctx, e, "verify-"+c.name, topic)
 	if err != nil {
