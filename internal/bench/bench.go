@@ -168,10 +168,10 @@ func newEnv(o Options) (e *env, dataDir string, done func(), err error) {
 // startClusters starts the source and the destination cluster, the
 // destination's answers delayed by dstDelay; stop stops both.
 func (e *env) startClusters(ctx context.Context, dataDir string, dstDelay time.Duration) (stop func(), err error) {
-	if e.src, err = startCluster(ctx, e.bin, dataDir, e.logDir, "src", "bench-src", 0); err != nil {
+	if e.src, err = startCluster(ctx, e.bin, dataDir, e.logDir, "src", "bench-src", 0, 1); err != nil {
 		return nil, err
 	}
-	if e.dst, err = startCluster(ctx, e.bin, dataDir, e.logDir, "dst", "bench-dst", dstDelay); err != nil {
+	if e.dst, err = startCluster(ctx, e.bin, dataDir, e.logDir, "dst", "bench-dst", dstDelay, 1); err != nil {
 		e.src.close()
 		return nil, err
 	}
@@ -245,7 +245,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		printLatency(o.Out, rep)
 	}
 	rep.Targets = checkTargets(rep)
-	printTargets(o.Out, rep.Targets)
+	printTargets(o.Out, "4", rep.Targets)
 	if len(failed) > 0 {
 		where := "run again with --keep to keep the child processes' logs"
 		if o.Keep {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -22,19 +23,25 @@ type cluster struct {
 }
 
 // startCluster runs `<bin> devcluster` for cluster id on a free port with
-// its data in dataDir/dirName, and waits until it answers.
-// Its responses are sent delay late (0 for none).
-func startCluster(ctx context.Context, bin, dataDir, logDir, dirName, id string, delay time.Duration) (*cluster, error) {
-	addr, err := freeAddr()
+// its data in dataDir/dirName (in memory only for an empty dirName), and
+// waits until it answers.
+// Its responses are sent delay late (0 for none). It has brokers brokers
+// (at least 1) on consecutive ports.
+func startCluster(ctx context.Context, bin, dataDir, logDir, dirName, id string, delay time.Duration, brokers int) (*cluster, error) {
+	addr, err := freeBlock(brokers)
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(id, logDir, bin, "devcluster",
+	args := []string{"devcluster",
 		"--listen", addr,
-		"--data-dir", filepath.Join(dataDir, dirName),
 		"--cluster-id", id,
 		"--auto-create-topics=false",
-		"--response-delay", delay.String())
+		"--response-delay", delay.String(),
+		"--brokers", strconv.Itoa(max(brokers, 1))}
+	if dirName != "" {
+		args = append(args, "--data-dir", filepath.Join(dataDir, dirName))
+	}
+	p, err := startProc(id, logDir, bin, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -32,6 +33,12 @@ type proc struct {
 // startProc starts bin with args, with stdout and stderr appended to
 // logDir/name.log.
 func startProc(name, logDir, bin string, args ...string) (*proc, error) {
+	return startProcEnv(name, logDir, nil, bin, args...)
+}
+
+// startProcEnv is startProc with env (KEY=value) added to this process's
+// environment.
+func startProcEnv(name, logDir string, env []string, bin string, args ...string) (*proc, error) {
 	logPath := filepath.Join(logDir, name+".log")
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -39,8 +46,11 @@ func startProc(name, logDir, bin string, args ...string) (*proc, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = childAttr()
-	fmt.Fprintf(lf, "# %s %s\n", bin, strings.Join(args, " "))
+	fmt.Fprintf(lf, "# %s %s %s\n", strings.Join(env, " "), bin, strings.Join(args, " "))
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -177,6 +187,34 @@ func parseStatusKB(status []byte, key string) (int64, error) {
 		return n, nil
 	}
 	return 0, fmt.Errorf("status: no %s line", key)
+}
+
+// freeBlock returns a 127.0.0.1 address whose port and the n-1 after it
+// were free a moment ago: a cluster of n brokers listens on consecutive
+// ports. Ports are tried below the kernel's usual ephemeral range, where
+// outgoing connections do not take them.
+func freeBlock(n int) (string, error) {
+	if n <= 1 {
+		return freeAddr()
+	}
+	for range 100 {
+		base := 20000 + rand.IntN(12000)
+		var lns []net.Listener
+		for i := range n {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
+			if err != nil {
+				break
+			}
+			lns = append(lns, ln)
+		}
+		for _, ln := range lns {
+			ln.Close()
+		}
+		if len(lns) == n {
+			return fmt.Sprintf("127.0.0.1:%d", base), nil
+		}
+	}
+	return "", fmt.Errorf("no %d consecutive free ports found", n)
 }
 
 // freeAddr returns a 127.0.0.1 address with a port that was free a moment

@@ -241,11 +241,11 @@ func printLatency(w io.Writer, r *Report) {
 	}
 }
 
-func printTargets(w io.Writer, ts []Target) {
+func printTargets(w io.Writer, issue string, ts []Target) {
 	if len(ts) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\n== targets (issue 4)")
+	fmt.Fprintf(w, "\n== targets (issue %s)\n", issue)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range ts {
 		met := "NOT MET"

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -104,7 +105,7 @@ any measurement failed; the child processes' logs are in <data-dir>/logs
 	f.DurationVar(&o.CopyTimeout, "copy-timeout", 10*time.Minute, "give up on one copy after this long")
 	f.BoolVar(&asJSON, "json", false, "also print the results as JSON at the end")
 	f.StringVar(&logLevel, "log-level", "info", "progress log level on stderr: debug, info, warn or error")
-	cmd.AddCommand(newBenchCopier(), newBenchVerify())
+	cmd.AddCommand(newBenchCopier(), newBenchVerify(), newBenchScale())
 	return cmd
 }
 
@@ -153,6 +154,106 @@ verification's, "CPU x" the ratio of their CPU.`,
 	f.IntVar(&o.LargeMB, "large-mb", 512, "MB of record keys and values in the large case")
 	f.IntVar(&o.SmallMB, "small-mb", 64, "MB of record keys and values in the small case")
 	f.IntVar(&o.Rounds, "rounds", 3, "times each comparison runs per case")
+	f.StringVar(&o.DataDir, "data-dir", "", "empty or new folder for cluster data and logs (default: a temporary folder)")
+	f.BoolVar(&o.Keep, "keep", false, "keep --data-dir and the logs at the end")
+	f.BoolVar(&asJSON, "json", false, "also print the results as JSON at the end")
+	f.StringVar(&logLevel, "log-level", "info", "progress log level on stderr: debug, info, warn or error")
+	return cmd
+}
+
+// newBenchScale is `strait bench scale`: many mirrors on one instance, and
+// a backlog copied by several.
+func newBenchScale() *cobra.Command {
+	var (
+		o         bench.ScaleOptions
+		serves    []string
+		instances string
+		asJSON    bool
+		logLevel  string
+	)
+	cmd := &cobra.Command{
+		Use:   "scale",
+		Short: "Measure Strait with many mirror topics, and with several instances",
+		Long: `Measure what many mirror topics cost one "strait serve", and how the copy
+of a backlog grows with instances sharing one destination. Every piece is a
+child process of this binary on 127.0.0.1, as in "strait bench".
+
+Many mirrors (--topics, 0 to skip), on fresh clusters of --brokers brokers
+for each serve measured: --topics source topics of --partitions partitions
+with --records-per-partition 100 B records each; one serve; one link; a
+mirror per topic, created one call after another (timed); the time until
+every mirror partition ends where its source does and every mirror is
+ACTIVE; then, over --idle-seconds, the serve's CPU (utime+stime from
+/proc), its resident memory (VmRSS), open descriptors and TCP connections
+to each broker; the time of GET .../links/-/mirrors and
+.../links/{link}/mirrors; pausing and resuming --pause-topics mirrors by
+mirror_topic_name_pattern while a producer writes --produce-rate records a
+second to their sources (the call's time, and when the mirrors' end
+offsets last moved after a pause or first moved after a resume); and the
+time a restarted serve takes to load the state until /readyz answers 200.
+
+Throughput (--instances, empty to skip): a backlog of --throughput-mb MB of
+the large case's records in --throughput-partitions partitions, copied by
+1, 2, 3 ... serve processes sharing one destination (docs/scale-out.md),
+each with GOMAXPROCS=--gomaxprocs, timed from creating the mirror once they
+all share a probe mirror until the copy ends where the source does.
+
+--serve label=path (repeatable) measures other builds the same way in the
+same run, for example a build of main before a change: every table then has
+a column or rows per build. The run ends with the targets of issue 14.`,
+		Example: `  strait bench scale                                        # modest defaults
+  strait bench scale --topics 1000 --partitions 10 --idle-seconds 60 \
+      --serve main=/tmp/strait-main --serve this=./strait         # before and after
+  strait bench scale --instances '' --topics 4000                 # many mirrors only`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			for _, s := range serves {
+				label, path, ok := strings.Cut(s, "=")
+				if !ok {
+					return fmt.Errorf("--serve %q: want label=path", s)
+				}
+				o.Serves = append(o.Serves, bench.ServeBinary{Label: label, Path: path})
+			}
+			for _, v := range splitList(instances) {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return fmt.Errorf("--instances: %q is not a number", v)
+				}
+				o.Instances = append(o.Instances, n)
+			}
+			o.Out = cmd.OutOrStdout()
+			o.Log = newLogger(cmd.ErrOrStderr(), logLevel, "text")
+			o.Command = commandLine(cmd)
+			rep, err := bench.RunScale(ctx, o)
+			if asJSON && rep != nil {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if jerr := enc.Encode(rep); jerr != nil && err == nil {
+					err = fmt.Errorf("print JSON: %w", jerr)
+				}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Topics, "topics", 200, "mirror topics on one serve (0 skips the many-mirrors part)")
+	f.IntVar(&o.Partitions, "partitions", 10, "partitions of each mirror topic")
+	f.IntVar(&o.RecordsPerPartition, "records-per-partition", 20, "100 B records in each source partition before the mirrors are created")
+	f.IntVar(&o.Brokers, "brokers", 3, "brokers of each cluster in the many-mirrors part")
+	f.IntVar(&o.PauseTopics, "pause-topics", 0, "mirrors paused and resumed by pattern (0: all)")
+	f.IntVar(&o.ProduceRate, "produce-rate", 2000, "records a second written to the paused mirrors' sources during the pause and resume")
+	f.IntVar(&o.IdleSeconds, "idle-seconds", 30, "window over which idle CPU is measured, seconds")
+	f.IntVar(&o.ListRepeats, "list-repeats", 3, "times each mirror list is timed")
+	f.StringVar(&instances, "instances", "1,2,3", "comma-separated instance counts that copy the backlog (empty skips the throughput part)")
+	f.IntVar(&o.GoMaxProcs, "gomaxprocs", 1, "GOMAXPROCS of each serve in the throughput part (0 leaves it unset)")
+	f.IntVar(&o.ThroughputMB, "throughput-mb", 256, "MB of record keys and values in the backlog")
+	f.IntVar(&o.ThroughputPartitions, "throughput-partitions", 30, "partitions of the backlog topic")
+	f.StringArrayVar(&serves, "serve", nil, "label=path of a strait binary whose serve is measured (repeatable; default this binary)")
+	f.StringVar(&o.ServeLogLevel, "serve-log-level", "warn", "log level of the serves (their logs are kept with --keep)")
+	f.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU and allocation profiles of the many-mirrors serves here (<label>-run.cpu, <label>-idle.cpu, <label>-idle.mem)")
+	f.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on one wait (a catch-up, a copy) after this long")
 	f.StringVar(&o.DataDir, "data-dir", "", "empty or new folder for cluster data and logs (default: a temporary folder)")
 	f.BoolVar(&o.Keep, "keep", false, "keep --data-dir and the logs at the end")
 	f.BoolVar(&asJSON, "json", false, "also print the results as JSON at the end")

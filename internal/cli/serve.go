@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"runtime/pprof"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -69,15 +72,11 @@ STRAIT_SECRETS_PREVIOUS_KEYS (see docs/security.md).`,
 				cmd.Println("configuration is valid")
 				return nil
 			}
-			if path := os.Getenv("STRAIT_CPUPROFILE"); path != "" {
-				// For profiling the copy (strait bench): a CPU profile of
-				// the whole run, written when the daemon stops.
-				stop, err := startCPUProfile(path)
-				if err != nil {
-					return err
-				}
-				defer stop()
+			stopProfiles, err := startProfiles()
+			if err != nil {
+				return err
 			}
+			defer stopProfiles()
 			log := newLogger(cmd.ErrOrStderr(), cfg.LogLevel, cfg.LogFormat)
 			ctx, stop := signalContext()
 			defer stop()
@@ -131,14 +130,74 @@ func loadConfig(fs *pflag.FlagSet, file string) (config.Config, error) {
 	return cfg, nil
 }
 
-func startCPUProfile(path string) (func(), error) {
+// startProfiles starts the profiles the environment asks for, for
+// strait bench: STRAIT_CPUPROFILE, a CPU profile written when the daemon
+// stops; STRAIT_MEMPROFILE, the allocations (go tool pprof
+// -sample_index=alloc_space), written then too. With STRAIT_PROFILE_AFTER
+// (a duration) the CPU profile starts that long after the start, and the
+// allocations made until then are written to STRAIT_MEMPROFILE.base, to
+// compare with (-diff_base): the profiles of what a settled daemon does.
+func startProfiles() (stop func(), err error) {
+	cpu, mem := os.Getenv("STRAIT_CPUPROFILE"), os.Getenv("STRAIT_MEMPROFILE")
+	var after time.Duration
+	if v := os.Getenv("STRAIT_PROFILE_AFTER"); v != "" {
+		if after, err = time.ParseDuration(v); err != nil {
+			return nil, fmt.Errorf("STRAIT_PROFILE_AFTER: %w", err)
+		}
+	}
+	var f *os.File
+	if cpu != "" {
+		if f, err = os.Create(cpu); err != nil {
+			return nil, err
+		}
+	}
+	var mu sync.Mutex
+	started, stopped := false, false
+	start := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		if mem != "" && after > 0 {
+			writeAllocProfile(mem + ".base")
+		}
+		if f != nil {
+			started = pprof.StartCPUProfile(f) == nil
+		}
+	}
+	var timer *time.Timer
+	if after > 0 {
+		timer = time.AfterFunc(after, start)
+	} else {
+		start()
+	}
+	return func() {
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		if started {
+			pprof.StopCPUProfile()
+		}
+		if f != nil {
+			f.Close()
+		}
+		if mem != "" {
+			writeAllocProfile(mem)
+		}
+	}, nil
+}
+
+// writeAllocProfile writes the allocations made since the start (the
+// "allocs" profile) to path.
+func writeAllocProfile(path string) {
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, err
+		return
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	defer f.Close()
+	_ = pprof.Lookup("allocs").WriteTo(f, 0)
 }

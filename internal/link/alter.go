@@ -219,12 +219,24 @@ func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel 
 		case OpFailover:
 			m.failover(ctx, linkName, run, topicsOf(accepted))
 		default:
-			for t, tr := range accepted {
-				if err := m.setStatus(ctx, t, tr.to); err != nil {
-					failed[t] = fmt.Sprintf("Cannot record the new state of topic '%s': %v", t, err)
-				}
+			topics := topicsOf(accepted)
+			stopped := make(chan struct{})
+			if op == OpPause && run != nil && run.runner != nil {
+				// The copies stop while the records are written: the
+				// answer waits for both. A mirror whose record could not
+				// be written copies again below.
+				go func() {
+					defer close(stopped)
+					run.runner.Stop(topics...)
+				}()
+			} else {
+				close(stopped)
 			}
-			m.reconcile(linkName)
+			for t, err := range m.setStatuses(ctx, accepted) {
+				failed[t] = fmt.Sprintf("Cannot record the new state of topic '%s': %v", t, err)
+			}
+			<-stopped
+			m.reconcileTopics(linkName, topics)
 		}
 	}
 	m.fillLags(ctx, linkName, run, results, failed)
@@ -339,6 +351,39 @@ func (m *Manager) setStatus(ctx context.Context, topic string, to Status) error 
 		return nil
 	})
 	return err
+}
+
+// setStatuses records the new status of each accepted mirror, all in one
+// write to the store (a pause of a thousand mirrors is one round trip, not
+// a thousand). It returns the mirrors whose record could not be written.
+func (m *Manager) setStatuses(ctx context.Context, accepted map[string]transition) map[string]error {
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	now := m.nowMs()
+	var next []*Mirror
+	failed := map[string]error{}
+	m.mu.RLock()
+	for _, t := range topicsOf(accepted) {
+		cur, ok := m.mirrors[t]
+		switch {
+		case !ok:
+			failed[t] = errorf(ErrMirrorNotFound, "Mirror topic '%s' does not exist.", t)
+			continue
+		case cur.Status == accepted[t].to:
+			continue
+		}
+		n := cur.clone()
+		n.Status = accepted[t].to
+		n.StateTimeMs = now
+		next = append(next, n)
+	}
+	m.mu.RUnlock()
+	for i, err := range m.putMirrorsLocked(ctx, next) {
+		if err != nil {
+			failed[next[i].Topic] = err
+		}
+	}
+	return failed
 }
 
 // failover stops the mirrors at once, whatever their lag, and records what

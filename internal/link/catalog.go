@@ -1,14 +1,17 @@
 package link
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/strait-dev/strait/internal/linkconfig"
 	"github.com/strait-dev/strait/internal/secret"
+	"github.com/strait-dev/strait/internal/store"
 )
 
 // putMirrorLocked durably stores mir and then makes it current in memory.
@@ -30,6 +33,33 @@ func (m *Manager) putMirrorLocked(ctx context.Context, mir *Mirror) error {
 	m.mu.Unlock()
 	m.logTransition(ctx, prev, mir)
 	return nil
+}
+
+// putMirrorsLocked durably stores mirs in one write to the store and makes
+// the ones stored current in memory. It returns, for each mirror, nil or
+// why it was not stored. Callers hold writeMu.
+func (m *Manager) putMirrorsLocked(ctx context.Context, mirs []*Mirror) []error {
+	errs := make([]error, len(mirs))
+	recs := make([]store.Record, len(mirs))
+	for i, mir := range mirs {
+		b, err := json.Marshal(mir)
+		if err != nil {
+			return slices.Repeat([]error{err}, len(mirs))
+		}
+		recs[i] = store.Record{Key: mirrorKey(mir.Link, mir.Topic), Value: b}
+	}
+	offs, err := m.cfg.Store.PutMany(ctx, recs)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, mir := range mirs {
+		if offs[i] < 0 {
+			errs[i] = cmp.Or(err, errors.New("not stored"))
+			continue
+		}
+		m.offsets[recs[i].Key] = offs[i]
+		m.mirrors[mir.Topic] = mir
+	}
+	return errs
 }
 
 // deleteMirrorLocked durably forgets a mirror. Callers hold writeMu.

@@ -108,9 +108,7 @@ func (h *halts) unsent(id string, ps []int32) []int32 {
 // halted until the caller moves them on or back (setting Halt to "").
 func (m *Manager) haltCopy(ctx context.Context, linkName string, run *linkRun, topics []string) map[string]error {
 	if run != nil && run.runner != nil {
-		for _, t := range topics {
-			run.runner.Stop(t)
-		}
+		run.runner.Stop(topics...)
 	}
 	failed := map[string]error{}
 	type waiting struct {
@@ -168,7 +166,12 @@ func (m *Manager) unhalt(ctx context.Context, topic string) error {
 // reportHalted tells the active instance which owned partitions of the
 // link's halted mirrors have stopped here. The runner has been Set.
 func (m *Manager) reportHalted(linkName string, run *linkRun) {
-	for _, mir := range m.mirrorsOf(linkName) {
+	m.reportHaltedOf(linkName, run, m.mirrorsOf(linkName))
+}
+
+// reportHaltedOf is reportHalted for some mirrors of the link.
+func (m *Manager) reportHaltedOf(linkName string, run *linkRun, mirs []*Mirror) {
+	for _, mir := range mirs {
 		if mir.Halt == "" {
 			continue
 		}

@@ -54,7 +54,8 @@ type Config struct {
 	Log       *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
-	// MetadataInterval overrides how often sources are probed (tests).
+	// MetadataInterval overrides how often sources are probed, and their
+	// topics checked (tests).
 	MetadataInterval time.Duration
 	// PromoteTimeout bounds how long a promote waits for its mirrors to
 	// catch up; zero means one minute.

@@ -130,15 +130,27 @@ func (m *Manager) createMirrorLocked(ctx context.Context, linkName string, req C
 		return errorf(ErrInvalid, "Cluster link '%s' cannot reach its source: %v", linkName, run.buildErr)
 	}
 
+	// The source topic and the destination are asked at the same time:
+	// creating a thousand mirrors one after another is round trips.
+	type destCheck struct {
+		exists bool
+		err    error
+	}
+	dc := make(chan destCheck, 1)
+	go func() {
+		destTopics, err := kadm.NewClient(m.cfg.Dest).ListTopics(ctx, name)
+		d, ok := destTopics[name]
+		dc <- destCheck{ok && d.Err == nil, err}
+	}()
 	src, err := m.describeSourceTopic(ctx, run, linkName, req.SourceTopic)
+	dest := <-dc
 	if err != nil {
 		return err
 	}
-	destTopics, err := kadm.NewClient(m.cfg.Dest).ListTopics(ctx, name)
-	if err != nil {
-		return fmt.Errorf("describe destination topic: %w", err)
+	if dest.err != nil {
+		return fmt.Errorf("describe destination topic: %w", dest.err)
 	}
-	if d, ok := destTopics[name]; ok && d.Err == nil {
+	if dest.exists {
 		return errorf(ErrTopicExists, "Topic '%s' already exists.", name)
 	}
 
@@ -175,7 +187,7 @@ func (m *Manager) createMirrorLocked(ctx context.Context, linkName string, req C
 		m.writeMu.Unlock()
 		return topicError(name, err)
 	}
-	m.reconcile(linkName)
+	m.reconcileTopic(linkName, name)
 	if m.protectionWanted(mir) {
 		if err := m.protect(ctx, name); err != nil {
 			m.log.Warn("mirror write protection", "topic", name, "err", err)
@@ -208,7 +220,18 @@ type sourceTopic struct {
 func (m *Manager) describeSourceTopic(ctx context.Context, run *linkRun, linkName, topic string) (sourceTopic, error) {
 	var st sourceTopic
 	adm := kadm.NewClient(run.src)
+	// The configs are asked for alongside the topic: one round trip.
+	type described struct {
+		rcs kadm.ResourceConfigs
+		err error
+	}
+	dc := make(chan described, 1)
+	go func() {
+		rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+		dc <- described{rcs, err}
+	}()
 	topics, err := adm.ListTopics(ctx, topic)
+	cfgs := <-dc
 	if err != nil {
 		return st, errorf(ErrInvalid, "Unable to reach the source cluster of link '%s': %v", linkName, err)
 	}
@@ -221,7 +244,7 @@ func (m *Manager) describeSourceTopic(ctx context.Context, run *linkRun, linkNam
 	}
 	st.partitions = int32(len(d.Partitions))
 	st.id = d.ID
-	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	rcs, err := cfgs.rcs, cfgs.err
 	if err != nil {
 		return st, errorf(ErrInvalid, "Cannot describe the configs of source topic '%s': %v", topic, err)
 	}

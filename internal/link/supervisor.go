@@ -69,8 +69,9 @@ func (m *Manager) startRun(l *Link) *linkRun {
 		return run
 	}
 	interval := min(l.Configs.Duration(linkconfig.AvailabilityCheckMs), 5*time.Second)
+	topics := 30 * time.Second // the runner's default
 	if m.cfg.MetadataInterval > 0 {
-		interval = m.cfg.MetadataInterval
+		interval, topics = m.cfg.MetadataInterval, m.cfg.MetadataInterval
 	}
 	run.runner = mirror.NewRunner(mirror.Config{
 		Source:            run.src,
@@ -82,6 +83,9 @@ func (m *Manager) startRun(l *Link) *linkRun {
 		PartitionMaxBytes: int32(l.Configs.Int(linkconfig.ReplicaFetchMaxBytes)),
 		FetchMaxWait:      l.Configs.Duration(linkconfig.ReplicaFetchWaitMaxMs),
 		MetadataInterval:  interval,
+		// Deleted, re-created or grown source topics are looked for
+		// at this pace, and at once on a fetch error.
+		TopicCheckInterval: topics,
 		// A probe fails within availability.check.ms, so that an
 		// outage is seen in about availability.check.ms x threshold.
 		ProbeTimeout: min(max(l.Configs.Duration(linkconfig.AvailabilityCheckMs), time.Second), 15*time.Second),
@@ -176,6 +180,11 @@ func (m *Manager) noteDerived(linkName string) {
 		}
 	}
 	m.mu.RUnlock()
+	m.noteDerivedOf(mirs)
+}
+
+// noteDerivedOf is noteDerived for some mirrors.
+func (m *Manager) noteDerivedOf(mirs []*Mirror) {
 	// Statuses first: status takes m.mu, which is never taken under
 	// derivedMu.
 	sts := make([]Status, len(mirs))
@@ -222,43 +231,88 @@ func (m *Manager) reconcile(linkName string) {
 	m.mu.RLock()
 	l, ok := m.links[linkName]
 	run := m.runs[linkName]
-	var specs []mirror.Spec
+	var mirs []*Mirror
 	if ok && run != nil && run.runner != nil {
-		paused := l.Configs.Paused()
 		for _, mir := range m.mirrors {
-			if mir.Link != linkName || mir.Status == StatusStopped {
-				continue
+			if mir.Link == linkName && mir.Status != StatusStopped {
+				mirs = append(mirs, mir)
 			}
-			// A promote copies until it is done, even a paused mirror; a
-			// promote is refused while the link is paused.
-			copying := ((mir.Status == StatusActive || mir.Status == StatusPendingMirror || mir.Status == StatusPendingRestore) && !paused ||
-				mir.Status == StatusPendingStopped || mir.Status == StatusPendingSynchronize) && mir.Halt == ""
-			specs = append(specs, mirror.Spec{
-				Topic:         mir.Topic,
-				SourceTopic:   mir.SourceTopic,
-				Partitions:    mir.Partitions,
-				SourceTopicID: mir.sourceTopicID(),
-				Copying:       copying,
-				Fresh:         mir.Fresh,
-				StartOffset:   mir.StartOffset,
-				Align:         mir.Align,
-				Compacted:     mir.Compacted,
-				Writers:       mir.Writers,
-			})
 		}
 	}
 	m.mu.RUnlock()
 	if run != nil && run.runner != nil {
-		for i := range specs {
-			m.mu.RLock()
-			mir := m.mirrors[specs[i].Topic]
-			m.mu.RUnlock()
-			if mir != nil {
-				specs[i].Owned = m.ownedOf(mir)
-			}
+		specs := make([]mirror.Spec, len(mirs))
+		for i, mir := range mirs {
+			specs[i] = m.specOf(mir, l.Configs.Paused())
 		}
 		run.runner.Set(specs)
 		m.reportHalted(linkName, run)
+	}
+}
+
+// reconcileTopic is reconcile for one mirror topic of a link: it sets that
+// topic's spec in the runner (or drops it, for a mirror that is gone or
+// stopped) and leaves the link's other topics alone, so that creating the
+// thousandth mirror costs what creating the first did.
+func (m *Manager) reconcileTopic(linkName, topic string) {
+	m.reconcileTopics(linkName, []string{topic})
+}
+
+// reconcileTopics is reconcileTopic for several topics of a link, in one
+// call into the runner: what stops, stops together.
+func (m *Manager) reconcileTopics(linkName string, topics []string) {
+	m.reconcileMu.Lock()
+	m.mu.RLock()
+	l, ok := m.links[linkName]
+	run := m.runs[linkName]
+	var mirs []*Mirror
+	var drop []string
+	for _, t := range topics {
+		if mir := m.mirrors[t]; mir != nil && mir.Link == linkName {
+			mirs = append(mirs, mir)
+			if mir.Status != StatusStopped {
+				continue
+			}
+		}
+		drop = append(drop, t) // gone, another link's now, or stopped
+	}
+	m.mu.RUnlock()
+	running := ok && run != nil && run.runner != nil
+	if running {
+		specs := make([]mirror.Spec, 0, len(mirs))
+		for _, mir := range mirs {
+			if mir.Status != StatusStopped {
+				specs = append(specs, m.specOf(mir, l.Configs.Paused()))
+			}
+		}
+		run.runner.Update(specs, drop...)
+	}
+	m.reconcileMu.Unlock()
+	if running {
+		m.reportHaltedOf(linkName, run, mirs)
+	}
+	m.noteDerivedOf(mirs)
+}
+
+// specOf is what the runner of mir's link copies of it, on a link paused
+// or not.
+func (m *Manager) specOf(mir *Mirror, paused bool) mirror.Spec {
+	// A promote copies until it is done, even a paused mirror; a
+	// promote is refused while the link is paused.
+	copying := ((mir.Status == StatusActive || mir.Status == StatusPendingMirror || mir.Status == StatusPendingRestore) && !paused ||
+		mir.Status == StatusPendingStopped || mir.Status == StatusPendingSynchronize) && mir.Halt == ""
+	return mirror.Spec{
+		Topic:         mir.Topic,
+		SourceTopic:   mir.SourceTopic,
+		Partitions:    mir.Partitions,
+		SourceTopicID: mir.sourceTopicID(),
+		Copying:       copying,
+		Fresh:         mir.Fresh,
+		StartOffset:   mir.StartOffset,
+		Align:         mir.Align,
+		Compacted:     mir.Compacted,
+		Writers:       mir.Writers,
+		Owned:         m.ownedOf(mir),
 	}
 }
 

@@ -3,11 +3,13 @@ package linksync
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strait-dev/strait/internal/linkconfig"
@@ -64,7 +66,10 @@ func syncedNames(cfg linkconfig.Set) []string {
 
 // syncConfigs is one round of the topic config sync: for each mirror, the
 // synced configs the source topic sets are set on the mirror, and the ones
-// it does not set are reset to the destination's default.
+// it does not set are reset to the destination's default. Both clusters are
+// asked for the synced configs only, a few hundred topics a request, and
+// each topic's are compared through maps: a round costs what the mirrors
+// number, and a mirror already in step costs no write.
 func (s *Syncer) syncConfigs(ctx context.Context, cfg linkconfig.Set) []TaskError {
 	src := s.l.Source()
 	if src == nil {
@@ -75,41 +80,33 @@ func (s *Syncer) syncConfigs(ctx context.Context, cfg linkconfig.Set) []TaskErro
 		return nil
 	}
 	names := syncedNames(cfg)
-	var srcTopics, dstTopics []string
+	srcTopics := make([]string, 0, len(mirrors))
+	dstTopics := make([]string, 0, len(mirrors))
 	for st, m := range mirrors {
 		srcTopics = append(srcTopics, st)
 		dstTopics = append(dstTopics, m.Topic)
 	}
-	srcCfgs, err := kadm.NewClient(src).DescribeTopicConfigs(ctx, srcTopics...)
+	wants, err := describeSynced(ctx, src, srcTopics, names)
 	if err != nil {
 		return []TaskError{{"INTERNAL_ERROR", fmt.Sprintf("describe source topic configs: %v", err)}}
 	}
-	dstAdm := kadm.NewClient(s.l.Dest())
-	dstCfgs, err := dstAdm.DescribeTopicConfigs(ctx, dstTopics...)
+	haves, err := describeSynced(ctx, s.l.Dest(), dstTopics, names)
 	if err != nil {
 		return []TaskError{{"INTERNAL_ERROR", fmt.Sprintf("describe mirror topic configs: %v", err)}}
 	}
+	dstAdm := kadm.NewClient(s.l.Dest())
 	var errs []TaskError
-	for st, m := range mirrors {
-		want, err := dynamicConfigs(srcCfgs, st, names)
-		if err != nil {
+	for _, st := range slices.Sorted(maps.Keys(mirrors)) {
+		m := mirrors[st]
+		want, ok := wants[st]
+		if !ok {
 			continue // the source topic may be gone; the mirror reports it
 		}
-		have, err := dynamicConfigs(dstCfgs, m.Topic, names)
-		if err != nil {
+		have, ok := haves[m.Topic]
+		if !ok {
 			continue
 		}
-		var changes []kadm.AlterConfig
-		for _, n := range names {
-			w, wok := want[n]
-			h, hok := have[n]
-			switch {
-			case wok && (!hok || h != w):
-				changes = append(changes, kadm.AlterConfig{Op: kadm.SetConfig, Name: n, Value: kadm.StringPtr(w)})
-			case !wok && hok && n != sizeLimit:
-				changes = append(changes, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: n})
-			}
-		}
+		changes := configChanges(names, want, have)
 		if len(changes) == 0 {
 			continue
 		}
@@ -129,6 +126,24 @@ func (s *Syncer) syncConfigs(ctx context.Context, cfg linkconfig.Set) []TaskErro
 	return errs
 }
 
+// configChanges is what brings a mirror's synced configs (have) to its
+// source's (want): set what differs, reset what the source does not set
+// (the size limit excepted: it always follows, in effect).
+func configChanges(names []string, want, have map[string]string) []kadm.AlterConfig {
+	var changes []kadm.AlterConfig
+	for _, n := range names {
+		w, wok := want[n]
+		h, hok := have[n]
+		switch {
+		case wok && (!hok || h != w):
+			changes = append(changes, kadm.AlterConfig{Op: kadm.SetConfig, Name: n, Value: kadm.StringPtr(w)})
+		case !wok && hok && n != sizeLimit:
+			changes = append(changes, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: n})
+		}
+	}
+	return changes
+}
+
 func changed(cs []kadm.AlterConfig, name string) *kadm.AlterConfig {
 	for i := range cs {
 		if cs[i].Name == name {
@@ -138,24 +153,46 @@ func changed(cs []kadm.AlterConfig, name string) *kadm.AlterConfig {
 	return nil
 }
 
-// dynamicConfigs returns the configs among names that topic sets itself.
-func dynamicConfigs(rcs kadm.ResourceConfigs, topic string, names []string) (map[string]string, error) {
-	rc, err := rcs.On(topic, nil)
-	if err != nil {
-		return nil, err
+// describeBatch is how many topics one DescribeConfigs request asks for.
+const describeBatch = 500
+
+// describeSynced returns, for each topic that could be described, the
+// configs among names that the topic sets itself, and the size limit
+// whatever sets it (the mirror must take every batch the source took). A
+// topic with an error (gone, say) is left out. Only names are asked for.
+func describeSynced(ctx context.Context, cl *kgo.Client, topics []string, names []string) (map[string]map[string]string, error) {
+	want := make(map[string]bool, len(names))
+	for _, n := range names {
+		want[n] = true
 	}
-	if rc.Err != nil {
-		return nil, rc.Err
-	}
-	out := map[string]string{}
-	for _, c := range rc.Configs {
-		if c.Value == nil || !slices.Contains(names, c.Key) {
-			continue
+	out := make(map[string]map[string]string, len(topics))
+	for batch := range slices.Chunk(topics, describeBatch) {
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		for _, t := range batch {
+			r := kmsg.NewDescribeConfigsRequestResource()
+			r.ResourceType = kmsg.ConfigResourceTypeTopic
+			r.ResourceName = t
+			r.ConfigNames = names
+			req.Resources = append(req.Resources, r)
 		}
-		// The size limit follows in effect, whatever sets it: the mirror
-		// must take every batch the source took.
-		if c.Source == kmsg.ConfigSourceDynamicTopicConfig || c.Key == sizeLimit {
-			out[c.Key] = *c.Value
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range resp.Resources {
+			if r.ErrorCode != 0 {
+				continue
+			}
+			vals := map[string]string{}
+			for _, c := range r.Configs {
+				if c.Value == nil || !want[c.Name] {
+					continue
+				}
+				if c.Source == kmsg.ConfigSourceDynamicTopicConfig || c.Name == sizeLimit {
+					vals[c.Name] = *c.Value
+				}
+			}
+			out[r.ResourceName] = vals
 		}
 	}
 	return out, nil

@@ -29,6 +29,20 @@
 // saved through Hooks.SaveAlign first, so a crash between padding and
 // deleting finishes the job on restart.
 //
+// # What an idle runner does
+//
+// Idle work grows with what changed, not with what exists (measured with
+// strait bench scale, docs/benchmarks.md). A fetcher's round over
+// thousands of idle partitions sends an empty incremental fetch and
+// allocates nothing: partitions stay sorted, and each carries a mark of
+// what the fetch session holds for it. Once a second the lag loop reads,
+// for exactly the idle partitions due a check, the mirror's end, from the
+// leaders the metadata cache knows (a partition idle for long is due less
+// often, at most every 30 s). The source is probed for availability
+// without topics; the mirrored topics' metadata is read every
+// TopicCheckInterval (30 s), and at once only for a topic that needs it.
+// Set and Update touch only the topics they change; topics stop together.
+//
 // # Locks
 //
 // Runner.mu guards the topic and fetcher maps; fetcher.mu guards a fetcher's

@@ -17,15 +17,30 @@ import (
 
 // fetcher fetches every mirrored partition led by one source broker with one
 // Fetch request at a time and queues the raw batches for the workers.
+//
+// An idle round costs little: the partitions are kept in order (sorted
+// again only when the set changes), the loop reuses its slices, and the
+// fetch session sends only what moved; a response, which in a session
+// holds only partitions with news, is matched by binary search.
 type fetcher struct {
 	r      *Runner
 	broker int32
 
 	mu    sync.Mutex
 	parts map[*part]struct{}
+	// order is parts sorted by source topic, then partition; stale while
+	// dirty (guarded by mu).
+	order []*part
+	dirty bool
 	// rot rotates which partition comes first in a request: only the
 	// first partition is guaranteed a batch larger than its byte limit.
 	rot int
+	// ready and pos are the loop's: the partitions of this round in
+	// order, and rotated for the request.
+	ready, pos []fetchPos
+	// ids names the topics the broker may answer by id (Fetch v13+): every
+	// topic sent in the session; only the loop uses it.
+	ids map[[16]byte]string
 	// sess is the fetch session (KIP-227) with the broker; only the
 	// fetch loop uses it. resetSession asks the loop to open a new one.
 	sess         session
@@ -37,7 +52,7 @@ type fetcher struct {
 
 func newFetcher(r *Runner, broker int32) *fetcher {
 	ctx, cancel := context.WithCancel(r.ctx)
-	f := &fetcher{r: r, broker: broker, parts: map[*part]struct{}{}, cancel: cancel, done: make(chan struct{})}
+	f := &fetcher{r: r, broker: broker, parts: map[*part]struct{}{}, ids: map[[16]byte]string{}, cancel: cancel, done: make(chan struct{})}
 	go f.loop(ctx)
 	return f
 }
@@ -45,23 +60,16 @@ func newFetcher(r *Runner, broker int32) *fetcher {
 func (f *fetcher) add(p *part) {
 	f.mu.Lock()
 	f.parts[p] = struct{}{}
+	f.dirty = true
 	f.mu.Unlock()
 	f.r.kick.Notify()
 }
 
 func (f *fetcher) remove(p *part) {
 	f.mu.Lock()
-	delete(f.parts, p)
-	f.mu.Unlock()
-}
-
-func (f *fetcher) removeTopic(t *topicRun) {
-	f.mu.Lock()
-	for p := range f.parts {
-		if p.t == t {
-			delete(f.parts, p)
-			p.fetcherID.Store(-1)
-		}
+	if _, ok := f.parts[p]; ok {
+		delete(f.parts, p)
+		f.dirty = true
 	}
 	f.mu.Unlock()
 }
@@ -71,50 +79,77 @@ func (f *fetcher) close() {
 	<-f.done
 }
 
-// fetchPos is a partition as it went into a request.
+// fetchPos is a partition as it went into a request. held is set when the
+// fetcher's session holds the partition, and same when at offset.
 type fetchPos struct {
-	p      *part
-	offset int64
-	gen    uint64
+	p          *part
+	offset     int64
+	gen        uint64
+	held, same bool
 }
 
-// snapshot lists the partitions that can take more data now, and reports
-// whether some ready partition was left out because its buffer is full.
+// snapshot lists the partitions that can take more data now, rotated, and
+// reports whether some ready partition was left out because its buffer is
+// full. The slice is reused by the next snapshot.
 func (f *fetcher) snapshot() ([]fetchPos, bool) {
 	if f.r.buffered.Load() >= int64(f.r.cfg.BufferBytes) {
 		return nil, true // the link's buffer is full: wait for the workers
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]fetchPos, 0, len(f.parts))
+	if f.dirty {
+		f.order = f.order[:0]
+		for p := range f.parts {
+			f.order = append(f.order, p)
+		}
+		slices.SortFunc(f.order, comparePart)
+		f.dirty = false
+	}
+	ready := f.ready[:0]
 	full := false
-	for p := range f.parts {
+	for _, p := range f.order {
 		p.mu.Lock()
 		switch {
 		case p.ready && p.queued < f.r.cfg.PartitionBufferBytes:
-			out = append(out, fetchPos{p: p, offset: p.fetchOffset, gen: p.gen})
+			held := p.sess.of == &f.sess && p.sess.gen == f.sess.gen
+			ready = append(ready, fetchPos{p: p, offset: p.fetchOffset, gen: p.gen,
+				held: held, same: held && p.sess.offset == p.fetchOffset})
 		case p.ready:
 			full = true
 		}
 		p.mu.Unlock()
 	}
-	if len(out) > 1 {
-		sortFetchPos(out)
-		f.rot = (f.rot + 1) % len(out)
-		out = append(out[f.rot:], out[:f.rot]...)
+	f.mu.Unlock()
+	f.ready = ready
+	pos := append(f.pos[:0], ready...)
+	if n := len(ready); n > 1 {
+		f.rot = (f.rot + 1) % n
+		pos = append(append(pos[:0], ready[f.rot:]...), ready[:f.rot]...)
 	}
-	return out, full
+	f.pos = pos
+	return pos, full
 }
 
-// sortFetchPos orders partitions by topic, then partition: requests stay
+// comparePart orders partitions by topic, then partition: requests stay
 // stable, which keeps the rotation fair.
-func sortFetchPos(ps []fetchPos) {
-	slices.SortFunc(ps, func(a, b fetchPos) int {
-		if c := strings.Compare(a.p.t.spec.SourceTopic, b.p.t.spec.SourceTopic); c != 0 {
+func comparePart(a, b *part) int {
+	if c := strings.Compare(a.t.spec.SourceTopic, b.t.spec.SourceTopic); c != 0 {
+		return c
+	}
+	return int(a.id) - int(b.id)
+}
+
+// lookup finds a partition of this round by binary search in f.ready.
+func (f *fetcher) lookup(topic string, partition int32) (fetchPos, bool) {
+	i, ok := slices.BinarySearchFunc(f.ready, sessKey{topic, partition}, func(fp fetchPos, k sessKey) int {
+		if c := strings.Compare(fp.p.t.spec.SourceTopic, k.topic); c != 0 {
 			return c
 		}
-		return int(a.p.id) - int(b.p.id)
+		return int(fp.p.id) - int(k.part)
 	})
+	if !ok {
+		return fetchPos{}, false
+	}
+	return f.ready[i], true
 }
 
 func (f *fetcher) loop(ctx context.Context) {
@@ -146,6 +181,14 @@ func (f *fetcher) loop(ctx context.Context) {
 				return
 			}
 			f.r.log.Debug("fetch failed", "broker", f.broker, "err", err)
+			// The leaders of what this broker had may have moved.
+			var last *topicRun
+			for _, fp := range pos {
+				if t := fp.p.t; t != last {
+					t.checkMeta.Store(true)
+					last = t
+				}
+			}
 			f.r.kickMeta()
 			select {
 			case <-ctx.Done():
@@ -169,25 +212,15 @@ func (f *fetcher) fetchOnce(ctx context.Context, pos []fetchPos, maxWait time.Du
 	req.IsolationLevel = 0 // read_uncommitted: transactions are copied as written
 	send, forget := f.sess.plan(pos)
 	req.SessionID, req.SessionEpoch = f.sess.id, f.sess.epoch
-	// Responses name topics by id (Fetch v13+), also topics of the session
-	// that this request did not send.
-	ids := map[[16]byte]string{}
-	for _, fp := range pos {
-		st := fp.p.t.spec.SourceTopic
-		tm, err := f.r.srcMeta.get(ctx, st, false)
-		if err != nil {
-			return err
-		}
-		ids[tm.id] = st
-	}
 	byTopic := map[string]int{}
-	topicIdx := func(st string, forgotten bool) (int, error) {
+	var forgotten map[string]int
+	topicIdx := func(st string, forget bool) (int, error) {
 		idx := byTopic
-		if forgotten {
-			idx = map[string]int{}
-			for i, ft := range req.ForgottenTopics {
-				idx[ft.Topic] = i
+		if forget {
+			if forgotten == nil {
+				forgotten = map[string]int{}
 			}
+			idx = forgotten
 		}
 		if i, ok := idx[st]; ok {
 			return i, nil
@@ -196,18 +229,21 @@ func (f *fetcher) fetchOnce(ctx context.Context, pos []fetchPos, maxWait time.Du
 		if err != nil {
 			return 0, err
 		}
-		ids[tm.id] = st
-		if forgotten {
+		// Responses name topics by id (Fetch v13+), also topics of the
+		// session that a later request does not send.
+		f.ids[tm.id] = st
+		if forget {
 			ft := kmsg.NewFetchRequestForgottenTopic()
 			ft.Topic, ft.TopicID = st, tm.id
 			req.ForgottenTopics = append(req.ForgottenTopics, ft)
-			return len(req.ForgottenTopics) - 1, nil
+			idx[st] = len(req.ForgottenTopics) - 1
+			return idx[st], nil
 		}
 		rt := kmsg.NewFetchRequestTopic()
 		rt.Topic, rt.TopicID = st, tm.id
 		req.Topics = append(req.Topics, rt)
-		byTopic[st] = len(req.Topics) - 1
-		return len(req.Topics) - 1, nil
+		idx[st] = len(req.Topics) - 1
+		return idx[st], nil
 	}
 	for _, fp := range send {
 		i, err := topicIdx(fp.p.t.spec.SourceTopic, false)
@@ -247,24 +283,20 @@ func (f *fetcher) fetchOnce(ctx context.Context, pos []fetchPos, maxWait time.Du
 		return err
 	}
 	f.sess.sent(resp.SessionID, send, forget)
-	index := make(map[sessKey]fetchPos, len(pos))
-	for _, fp := range pos {
-		index[sessKey{fp.p.t.spec.SourceTopic, fp.p.id}] = fp
-	}
 	for _, rt := range resp.Topics {
 		topic := rt.Topic
 		if topic == "" {
-			topic = ids[rt.TopicID]
+			topic = f.ids[rt.TopicID]
 		}
 		for _, rp := range rt.Partitions {
-			fp, ok := index[sessKey{topic, rp.Partition}]
+			fp, ok := f.lookup(topic, rp.Partition)
 			if !ok {
 				continue
 			}
 			if rp.ErrorCode != 0 {
 				// The session keeps the partition at its old offset; the
 				// worker will re-arm it, which resends it.
-				f.sess.drop(sessKey{topic, rp.Partition})
+				f.sess.drop(fp.p)
 			}
 			f.deliver(fp, &rp)
 		}
@@ -298,7 +330,7 @@ func (f *fetcher) deliver(fp fetchPos, rp *kmsg.FetchResponseTopicPartition) {
 	case ferr != nil:
 		if isLeaderErr(ferr) {
 			p.mu.Unlock()
-			f.r.kickMeta()
+			f.r.kickTopic(p.t)
 			return
 		}
 		// The worker decides what the error means; no more fetching until
@@ -364,11 +396,32 @@ type sessKey struct {
 // changed, and the ones to forget; the broker answers only partitions with
 // something new. With hundreds of partitions most of them idle, requests
 // and responses stay small.
+//
+// Each partition the session holds also carries a mark (part.sess, under
+// part.mu) naming the session, its generation and the offset it holds, so
+// that an idle round tells what is unchanged without a lookup per
+// partition; the map stays the record, and a mark of another session or
+// generation is no mark.
 type session struct {
 	id    int32
 	epoch int32
-	// offsets are the fetch offsets the broker holds for the session.
-	offsets map[sessKey]int64
+	// gen changes with every new session: marks of an older one are stale.
+	gen uint64
+	// offsets are the fetch offsets the broker holds for the session, and
+	// the partition each is for.
+	offsets map[sessKey]sessEntry
+}
+
+type sessEntry struct {
+	offset int64
+	p      *part
+}
+
+// sessMark is a partition's mark of the session that holds it.
+type sessMark struct {
+	of     *session
+	gen    uint64
+	offset int64
 }
 
 // plan splits the partitions to fetch now into the ones to send (new or
@@ -377,18 +430,26 @@ type session struct {
 // sending their data).
 func (s *session) plan(pos []fetchPos) ([]fetchPos, []sessKey) {
 	if s.offsets == nil || s.epoch == 0 {
-		s.offsets = map[sessKey]int64{}
+		s.offsets = map[sessKey]sessEntry{}
 		s.epoch = 0
 		return pos, nil
 	}
-	want := make(map[sessKey]bool, len(pos))
 	var send []fetchPos
+	held := 0 // partitions of pos the session holds
 	for _, fp := range pos {
-		k := sessKey{fp.p.t.spec.SourceTopic, fp.p.id}
-		want[k] = true
-		if o, ok := s.offsets[k]; !ok || o != fp.offset {
+		if fp.held {
+			held++
+		}
+		if !fp.same {
 			send = append(send, fp)
 		}
+	}
+	if held == len(s.offsets) {
+		return send, nil // nothing to forget: the common, idle case
+	}
+	want := make(map[sessKey]bool, len(pos))
+	for _, fp := range pos {
+		want[sessKey{fp.p.t.spec.SourceTopic, fp.p.id}] = true
 	}
 	var forget []sessKey
 	for k := range s.offsets {
@@ -409,9 +470,17 @@ func (s *session) sent(id int32, send []fetchPos, forget []sessKey) {
 	}
 	s.id = id
 	for _, fp := range send {
-		s.offsets[sessKey{fp.p.t.spec.SourceTopic, fp.p.id}] = fp.offset
+		k := sessKey{fp.p.t.spec.SourceTopic, fp.p.id}
+		if prev, ok := s.offsets[k]; ok && prev.p != fp.p {
+			s.unmark(prev.p) // a topic re-created under the same name
+		}
+		s.offsets[k] = sessEntry{fp.offset, fp.p}
+		fp.p.mu.Lock()
+		fp.p.sess = sessMark{s, s.gen, fp.offset}
+		fp.p.mu.Unlock()
 	}
 	for _, k := range forget {
+		s.unmark(s.offsets[k].p)
 		delete(s.offsets, k)
 	}
 	s.epoch++
@@ -420,10 +489,33 @@ func (s *session) sent(id int32, send []fetchPos, forget []sessKey) {
 	}
 }
 
+// unmark clears p's mark if it is this session's.
+func (s *session) unmark(p *part) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	if p.sess.of == s && p.sess.gen == s.gen {
+		p.sess = sessMark{}
+	}
+	p.mu.Unlock()
+}
+
 // drop makes the next request send the partition again.
-func (s *session) drop(k sessKey) { s.offsets[k] = -1 }
+func (s *session) drop(p *part) {
+	k := sessKey{p.t.spec.SourceTopic, p.id}
+	if e, ok := s.offsets[k]; ok {
+		s.offsets[k] = sessEntry{-1, e.p}
+	}
+	p.mu.Lock()
+	if p.sess.of == s && p.sess.gen == s.gen {
+		p.sess.offset = -1
+	}
+	p.mu.Unlock()
+}
 
 // reset makes the next request open a new session.
 func (s *session) reset() {
 	s.id, s.epoch, s.offsets = 0, 0, nil
+	s.gen++
 }

@@ -47,6 +47,8 @@ const freshFor = 100 * time.Millisecond
 // load asks the cluster for the metadata of topics and caches it.
 func (m *metaCache) load(ctx context.Context, topics []string) (map[string]topicMeta, error) {
 	req := kmsg.NewPtrMetadataRequest()
+	// Never null: a null list asks for every topic of the cluster.
+	req.Topics = make([]kmsg.MetadataRequestTopic, 0, len(topics))
 	for _, t := range topics {
 		rt := kmsg.NewMetadataRequestTopic()
 		rt.Topic = kmsg.StringPtr(t)
@@ -129,16 +131,25 @@ func (m *metaCache) leader(ctx context.Context, topic string, p int32, refresh b
 	return tm.leaders[p], tm.id, nil
 }
 
-// metadataLoop probes the source: it keeps partition leaders current for
-// the fetchers, reports reachability, and fails topics that were deleted,
-// re-created or shrunk at the source.
+// metadataLoop probes the source. Every MetadataInterval it asks whether
+// the source answers (a metadata request without topics, which costs the
+// same however many topics the link mirrors). The topics themselves are
+// checked every TopicCheckInterval, and at once when they need it (a
+// partition without a fetcher, a fetch error, a topic seen missing): the
+// check keeps partition leaders current for the fetchers, reports growth,
+// and fails topics that were deleted, re-created or shrunk at the source.
 func (r *Runner) metadataLoop() {
 	defer r.wg.Done()
 	tick := time.NewTicker(r.cfg.MetadataInterval)
 	defer tick.Stop()
 	missing := map[string]time.Time{}
+	var lastFull time.Time
 	for {
-		r.probeSource(missing)
+		full := time.Since(lastFull) >= r.cfg.TopicCheckInterval
+		if full {
+			lastFull = time.Now()
+		}
+		r.probeSource(missing, full)
 		select {
 		case <-r.ctx.Done():
 			return
@@ -148,15 +159,34 @@ func (r *Runner) metadataLoop() {
 	}
 }
 
-func (r *Runner) probeSource(missing map[string]time.Time) {
+// topicsToCheck returns the topics a probe checks: all of them, or the
+// ones that need it now.
+func (r *Runner) topicsToCheck(missing map[string]time.Time, full bool) []*topicRun {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	var ts []*topicRun
-	for _, t := range r.topics {
-		if !t.failed.Load() {
+	for name, t := range r.topics {
+		if t.failed.Load() {
+			continue
+		}
+		want := full || t.checkMeta.Swap(false)
+		if _, ok := missing[name]; ok {
+			want = true
+		}
+		for i := 0; !want && i < len(t.parts); i++ {
+			// A copying partition no fetcher has (new, or nudged).
+			p := t.parts[i]
+			want = p.running && p.fetcherID.Load() < 0
+		}
+		if want {
 			ts = append(ts, t)
 		}
 	}
-	r.mu.Unlock()
+	return ts
+}
+
+func (r *Runner) probeSource(missing map[string]time.Time, full bool) {
+	ts := r.topicsToCheck(missing, full)
 	names := make([]string, 0, len(ts))
 	for _, t := range ts {
 		names = append(names, t.spec.SourceTopic)
@@ -170,14 +200,8 @@ func (r *Runner) probeSource(missing map[string]time.Time) {
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, timeout)
 	defer cancel()
-	var metas map[string]topicMeta
-	var err error
-	if len(names) == 0 {
-		// Still probe the cluster, so link availability is known.
-		_, err = r.srcMeta.load(ctx, nil)
-	} else {
-		metas, err = r.srcMeta.load(ctx, names)
-	}
+	// No topics: still probe the cluster, so link availability is known.
+	metas, err := r.srcMeta.load(ctx, names)
 	if r.ctx.Err() != nil {
 		return
 	}
@@ -186,6 +210,9 @@ func (r *Runner) probeSource(missing map[string]time.Time) {
 	}
 	r.cfg.Hooks.SourceReachable(err)
 	if err != nil {
+		for _, t := range ts {
+			t.checkMeta.Store(true) // not checked: next time
+		}
 		return
 	}
 	r.reached.Store(true)
@@ -200,8 +227,11 @@ func (r *Runner) probeSource(missing map[string]time.Time) {
 				if !seen {
 					missing[t.spec.Topic] = time.Now()
 				} else if time.Since(first) >= max(2*r.cfg.MetadataInterval, 2*time.Second) {
+					delete(missing, t.spec.Topic)
 					r.fail(t, ErrSourceTopicDeleted, fmt.Sprintf("source topic '%s' does not exist any more", t.spec.SourceTopic))
 				}
+			} else {
+				t.checkMeta.Store(true) // another error: look again
 			}
 			continue
 		}
@@ -221,6 +251,17 @@ func (r *Runner) probeSource(missing map[string]time.Time) {
 			r.cfg.Hooks.PartitionsGrew(t.spec.Topic, n)
 		}
 		r.assignLeaders(t, tm)
+	}
+	if full {
+		// Topics dropped from the runner are not missing any more.
+		for name := range missing {
+			r.mu.Lock()
+			_, ok := r.topics[name]
+			r.mu.Unlock()
+			if !ok {
+				delete(missing, name)
+			}
+		}
 	}
 }
 
@@ -260,15 +301,21 @@ func (r *Runner) lagLoop() {
 	defer r.wg.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	// The slices are kept from one tick to the next: a tick allocates
+	// nothing for what has not changed.
+	var idle, running []*part
+	var copying []*topicRun
 	for n := 1; ; n++ {
 		select {
 		case <-r.ctx.Done():
 			return
 		case <-tick.C:
 		}
+		clear(idle)
+		clear(running)
+		clear(copying)
+		idle, running, copying = idle[:0], running[:0], copying[:0]
 		r.mu.Lock()
-		var idle, running []*part
-		var copying []*topicRun
 		for _, t := range r.topics {
 			if t.copying.Load() {
 				copying = append(copying, t)
@@ -291,7 +338,7 @@ func (r *Runner) lagLoop() {
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 		r.refreshParts(ctx, idle)
-		r.checkForeignWrites(ctx, copying)
+		r.checkForeignWrites(ctx, copying, time.Now())
 		if n%sourceEndsEvery == 0 {
 			// The source's ends of the copying topics too, from the
 			// source itself: a partition whose fetches stopped coming
@@ -301,7 +348,8 @@ func (r *Runner) lagLoop() {
 		}
 		// The age of what this instance copies or watches; the others'
 		// partitions are their owners' to tell.
-		r.refreshAges(ctx, append(idle, running...), time.Now())
+		running = append(running, idle...)
+		r.refreshAges(ctx, running, time.Now())
 		cancel()
 		r.watchStalls(copying, time.Now())
 	}
@@ -312,24 +360,31 @@ func (r *Runner) lagLoop() {
 const sourceEndsEvery = 10
 
 // refreshSourceEnds raises the source high watermarks of ts to the source's
-// end offsets.
+// end offsets, in one ListOffsets per broker for exactly their copying
+// partitions.
 func (r *Runner) refreshSourceEnds(ctx context.Context, ts []*topicRun) {
-	if len(ts) == 0 {
+	set := kadm.TopicsSet{}
+	var ps []*part
+	r.mu.Lock()
+	for _, t := range ts {
+		for _, p := range t.parts {
+			if p.running {
+				set.Add(t.spec.SourceTopic, p.id)
+				ps = append(ps, p)
+			}
+		}
+	}
+	r.mu.Unlock()
+	if len(ps) == 0 {
 		return
 	}
-	var src []string
-	for _, t := range ts {
-		src = append(src, t.spec.SourceTopic)
-	}
-	ends, err := kadm.NewClient(r.cfg.Source).ListEndOffsets(ctx, src...)
+	ends, err := r.srcMeta.listEnds(ctx, set)
 	if err != nil {
 		return
 	}
-	for _, t := range ts {
-		for _, p := range t.parts {
-			if o, ok := ends.Lookup(t.spec.SourceTopic, p.id); ok && o.Err == nil {
-				raise64(&p.srcHW, o.Offset)
-			}
+	for _, p := range ps {
+		if o, ok := ends.Lookup(p.t.spec.SourceTopic, p.id); ok && o.Err == nil {
+			raise64(&p.srcHW, o.Offset)
 		}
 	}
 }
@@ -362,83 +417,46 @@ func (r *Runner) refreshParts(ctx context.Context, ps []*part) {
 	}
 	src := kadm.TopicsSet{}
 	dst := kadm.TopicsSet{}
-	before := make(map[*part]int64, len(ps))
-	for _, p := range ps {
+	before := make([]int64, len(ps))
+	for i, p := range ps {
 		src.Add(p.t.spec.SourceTopic, p.id)
 		dst.Add(p.t.spec.Topic, p.id)
 		// A value read before a worker started must not overwrite the
 		// worker's, hence the compare-and-swap below.
-		before[p] = p.destEnd.Load()
+		before[i] = p.destEnd.Load()
 	}
 	now := time.Now().UnixNano()
-	srcEnds, err := listEnds(ctx, r.cfg.Source, src)
-	if err == nil {
+	// Both clusters at once: a caller waiting for lags waits for one
+	// round trip, not two.
+	var srcEnds kadm.ListedOffsets
+	var srcErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srcEnds, srcErr = r.srcMeta.listEnds(ctx, src)
+	}()
+	dstEnds, err := r.destMeta.listEnds(ctx, dst)
+	<-done
+	if srcErr == nil {
 		for _, p := range ps {
 			if o, ok := srcEnds.Lookup(p.t.spec.SourceTopic, p.id); ok && o.Err == nil {
 				p.srcHW.Store(o.Offset)
 			}
 		}
 	}
-	dstEnds, err := listEnds(ctx, r.cfg.Dest, dst)
 	if err == nil {
 		r.mu.Lock()
-		for _, p := range ps {
+		for i, p := range ps {
 			if p.running {
 				continue
 			}
 			if o, ok := dstEnds.Lookup(p.t.spec.Topic, p.id); ok && o.Err == nil {
-				p.destEnd.CompareAndSwap(before[p], o.Offset)
+				p.destEnd.CompareAndSwap(before[i], o.Offset)
 				p.lagAt.Store(now)
 			}
 		}
 		r.mu.Unlock()
 	}
-}
-
-// listEnds lists the end offsets of exactly the partitions in set.
-func listEnds(ctx context.Context, cl *kgo.Client, set kadm.TopicsSet) (kadm.ListedOffsets, error) {
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.ReplicaID = -1
-	for topic, parts := range set {
-		rt := kmsg.NewListOffsetsRequestTopic()
-		rt.Topic = topic
-		for p := range parts {
-			rp := kmsg.NewListOffsetsRequestTopicPartition()
-			rp.Partition = p
-			rp.Timestamp = -1 // the end
-			rp.CurrentLeaderEpoch = -1
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		req.Topics = append(req.Topics, rt)
-	}
-	// kgo splits the request by partition leader and merges the answers.
-	shards := cl.RequestSharded(ctx, req)
-	out := make(kadm.ListedOffsets)
-	var firstErr error
-	for _, sh := range shards {
-		if sh.Err != nil {
-			if firstErr == nil {
-				firstErr = sh.Err
-			}
-			continue
-		}
-		resp := sh.Resp.(*kmsg.ListOffsetsResponse)
-		for _, rt := range resp.Topics {
-			for _, rp := range rt.Partitions {
-				if out[rt.Topic] == nil {
-					out[rt.Topic] = map[int32]kadm.ListedOffset{}
-				}
-				out[rt.Topic][rp.Partition] = kadm.ListedOffset{
-					Topic: rt.Topic, Partition: rp.Partition, Offset: rp.Offset,
-					LeaderEpoch: rp.LeaderEpoch, Err: kerr.ErrorForCode(rp.ErrorCode),
-				}
-			}
-		}
-	}
-	if len(out) == 0 && firstErr != nil {
-		return nil, firstErr
-	}
-	return out, nil
 }
 
 // checkForeignWrites compares the destination end offset of the copying
@@ -449,36 +467,43 @@ func listEnds(ctx context.Context, cl *kgo.Client, set kadm.TopicsSet) (kadm.Lis
 // Strait writer (which it adopts). Nothing is failed from here: what the
 // runner sees may be a moment old. (A busy partition is checked by its
 // own produces: each must land on the source's offset.)
-func (r *Runner) checkForeignWrites(ctx context.Context, ts []*topicRun) {
-	if len(ts) == 0 {
-		return
-	}
+//
+// Only the partitions due (see foreignCheckDue) are read, in one
+// ListOffsets per broker for exactly them: the check costs what the idle
+// partitions number, and less for those idle for long.
+func (r *Runner) checkForeignWrites(ctx context.Context, ts []*topicRun, now time.Time) {
 	type snap struct {
 		p        *part
 		end      int64
 		produced uint64
 	}
 	var snaps []snap
-	var names []string
+	set := kadm.TopicsSet{}
 	for _, t := range ts {
-		names = append(names, t.spec.Topic)
 		for _, p := range t.parts {
-			if end := p.confirmedEnd.Load(); end >= 0 {
-				snaps = append(snaps, snap{p, end, p.produced.Load()})
+			end := p.confirmedEnd.Load()
+			if end < 0 || !foreignCheckDue(now, p.idleSince.Load(), p.checkedAt) {
+				continue
 			}
+			snaps = append(snaps, snap{p, end, p.produced.Load()})
+			set.Add(t.spec.Topic, p.id)
 		}
 	}
 	if len(snaps) == 0 {
 		return
 	}
-	ends, err := kadm.NewClient(r.cfg.Dest).ListEndOffsets(ctx, names...)
+	ends, err := r.destMeta.listEnds(ctx, set)
 	if err != nil {
 		return
 	}
 	for _, s := range snaps {
 		p := s.p
 		o, ok := ends.Lookup(p.t.spec.Topic, p.id)
-		if !ok || o.Err != nil || p.confirmedEnd.Load() != s.end || p.produced.Load() != s.produced {
+		if !ok || o.Err != nil {
+			continue
+		}
+		p.checkedAt = now.UnixNano()
+		if p.confirmedEnd.Load() != s.end || p.produced.Load() != s.produced {
 			continue
 		}
 		if o.Offset != s.end {
@@ -486,4 +511,16 @@ func (r *Runner) checkForeignWrites(ctx context.Context, ts []*topicRun) {
 			p.wake()
 		}
 	}
+}
+
+// foreignCheckDue reports whether an idle partition's mirror end is due a
+// check: every second while it has been idle for under 4 s, then at a
+// quarter of how long it has been idle, at most every 30 s. A partition
+// idle for two minutes or more is checked twice a minute, one that copies
+// now and then at once when it waits again, then every second or so.
+func foreignCheckDue(now time.Time, idleSince, checkedAt int64) bool {
+	idle := time.Duration(now.UnixNano() - idleSince)
+	every := min(max(idle/4, time.Second), 30*time.Second)
+	// A check is due a little early rather than a tick late.
+	return time.Duration(now.UnixNano()-checkedAt) >= every-100*time.Millisecond || checkedAt < idleSince
 }

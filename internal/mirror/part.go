@@ -45,6 +45,11 @@ type part struct {
 	// end. moved is the end the runner found instead, -1 for none.
 	confirmedEnd atomic.Int64
 	moved        atomic.Int64
+	// idleSince is when the worker last began waiting with nothing out
+	// (Unix ns); checkedAt when the runner last compared the mirror's end
+	// with confirmedEnd (only the lag loop touches it).
+	idleSince atomic.Int64
+	checkedAt int64
 	// progressAt is when the partition last moved or had nothing to copy
 	// (Unix ns), stalled whether it is reported stalled, and lastErr the
 	// worker's last error (see stall.go). watchEnd is the end seen by the
@@ -89,6 +94,9 @@ type part struct {
 	// over partitions.
 	queued int
 	events []fetchEvent
+	// sess marks the fetch session that holds the partition (see
+	// session); only fetchers touch it.
+	sess   sessMark
 	notify chan struct{}
 }
 

@@ -121,9 +121,13 @@ type Config struct {
 	// PartitionBufferBytes caps the fetched bytes queued per partition.
 	// Default 4 MiB.
 	PartitionBufferBytes int
-	// MetadataInterval is how often the source is probed for leaders, topic
-	// ids and partition counts.
+	// MetadataInterval is how often the source is probed for its
+	// availability. Default 5 s.
 	MetadataInterval time.Duration
+	// TopicCheckInterval is how often every mirrored topic's source
+	// metadata (leaders, topic id, partition count) is read; a topic whose
+	// fetches fail is read at once. Default 30 s.
+	TopicCheckInterval time.Duration
 	// ProduceTimeout bounds one produce request.
 	ProduceTimeout time.Duration
 	// ProbeTimeout bounds one probe of the source (metadata), which tells
@@ -157,6 +161,9 @@ func (c *Config) defaults() {
 	}
 	if c.MetadataInterval <= 0 {
 		c.MetadataInterval = 5 * time.Second
+	}
+	if c.TopicCheckInterval <= 0 {
+		c.TopicCheckInterval = 30 * time.Second
 	}
 	if c.ProduceTimeout <= 0 {
 		c.ProduceTimeout = 30 * time.Second
@@ -217,6 +224,8 @@ type Runner struct {
 
 	srcMeta  metaCache
 	destMeta metaCache
+	// watched is watchStalls' list, reused by the lag loop's ticks.
+	watched []*part
 	// sink produces the workers' plain batches.
 	sink *sink
 }
@@ -235,6 +244,9 @@ type topicRun struct {
 	// anywhere.
 	copying atomic.Bool
 	failed  atomic.Bool
+	// checkMeta asks the next probe to check the topic's metadata (a
+	// fetch error said its leaders or the topic itself changed).
+	checkMeta atomic.Bool
 	// startedLeft counts the fresh partitions of the topic's start still
 	// setting up; startedParts are the ones done (guarded by startedMu).
 	startedLeft  atomic.Int32
@@ -284,8 +296,23 @@ func NewRunner(cfg Config) *Runner {
 // Set makes the runner mirror exactly specs: new topics start, topics no
 // longer listed stop, and topics whose Copying flag changed start or stop.
 // Stopping is synchronous: when Set returns, no worker of a stopped topic
-// will produce again.
+// will produce again. The topics that stop are stopped together, not one
+// after another.
 func (r *Runner) Set(specs []Spec) {
+	r.apply(specs, nil, true)
+}
+
+// Update is Set for some topics only: specs are set as Set sets them, the
+// topics named in drop stop and are forgotten, and every other topic is
+// left as it is, untouched. Its cost grows with the topics it names, not
+// with the runner's.
+func (r *Runner) Update(specs []Spec, drop ...string) {
+	r.apply(specs, drop, false)
+}
+
+// apply sets specs; with all, the topics not in specs are dropped,
+// otherwise only those named in drop.
+func (r *Runner) apply(specs []Spec, drop []string, all bool) {
 	want := make(map[string]Spec, len(specs))
 	for _, s := range specs {
 		want[s.Topic] = s
@@ -293,33 +320,45 @@ func (r *Runner) Set(specs []Spec) {
 	r.mu.Lock()
 	var stop []*topicRun
 	var revoke []*part
-	for name, t := range r.topics {
-		s, ok := want[name]
-		if !ok {
-			stop = append(stop, t)
-			delete(r.topics, name)
+	dropTopic := func(name string, t *topicRun) {
+		stop = append(stop, t)
+		delete(r.topics, name)
+	}
+	if all {
+		for name, t := range r.topics {
+			if _, ok := want[name]; !ok {
+				dropTopic(name, t)
+			}
+		}
+	}
+	for _, name := range drop {
+		if t, ok := r.topics[name]; ok {
+			if _, keep := want[name]; !keep {
+				dropTopic(name, t)
+			}
+		}
+	}
+	for name, s := range want {
+		t, ok := r.topics[name]
+		if !ok || !t.copying.Load() {
 			continue
 		}
-		if t.copying.Load() && (!s.Copying || s.Partitions != t.spec.Partitions || s.Compacted != t.desired.Compacted) {
+		if !s.Copying || s.Partitions != t.spec.Partitions || s.Compacted != t.desired.Compacted {
 			// A compaction change restarts the workers: their filler
 			// records take a key on a compacted mirror.
 			stop = append(stop, t)
 			continue
 		}
-		if t.copying.Load() {
-			// The same topic copying on: only the partitions that left
-			// this runner stop; the others copy on undisturbed.
-			for _, p := range t.parts {
-				if p.running && !s.owns(p.id) {
-					revoke = append(revoke, p)
-				}
+		// The same topic copying on: only the partitions that left
+		// this runner stop; the others copy on undisturbed.
+		for _, p := range t.parts {
+			if p.running && !s.owns(p.id) {
+				revoke = append(revoke, p)
 			}
 		}
 	}
 	r.mu.Unlock()
-	for _, t := range stop {
-		r.stopTopic(t)
-	}
+	r.stopTopics(stop)
 	r.stopParts(revoke)
 
 	r.mu.Lock()
@@ -342,7 +381,9 @@ func (r *Runner) Set(specs []Spec) {
 			}
 		}
 	}
-	r.kickMeta()
+	if len(specs) > 0 {
+		r.kickMeta()
+	}
 }
 
 // newTopicRun builds the run state of a topic, keeping the lag figures of
@@ -435,37 +476,59 @@ func (r *Runner) stopParts(ps []*part) {
 	}
 }
 
-// stopTopic stops a topic's workers and fetching and waits for them. An
+// stopTopics stops the workers and fetching of topics and waits for
+// them: every topic is told to stop first, then all are waited for. An
 // in-flight produce is allowed to finish (it is bounded by the produce
-// timeout) so that nothing lands after stopTopic returns.
-func (r *Runner) stopTopic(t *topicRun) {
+// timeout) so that nothing lands after stopTopics returns.
+func (r *Runner) stopTopics(ts []*topicRun) {
+	if len(ts) == 0 {
+		return
+	}
+	cancels := make([]context.CancelFunc, 0, len(ts))
 	r.mu.Lock()
-	for _, p := range t.parts {
-		p.stop()
-		p.running = false
+	for _, t := range ts {
+		for _, p := range t.parts {
+			p.stop()
+			p.running = false
+			if f, ok := r.fetchers[int32(p.fetcherID.Load())]; ok {
+				f.remove(p)
+			}
+			p.fetcherID.Store(-1)
+		}
+		if t.cancel != nil {
+			cancels = append(cancels, t.cancel)
+		}
+		t.copying.Store(false)
 	}
-	for _, f := range r.fetchers {
-		f.removeTopic(t)
-	}
-	cancel := t.cancel
-	t.copying.Store(false)
 	r.mu.Unlock()
-	if cancel != nil {
+	for _, cancel := range cancels {
 		cancel()
 	}
-	t.wg.Wait()
-	r.clearStalls(t)
+	for _, t := range ts {
+		t.wg.Wait()
+	}
+	for _, t := range ts {
+		r.clearStalls(t)
+	}
 }
 
-// Stop stops copying topic, synchronously, as Set would, and leaves its lag
-// tracked. It is a no-op for a topic that is not copying.
-func (r *Runner) Stop(topic string) {
+// stopTopic stops one topic as stopTopics does.
+func (r *Runner) stopTopic(t *topicRun) { r.stopTopics([]*topicRun{t}) }
+
+// Stop stops copying topics, synchronously and together, as Set would,
+// and leaves their lag tracked. A topic that is not copying is left as it
+// is. A later Set or Update that wants a stopped topic copying starts it
+// again.
+func (r *Runner) Stop(topics ...string) {
+	var ts []*topicRun
 	r.mu.Lock()
-	t, ok := r.topics[topic]
-	r.mu.Unlock()
-	if ok && t.copying.Load() {
-		r.stopTopic(t)
+	for _, name := range topics {
+		if t, ok := r.topics[name]; ok && t.copying.Load() {
+			ts = append(ts, t)
+		}
 	}
+	r.mu.Unlock()
+	r.stopTopics(ts)
 }
 
 // Lags returns the per-partition lag of topic, or nil if the runner does
@@ -529,9 +592,7 @@ func (r *Runner) Close() {
 		ts = append(ts, t)
 	}
 	r.mu.Unlock()
-	for _, t := range ts {
-		r.stopTopic(t)
-	}
+	r.stopTopics(ts)
 	r.cancel()
 	r.wg.Wait()
 	r.sink.close()
@@ -558,6 +619,12 @@ func (r *Runner) fail(t *topicRun, code, msg string) {
 		r.stopTopic(t)
 		r.cfg.Hooks.Failed(t.spec.Topic, code, msg)
 	}()
+}
+
+// kickTopic asks for a check of t's metadata now.
+func (r *Runner) kickTopic(t *topicRun) {
+	t.checkMeta.Store(true)
+	r.kickMeta()
 }
 
 func (r *Runner) kickMeta() {

@@ -16,7 +16,8 @@ import (
 // watchStalls checks the copying partitions of ts for progress.
 func (r *Runner) watchStalls(ts []*topicRun, now time.Time) {
 	r.mu.Lock()
-	var ps []*part
+	clear(r.watched)
+	ps := r.watched[:0]
 	for _, t := range ts {
 		for _, p := range t.parts {
 			if p.running {
@@ -24,6 +25,7 @@ func (r *Runner) watchStalls(ts []*topicRun, now time.Time) {
 			}
 		}
 	}
+	r.watched = ps // kept for the next tick (only the lag loop calls this)
 	r.mu.Unlock()
 	for _, p := range ps {
 		t := p.t

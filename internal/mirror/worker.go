@@ -114,6 +114,18 @@ func (w *worker) setup(ctx context.Context) error {
 	// Open transactions are found again on the destination (resumeTxn).
 	w.txns = map[int64]*txnProducer{}
 	w.p.confirmedEnd.Store(-1)
+	// Fresh metadata: the topic may have been deleted and re-created
+	// under the same name since it was cached. Read first, it also
+	// refreshes the client's own cache, which the offsets lookups below
+	// use: a mirror topic created a moment ago may still be cached as
+	// missing there (asking whether it existed, before creating it, put
+	// it there), which failed every lookup for half a second.
+	if _, err := w.r.destMeta.get(ctx, w.t.spec.Topic, true); err != nil {
+		return err
+	}
+	if _, err := w.r.srcMeta.get(ctx, w.t.spec.SourceTopic, true); err != nil {
+		return err
+	}
 	var start, end int64
 	var err error
 	if w.setups == 0 {
@@ -123,14 +135,6 @@ func (w *worker) setup(ctx context.Context) error {
 	}
 	w.setups++
 	if err != nil {
-		return err
-	}
-	// Fresh metadata: the topic may have been deleted and re-created
-	// under the same name since it was cached.
-	if _, err := w.r.destMeta.get(ctx, w.t.spec.Topic, true); err != nil {
-		return err
-	}
-	if _, err := w.r.srcMeta.get(ctx, w.t.spec.SourceTopic, true); err != nil {
 		return err
 	}
 	if id := w.r.srcMeta.cluster(); id != "" && id == w.r.cfg.DestClusterID {
@@ -201,6 +205,7 @@ func (w *worker) copyLoop(ctx context.Context) error {
 		// Nothing is out: the mirror must end where the worker's last
 		// batch ended (the runner checks, see checkForeignWrites).
 		w.confirmed = w.destEnd
+		w.p.idleSince.Store(time.Now().UnixNano())
 		w.p.confirmedEnd.Store(w.destEnd)
 		select {
 		case <-ctx.Done():
@@ -434,7 +439,7 @@ func (w *worker) handleFetchError(ctx context.Context, err error) error {
 	case errors.Is(err, kerr.OffsetOutOfRange):
 		return w.outOfRange(ctx)
 	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
-		w.r.kickMeta()
+		w.r.kickTopic(w.t)
 		return fmt.Errorf("source partition: %w", err)
 	default:
 		return fmt.Errorf("fetch source partition: %w", err)

@@ -176,6 +176,49 @@ func (s *Store) write(ctx context.Context, key string, value []byte) (int64, err
 	return rec.Offset, nil
 }
 
+// Record is one key and value for PutMany; a nil Value deletes the key.
+type Record struct {
+	Key   string
+	Value []byte
+}
+
+// PutMany durably stores records, in order, in one ProduceSync: the
+// producer sends them together (one produce request while they fit in
+// one), so a thousand records cost about one round trip, not a thousand.
+// It returns each record's offset, -1 for a record that was not stored,
+// and the first error. On an error some records may have been stored,
+// those with an offset; the others were not (they were refused, or their
+// outcome was unknown when the retries ran out and they may yet be in
+// the log: a reader of the topic applies whatever is there).
+func (s *Store) PutMany(ctx context.Context, recs []Record) ([]int64, error) {
+	offs := make([]int64, len(recs))
+	if len(recs) == 0 {
+		return offs, nil
+	}
+	krs := make([]*kgo.Record, len(recs))
+	index := make(map[*kgo.Record]int, len(recs))
+	for i, r := range recs {
+		krs[i] = &kgo.Record{Key: []byte(r.Key), Value: r.Value, Partition: 0}
+		index[krs[i]] = i
+		offs[i] = -1
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The results come in the order the producer finished them, not the
+	// order given.
+	var first error
+	firstAt := len(recs)
+	for _, res := range s.prod.ProduceSync(ctx, krs...) {
+		i := index[res.Record]
+		if res.Err == nil {
+			offs[i] = res.Record.Offset
+		} else if i < firstAt {
+			first, firstAt = fmt.Errorf("write state %q: %w", recs[i].Key, res.Err), i
+		}
+	}
+	return offs, first
+}
+
 // Load reads the whole state topic, up to the end offset it had when the
 // read began, however long the cluster takes (see readTopic). It returns
 // every key's latest record (deleted keys included, with a nil Value) and
@@ -185,8 +228,10 @@ func (s *Store) Load(ctx context.Context) (map[string]Entry, int64, error) {
 }
 
 // Follow calls fn for every record from offset from on, in order, until ctx
-// ends. fn runs on Follow's goroutine.
-func (s *Store) Follow(ctx context.Context, from int64, fn func(key string, e Entry)) error {
+// ends, and done (when not nil) after each batch of records read together,
+// so that what they change can be applied together. Both run on Follow's
+// goroutine.
+func (s *Store) Follow(ctx context.Context, from int64, fn func(key string, e Entry), done func()) error {
 	cons, err := kgo.NewClient(append(append([]kgo.Opt{}, s.base...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: {0: kgo.NewOffset().At(from)}}),
 		kgo.FetchMaxWait(500*time.Millisecond),
@@ -203,6 +248,9 @@ func (s *Store) Follow(ctx context.Context, from int64, fn func(key string, e En
 		fs.EachRecord(func(r *kgo.Record) {
 			fn(string(r.Key), Entry{Value: r.Value, Offset: r.Offset})
 		})
+		if done != nil {
+			done()
+		}
 	}
 }
 

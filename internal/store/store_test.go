@@ -157,3 +157,90 @@ func TestCheckFormat(t *testing.T) {
 func contains(s, sub string) bool {
 	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)))
 }
+
+// TestPutMany writes records in one call: each comes back with its own
+// offset, in order, in a few produce requests rather than one each; a
+// fault answered after the append is retried without duplicates; a
+// refusal stores none of the refused records and says so, and the store
+// writes again afterwards. What Load reads is what the offsets say.
+func TestPutMany(t *testing.T) {
+	const n = 500
+	cases := []struct {
+		name    string
+		fault   *kfake.Fault
+		refused bool
+	}{
+		{"no fault", nil, false},
+		{"timed out after the append", &kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.RequestTimedOut}, false},
+		{"not enough replicas after the append", &kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotEnoughReplicasAfterAppend}, false},
+		{"refused", &kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.InvalidRecord}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testutil.NewCluster(t)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			s, err := Open(ctx, []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.Put(ctx, "first", []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			produces := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Observe: true, Count: -1})
+			if tc.fault != nil {
+				c.Fault(*tc.fault)
+			}
+			recs := make([]Record, n)
+			for i := range recs {
+				recs[i] = Record{Key: fmt.Sprintf("mirror/l/t%d", i), Value: []byte(fmt.Sprintf("v%d", i))}
+			}
+			recs[n-1].Value = nil // a delete
+			offs, err := s.PutMany(ctx, recs)
+			if tc.refused != (err != nil) {
+				t.Fatalf("PutMany: %v", err)
+			}
+			if !tc.refused {
+				// A few requests (the producer sends what it has while
+				// the rest is still being handed over, and retries what a
+				// fault answered), never one per record.
+				t.Logf("%d produce requests", produces.Hits())
+				if h := produces.Hits(); h > 10 {
+					t.Fatalf("%d produce requests for %d records", h, n)
+				}
+			}
+			kv, next, err := s.Load(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored := 0
+			for i, off := range offs {
+				e, ok := kv[recs[i].Key]
+				if off < 0 {
+					if ok {
+						t.Fatalf("%s: no offset, but stored at %d", recs[i].Key, e.Offset)
+					}
+					continue
+				}
+				stored++
+				if !ok || e.Offset != off || string(e.Value) != string(recs[i].Value) || (recs[i].Value == nil) != (e.Value == nil) {
+					t.Fatalf("%s: offset %d, loaded %+v (%v)", recs[i].Key, off, e, ok)
+				}
+				if i > 0 && offs[i-1] >= 0 && off != offs[i-1]+1 {
+					t.Fatalf("%s at %d after %d: not in order, or a duplicate between", recs[i].Key, off, offs[i-1])
+				}
+			}
+			if tc.refused && stored == n {
+				t.Fatal("refused, yet every record has an offset")
+			}
+			if !tc.refused && (stored != n || next != int64(n)+1) {
+				t.Fatalf("%d of %d stored, topic ends at %d", stored, n, next)
+			}
+			// The store writes on.
+			if off, err := s.Put(ctx, "after", []byte("y")); err != nil || off < next {
+				t.Fatalf("Put after PutMany: %d, %v", off, err)
+			}
+		})
+	}
+}
