@@ -239,7 +239,7 @@ func (m *Manager) awaitQuiet(ctx context.Context, src *kgo.Client, mirs []*Mirro
 	poll := min(max(quiet/10, 50*time.Millisecond), 500*time.Millisecond)
 	var last map[string]map[int32]int64
 	since := time.Now()
-	why := ""
+	why, writing := "", ""
 	for {
 		ends, err := sourceEndsOf(ctx, src, mirs)
 		if err != nil {
@@ -248,7 +248,7 @@ func (m *Manager) awaitQuiet(ctx context.Context, src *kgo.Client, mirs []*Mirro
 			if moved := movedSince(last, ends); moved != "" || last == nil {
 				since = time.Now()
 				if moved != "" {
-					why = "producers are still writing to the source: " + moved
+					writing = "producers are still writing to the source: " + moved
 				}
 			}
 			last = ends
@@ -258,6 +258,10 @@ func (m *Manager) awaitQuiet(ctx context.Context, src *kgo.Client, mirs []*Mirro
 			case open != "":
 				why = open
 				since = time.Now() // a transaction that ends writes a marker
+			case writing != "" && time.Since(since) < quiet:
+				// The writes are the cause; a lag they leave is their
+				// effect.
+				why = writing
 			case lag != "":
 				why = lag
 			case time.Since(since) >= quiet:
