@@ -1,5 +1,8 @@
-// Package api holds Confluent's OpenAPI specs (see SOURCE.md), embedded for
-// the tests that validate Strait's responses against them.
+// Package api holds the JSON wire types of Strait's REST API (types.go),
+// shared by the server (internal/restapi) and the client
+// (internal/client), and Confluent's OpenAPI specs (see SOURCE.md),
+// embedded for the tests that validate Strait's responses against them.
+// The linker leaves the specs out of binaries that do not use them.
 package api
 
 import _ "embed"

@@ -163,6 +163,8 @@ type Guard struct {
 	ok      verified
 	// failures is the budget of failed authentications (see Admit).
 	failures *limiter
+	// now is the clock of the budgets; time.Now but in tests.
+	now func() time.Time
 }
 
 // The failure budget: failedBurst failed authentications, then one more
@@ -177,7 +179,7 @@ func New(cfg Config) (*Guard, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := &Guard{cfg: cfg, keys: map[string]APIKey{}, failures: newLimiter(failedPerMinute/60.0, failedBurst)}
+	g := &Guard{cfg: cfg, keys: map[string]APIKey{}, failures: newLimiter(failedPerMinute/60.0, failedBurst), now: time.Now}
 	for _, k := range cfg.APIKeys {
 		g.keys[k.Key] = k
 	}
@@ -218,7 +220,7 @@ func (g *Guard) Admit(r *http.Request, host string) (Principal, time.Duration, e
 		return Anonymous, 0, nil
 	}
 	budget := ""
-	now := time.Now()
+	now := g.now()
 	if key, secret, ok := r.BasicAuth(); ok && len(g.keys) > 0 {
 		budget = "address:" + host
 		if k, known := g.keys[key]; known {

@@ -135,6 +135,52 @@ type env struct {
 	log    *slog.Logger
 }
 
+// newEnv makes what a run starts from: o's log (discarded when nil), the
+// strait executable (this process's own when o.Binary is empty), and the
+// data folder with its logs folder in it. done removes the data folder,
+// or with o.Keep logs where it is.
+func newEnv(o Options) (e *env, dataDir string, done func(), err error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	bin := o.Binary
+	if bin == "" {
+		if bin, err = os.Executable(); err != nil {
+			return nil, "", nil, fmt.Errorf("find own executable: %w", err)
+		}
+	}
+	if dataDir, err = prepareDataDir(o.DataDir); err != nil {
+		return nil, "", nil, err
+	}
+	done = func() { _ = os.RemoveAll(dataDir) }
+	if o.Keep {
+		done = func() { log.Info("data and logs kept", "dir", dataDir) }
+	}
+	e = &env{o: o, bin: bin, logDir: filepath.Join(dataDir, "logs"), log: log}
+	if err := os.MkdirAll(e.logDir, 0o755); err != nil {
+		done()
+		return nil, "", nil, fmt.Errorf("create log folder: %w", err)
+	}
+	return e, dataDir, done, nil
+}
+
+// startClusters starts the source and the destination cluster, the
+// destination's answers delayed by dstDelay; stop stops both.
+func (e *env) startClusters(ctx context.Context, dataDir string, dstDelay time.Duration) (stop func(), err error) {
+	if e.src, err = startCluster(ctx, e.bin, dataDir, e.logDir, "src", "bench-src", 0, 1); err != nil {
+		return nil, err
+	}
+	if e.dst, err = startCluster(ctx, e.bin, dataDir, e.logDir, "dst", "bench-dst", dstDelay, 1); err != nil {
+		e.src.close()
+		return nil, err
+	}
+	return func() {
+		e.dst.close()
+		e.src.close()
+	}, nil
+}
+
 // Run runs the benchmark and prints its tables to o.Out as results come
 // in. It returns the report, and an error if a measurement failed (the
 // report then holds the others) or the setup did.
@@ -142,30 +188,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	bin := o.Binary
-	if bin == "" {
-		var err error
-		if bin, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("find own executable: %w", err)
-		}
-	}
-	dataDir, err := prepareDataDir(o.DataDir)
+	e, dataDir, done, err := newEnv(o)
 	if err != nil {
 		return nil, err
 	}
-	if o.Keep {
-		defer log.Info("data and logs kept", "dir", dataDir)
-	} else {
-		defer os.RemoveAll(dataDir)
-	}
-	e := &env{o: o, bin: bin, logDir: filepath.Join(dataDir, "logs"), log: log}
-	if err := os.MkdirAll(e.logDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create log folder: %w", err)
-	}
+	defer done()
 
 	rep := &Report{
 		Command:   o.Command,
@@ -179,15 +206,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	printHeader(o.Out, rep)
 
-	log.Info("starting clusters", "data_dir", dataDir)
-	if e.src, err = startCluster(ctx, bin, dataDir, e.logDir, "src", "bench-src", 0, 1); err != nil {
+	e.log.Info("starting clusters", "data_dir", dataDir)
+	stop, err := e.startClusters(ctx, dataDir, o.DestDelay)
+	if err != nil {
 		return nil, err
 	}
-	defer e.src.close()
-	if e.dst, err = startCluster(ctx, bin, dataDir, e.logDir, "dst", "bench-dst", o.DestDelay, 1); err != nil {
-		return nil, err
-	}
-	defer e.dst.close()
+	defer stop()
 
 	var failed []string
 	for _, name := range o.Cases {
@@ -313,6 +337,21 @@ func (e *env) startCopier(ctx context.Context, copier, label, topic string, part
 		"--compression", s.codec, "--follow")
 }
 
+// fill creates the case's source topic and generates its records; it
+// returns what it wrote and the topic's end offsets.
+func (e *env) fill(ctx context.Context, c benchCase, topic string) (generated, map[int32]int64, error) {
+	if err := e.src.createTopic(ctx, topic, c.partitions); err != nil {
+		return generated{}, nil, err
+	}
+	e.log.Info("generating", "case", c.name, "mb", c.bytes/1e6)
+	g, err := generate(ctx, e.src, topic, c.partitions, c.shape, c.bytes)
+	if err != nil {
+		return g, nil, err
+	}
+	want, err := e.src.endOffsets(ctx, topic)
+	return g, want, err
+}
+
 // runCase generates a case's source topic, copies it with each copier in
 // turn and deletes the case's topics. Only setup failures are returned; a
 // copier's failure is in its CopyResult.
@@ -321,11 +360,7 @@ func (e *env) runCase(ctx context.Context, c benchCase) (CaseResult, error) {
 	cr := CaseResult{
 		Case: c.name, Partitions: c.partitions, RecordSize: c.shape.recordSize, Compression: c.shape.codec,
 	}
-	if err := e.src.createTopic(ctx, topic, c.partitions); err != nil {
-		return cr, err
-	}
-	e.log.Info("generating", "case", c.name, "mb", c.bytes/1e6)
-	g, err := generate(ctx, e.src, topic, c.partitions, c.shape, c.bytes)
+	g, want, err := e.fill(ctx, c, topic)
 	if err != nil {
 		return cr, err
 	}
@@ -334,10 +369,6 @@ func (e *env) runCase(ctx context.Context, c benchCase) (CaseResult, error) {
 		cr.RecordsPerBatch = float64(g.Records) / float64(g.Batches)
 	}
 	e.log.Info("generated", "case", c.name, "records", g.Records, "batches", g.Batches, "seconds", round(g.Seconds, 1))
-	want, err := e.src.endOffsets(ctx, topic)
-	if err != nil {
-		return cr, err
-	}
 	for _, copier := range e.o.Copiers {
 		if ctx.Err() != nil {
 			return cr, ctx.Err()

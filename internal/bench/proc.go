@@ -49,9 +49,7 @@ func startProcEnv(name, logDir string, env []string, bin string, args ...string)
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
 	}
-	// If the benchmark itself is killed (SIGKILL skips its cleanup), the
-	// kernel kills the children too instead of leaving clusters behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	fmt.Fprintf(lf, "# %s %s %s\n", strings.Join(env, " "), bin, strings.Join(args, " "))
 	if err := cmd.Start(); err != nil {
 		lf.Close()

@@ -105,7 +105,59 @@ any measurement failed; the child processes' logs are in <data-dir>/logs
 	f.DurationVar(&o.CopyTimeout, "copy-timeout", 10*time.Minute, "give up on one copy after this long")
 	f.BoolVar(&asJSON, "json", false, "also print the results as JSON at the end")
 	f.StringVar(&logLevel, "log-level", "info", "progress log level on stderr: debug, info, warn or error")
-	cmd.AddCommand(newBenchCopier(), newBenchScale())
+	cmd.AddCommand(newBenchCopier(), newBenchVerify(), newBenchScale())
+	return cmd
+}
+
+// newBenchVerify measures the verification of a mirror against a plain
+// consuming comparison.
+func newBenchVerify() *cobra.Command {
+	var (
+		o        bench.VerifyOptions
+		asJSON   bool
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Measure verifying a mirror against comparing it with kgo consumers",
+		Long: `Measure Strait's verification of a mirror topic (raw batches of both
+clusters, compared without decompressing what the copy kept as it was)
+against a plain comparison: a franz-go kgo consumer on each cluster reading
+the topic whole, decompressing, and the records compared one by one.
+
+Two local clusters run as child processes ("strait devcluster"). For each
+case (large-3 and small-3, as in "strait bench") a source topic is
+generated, "strait serve" copies it, and then both comparisons run in this
+process, --rounds times each, alternating. Columns: seconds, MB/s of
+record keys and values (MB = 10^6 bytes), and this process's CPU seconds
+per 10^9 bytes; "faster" is the consuming comparison's time over the
+verification's, "CPU x" the ratio of their CPU.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			o.Out = cmd.OutOrStdout()
+			o.Log = newLogger(cmd.ErrOrStderr(), logLevel, "text")
+			o.Command = commandLine(cmd)
+			res, err := bench.RunVerify(ctx, o)
+			if asJSON && res != nil {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if jerr := enc.Encode(res); jerr != nil && err == nil {
+					err = fmt.Errorf("print JSON: %w", jerr)
+				}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.LargeMB, "large-mb", 512, "MB of record keys and values in the large case")
+	f.IntVar(&o.SmallMB, "small-mb", 64, "MB of record keys and values in the small case")
+	f.IntVar(&o.Rounds, "rounds", 3, "times each comparison runs per case")
+	f.StringVar(&o.DataDir, "data-dir", "", "empty or new folder for cluster data and logs (default: a temporary folder)")
+	f.BoolVar(&o.Keep, "keep", false, "keep --data-dir and the logs at the end")
+	f.BoolVar(&asJSON, "json", false, "also print the results as JSON at the end")
+	f.StringVar(&logLevel, "log-level", "info", "progress log level on stderr: debug, info, warn or error")
 	return cmd
 }
 

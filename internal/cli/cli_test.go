@@ -9,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/strait-dev/strait/internal/auth"
+	"github.com/strait-dev/strait/internal/buildinfo"
 	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/secret"
 )
@@ -113,6 +115,8 @@ destination_ca_file: /etc/file-ca.pem
 				DestinationSASLMechanism: "SCRAM-SHA-512", DestinationSASLUsername: "file-user",
 				DestinationSASLPassword: "file-pass", DestinationCAFile: "/etc/file-ca.pem",
 				GroupSessionTimeout: "10s", PartitionStallTimeout: "60s", LinkNetworksDeny: config.Defaults().LinkNetworksDeny,
+				VerifyBytesPerSecond:   config.Defaults().VerifyBytesPerSecond,
+				MetricsPartitionLabels: true,
 			},
 		},
 		{
@@ -410,7 +414,11 @@ func TestRootCommands(t *testing.T) {
 		{args: []string{"serve", "--help"}, wantOut: "--check-config"},
 		{args: []string{"devcluster", "--help"}, wantOut: "--data-dir"},
 		{args: []string{"demo", "--help"}, wantOut: "--source-listen"},
-		{args: []string{"--version"}, wantOut: Version},
+		{args: []string{"--version"}, wantOut: "strait version " + buildinfo.Get().String()},
+		{args: []string{"version"}, wantOut: "| Go version | " + runtime.Version()},
+		{args: []string{"version", "-o", "json"}, wantOut: `"go_version": "` + runtime.Version() + `"`},
+		{args: []string{"version", "-o", "yaml"}, wantOut: "go_version: " + runtime.Version()},
+		{args: []string{"version", "-o", "xml"}, wantErr: "invalid --output"},
 		{args: []string{"nosuchcommand"}, wantErr: "nosuchcommand"},
 		{args: []string{"devcluster", "--listen", "no-port"}, wantErr: "no-port"},
 	}

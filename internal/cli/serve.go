@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/strait-dev/strait/internal/buildinfo"
 	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/daemon"
 )
@@ -40,6 +41,8 @@ var serveFlags = []struct{ flag, key, usage string }{
 	{"link-networks-allow", "link_networks_allow", "comma-separated networks (CIDR) links may connect to; empty: all not denied"},
 	{"link-networks-deny", "link_networks_deny", "comma-separated networks (CIDR) links may not connect to"},
 	{"partition-stall-timeout", "partition_stall_timeout", "how long a mirror partition with records to copy may copy none before it is reported stalled"},
+	{"verify-interval", "verify_interval", "verify every mirror topic against its source this often, in the background (empty: off)"},
+	{"verify-bytes-per-second", "verify_bytes_per_second", "what the background verifier reads at most from each cluster"},
 }
 
 func newServe() *cobra.Command {
@@ -78,7 +81,7 @@ STRAIT_SECRETS_PREVIOUS_KEYS (see docs/security.md).`,
 			ctx, stop := signalContext()
 			defer stop()
 			reload := func() (config.Config, error) { return loadConfig(cmd.Flags(), configFile) }
-			d, err := daemon.New(ctx, cfg, log, daemon.Options{ConfigFile: configFile, Reload: reload})
+			d, err := daemon.New(ctx, cfg, log, daemon.Options{ConfigFile: configFile, Reload: reload, Version: buildinfo.Get().Version})
 			if err != nil {
 				return err
 			}
@@ -92,6 +95,7 @@ STRAIT_SECRETS_PREVIOUS_KEYS (see docs/security.md).`,
 	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file (auth settings are read from it again when it changes)")
 	cmd.Flags().Bool("allow-unauthenticated", false, "serve the API on a non-loopback address without authentication")
 	cmd.Flags().Bool("standby", false, "join the group of instances and answer the API, but copy nothing and never become the active one")
+	cmd.Flags().Bool("metrics-partition-labels", def.MetricsPartitionLabels, "give per-partition metrics a partition label; false sums them per topic (docs/metrics.md)")
 	cmd.Flags().BoolVar(&checkOnly, "check-config", false, "validate the configuration and exit")
 	return cmd
 }
@@ -111,6 +115,9 @@ func loadConfig(fs *pflag.FlagSet, file string) (config.Config, error) {
 	}
 	if fs.Changed("standby") {
 		cfg.Standby, _ = fs.GetBool("standby")
+	}
+	if fs.Changed("metrics-partition-labels") {
+		cfg.MetricsPartitionLabels, _ = fs.GetBool("metrics-partition-labels")
 	}
 	for _, f := range serveFlags {
 		if fs.Changed(f.flag) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,6 +93,10 @@ type Config struct {
 	// MetricsPublic serves /metrics without authentication even when the
 	// API has it. Off by default: the metrics name every link and topic.
 	MetricsPublic bool `yaml:"metrics_public"`
+	// MetricsPartitionLabels gives the per-partition metrics a partition
+	// label; false sums them per topic (ten times fewer series at ten
+	// partitions a topic; docs/metrics.md). Default true.
+	MetricsPartitionLabels bool `yaml:"metrics_partition_labels"`
 	// AllowTopicDelete lets DELETE /topics/{t} delete destination topics
 	// that are not mirror topics. Off by default: Strait holds the
 	// destination's credentials for its mirrors, not for every topic.
@@ -102,6 +107,13 @@ type Config struct {
 	// PartitionStallTimeout is how long a mirror partition with offsets to
 	// copy may copy nothing before it is reported stalled. Default 60s.
 	PartitionStallTimeout string `yaml:"partition_stall_timeout"`
+	// VerifyInterval, a Go duration, turns the background verifier on:
+	// the active instance verifies every mirror topic against its source
+	// that often (docs/verify.md). Empty (the default) turns it off.
+	VerifyInterval string `yaml:"verify_interval"`
+	// VerifyBytesPerSecond caps what the background verifier reads from
+	// each cluster. Default 1048576 (1 MiB/s).
+	VerifyBytesPerSecond string `yaml:"verify_bytes_per_second"`
 	// Auth configures authentication, authorization and rate limits of
 	// the REST API (YAML file only).
 	Auth auth.Config `yaml:"auth"`
@@ -115,9 +127,11 @@ func Defaults() Config {
 		LogLevel:   "info",
 		LogFormat:  "text",
 
-		GroupSessionTimeout:   "10s",
-		PartitionStallTimeout: "60s",
-		LinkNetworksDeny:      strings.Join(netguard.DefaultDeny, ","),
+		GroupSessionTimeout:    "10s",
+		PartitionStallTimeout:  "60s",
+		VerifyBytesPerSecond:   "1048576",
+		LinkNetworksDeny:       strings.Join(netguard.DefaultDeny, ","),
+		MetricsPartitionLabels: true,
 	}
 }
 
@@ -143,6 +157,19 @@ func (c *Config) GroupName() string {
 func (c *Config) SessionTimeout() time.Duration {
 	d, _ := time.ParseDuration(c.GroupSessionTimeout)
 	return d
+}
+
+// VerifyEvery is VerifyInterval parsed (validated by Validate); zero when
+// the background verifier is off.
+func (c *Config) VerifyEvery() time.Duration {
+	d, _ := time.ParseDuration(c.VerifyInterval)
+	return d
+}
+
+// VerifyRate is VerifyBytesPerSecond parsed (validated by Validate).
+func (c *Config) VerifyRate() int64 {
+	n, _ := strconv.ParseInt(c.VerifyBytesPerSecond, 10, 64)
+	return n
 }
 
 // StallTimeout is PartitionStallTimeout parsed (validated by Validate).
@@ -194,6 +221,8 @@ var Env = map[string]string{
 	"partition_stall_timeout":                         "STRAIT_PARTITION_STALL_TIMEOUT",
 	"link_networks_allow":                             "STRAIT_LINK_NETWORKS_ALLOW",
 	"link_networks_deny":                              "STRAIT_LINK_NETWORKS_DENY",
+	"verify_interval":                                 "STRAIT_VERIFY_INTERVAL",
+	"verify_bytes_per_second":                         "STRAIT_VERIFY_BYTES_PER_SECOND",
 }
 
 // LoadEnv overlays the STRAIT_* environment variables that are set.
@@ -211,6 +240,9 @@ func (c *Config) LoadEnv(lookup func(string) (string, bool)) {
 	}
 	if v, ok := lookup("STRAIT_METRICS_PUBLIC"); ok {
 		c.MetricsPublic = v == "true" || v == "1"
+	}
+	if v, ok := lookup("STRAIT_METRICS_PARTITION_LABELS"); ok {
+		c.MetricsPartitionLabels = v == "true" || v == "1"
 	}
 	if v, ok := lookup("STRAIT_ALLOW_TOPIC_DELETE"); ok {
 		c.AllowTopicDelete = v == "true" || v == "1"
@@ -289,6 +321,10 @@ func (c *Config) field(key string) *string {
 		return &c.LinkNetworksAllow
 	case "link_networks_deny":
 		return &c.LinkNetworksDeny
+	case "verify_interval":
+		return &c.VerifyInterval
+	case "verify_bytes_per_second":
+		return &c.VerifyBytesPerSecond
 	}
 	return nil
 }
@@ -321,6 +357,16 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.LinkNetworks(); err != nil {
 		return err
+	}
+	if c.VerifyInterval != "" {
+		if d, err := time.ParseDuration(c.VerifyInterval); err != nil || d <= 0 {
+			return fmt.Errorf("verify_interval %q: give a positive duration such as 10m, or nothing to turn the background verifier off", c.VerifyInterval)
+		}
+	}
+	if c.VerifyBytesPerSecond != "" {
+		if n, err := strconv.ParseInt(c.VerifyBytesPerSecond, 10, 64); err != nil || n < 0 {
+			return fmt.Errorf("verify_bytes_per_second %q: give a whole number of bytes, 0 for no cap", c.VerifyBytesPerSecond)
+		}
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("tls_cert_file and tls_key_file go together")

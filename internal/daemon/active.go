@@ -103,8 +103,11 @@ func (d *Daemon) load(ctx context.Context) error {
 		Networks:         networks,
 		Follower:         true,
 		Instance:         fmt.Sprintf("%s/%d", host, os.Getpid()),
+		Observers:        d.metrics,
 
-		MaxTopicsPerRequest: d.opt.MaxTopicsPerRequest,
+		MaxTopicsPerRequest:  d.opt.MaxTopicsPerRequest,
+		VerifyInterval:       d.cfg.VerifyEvery(),
+		VerifyBytesPerSecond: d.cfg.VerifyRate(),
 	})
 	if err != nil {
 		return err
@@ -157,7 +160,7 @@ func (d *Daemon) drain() {
 func (d *Daemon) supervise(ctx context.Context) {
 	defer d.bg.Done()
 	var bo retry.Backoff
-	var last group.Assignment
+	last := d.applied // what New applied, if it could
 	retrying := false
 	for {
 		select {
@@ -165,9 +168,6 @@ func (d *Daemon) supervise(ctx context.Context) {
 			return
 		case <-d.changed:
 		case <-time.After(time.Second):
-			if !retrying {
-				continue
-			}
 		}
 		a := d.member.Current()
 		same := a.Generation == last.Generation && a.Active == last.Active && a.Owning() == last.Owning() && a.Settling() == last.Settling()

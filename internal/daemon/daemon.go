@@ -28,7 +28,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strait-dev/strait/internal/auth"
+	"github.com/strait-dev/strait/internal/buildinfo"
 	"github.com/strait-dev/strait/internal/config"
+	"github.com/strait-dev/strait/internal/console"
 	"github.com/strait-dev/strait/internal/group"
 	"github.com/strait-dev/strait/internal/kafkaclient"
 	"github.com/strait-dev/strait/internal/link"
@@ -51,16 +53,23 @@ type Daemon struct {
 	opt    Options
 	tls    bool
 	errc   chan error // the HTTP server's end
+	// console is the web console; its lag sampler runs in bg.
+	console *console.Console
 
 	clusterID string
 	member    *group.Member
-	// changed is signalled when the group's assignment changes.
+	// changed is signalled when the group's assignment changes; applied
+	// is the first assignment, once New applied it.
 	changed chan struct{}
+	applied group.Assignment
 
 	// stopBG ends the background work (membership, activation,
 	// probes); bg waits for it.
 	stopBG context.CancelFunc
 	bg     sync.WaitGroup
+
+	// metrics counts what the manager, its runners and the store report.
+	metrics *metrics.Metrics
 
 	mu    sync.Mutex
 	mgr   *link.Manager
@@ -90,6 +99,9 @@ type Options struct {
 	MaxTopicsPerRequest int
 	// Version is the Strait version, told to the other instances.
 	Version string
+	// LagSampleInterval overrides how often the console samples the lag
+	// of every mirror (tests); zero means every 10 s.
+	LagSampleInterval time.Duration
 }
 
 // New starts the daemon: it listens at once, then connects to the
@@ -142,6 +154,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if d.store, err = store.Open(ctx, base, cfg.StateTopic, log); err != nil {
 		return nil, err
 	}
+	d.store.Observe(d.metrics.StateWrite)
 	if err := d.load(ctx); err != nil {
 		return nil, err
 	}
@@ -152,12 +165,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		return nil, err
 	}
 	if err := d.apply(ctx, a); err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		// Serving and copying go on; supervise takes the active role
+		// over again, with backoff, until it works.
+		log.Error("this instance is active but cannot take the state over yet; trying again", "err", err)
+	} else {
+		d.applied = a
 	}
 	d.setPhase("")
-	d.bg.Add(2)
+	d.bg.Add(3)
 	go d.supervise(bctx)
 	go d.probe(bctx)
+	go func() {
+		defer d.bg.Done()
+		d.console.Run(bctx)
+	}()
 	if opt.ConfigFile != "" && opt.Reload != nil {
 		d.bg.Add(1)
 		go func() {
@@ -192,15 +216,22 @@ func newSealer(cfg config.Config) (*secret.Sealer, error) {
 func (d *Daemon) listen(cfg config.Config, guard *auth.Guard) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if err := metrics.Register(reg, d.Manager); err != nil {
+	reg.MustRegister(metrics.BuildInfo(buildinfo.Get()))
+	var err error
+	d.metrics, err = metrics.New(reg, metrics.Options{
+		PartitionLabels: cfg.MetricsPartitionLabels,
+		Ready:           func() bool { return d.notReady() == "" },
+	}, d.Manager)
+	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", d.authenticated(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), cfg.MetricsPublic))
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", d.readyz)
+	d.console = console.New(console.Config{Manager: d.Manager, Guard: d.guard, Log: d.log, Interval: d.opt.LagSampleInterval})
+	d.console.Mount(mux)
 	mux.HandleFunc("/", d.serveAPI)
-	var err error
 	if d.ln, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP, err)
 	}

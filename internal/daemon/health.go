@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/strait-dev/strait/internal/logdedup"
 	"github.com/strait-dev/strait/internal/restapi"
 )
 
@@ -18,8 +19,20 @@ import (
 // and the destination and its state topic answer, 503 with the reason
 // otherwise (starting, standby, destination unreachable).
 
-// probeEvery is how often the destination and the state topic are probed.
-const probeEvery = 5 * time.Second
+// probeEvery is how often the destination and the state topic are probed,
+// and probeTimeout how long a probe waits for its answer. probeFailures
+// probes in a row must fail before /readyz turns 503 (one slow answer of
+// a loaded cluster is not an outage): within about
+// probeFailures*probeEvery+probeTimeout of the destination going silent;
+// it turns 200 again within probeEvery of its return. A probe is one
+// ListOffsets of the state topic's partition (and the metadata request
+// that finds its leader when the client has none cached): cheap enough
+// to run this often, and independent of how often /readyz is asked.
+const (
+	probeEvery    = 2 * time.Second
+	probeTimeout  = 1500 * time.Millisecond
+	probeFailures = 2
+)
 
 // notReady is why the API is not served, "" when it is.
 func (d *Daemon) notReady() string {
@@ -88,6 +101,8 @@ func (d *Daemon) authenticated(h http.Handler, public bool) http.Handler {
 // probe checks the destination and the state topic every probeEvery.
 func (d *Daemon) probe(ctx context.Context) {
 	defer d.bg.Done()
+	var fails logdedup.Cause
+	failed := 0
 	t := time.NewTicker(probeEvery)
 	defer t.Stop()
 	for {
@@ -96,7 +111,7 @@ func (d *Daemon) probe(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		pctx, cancel := context.WithTimeout(ctx, probeEvery)
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 		ends, err := kadm.NewClient(d.dest).ListEndOffsets(pctx, d.cfg.StateTopic)
 		cancel()
 		if err == nil {
@@ -109,15 +124,22 @@ func (d *Daemon) probe(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if err != nil {
+			failed++
+		} else {
+			failed = 0
+		}
 		d.mu.Lock()
-		was := d.destErr
-		d.destErr = err
+		if err == nil || failed >= probeFailures {
+			d.destErr = err
+		}
 		d.mu.Unlock()
-		switch {
-		case err != nil && was == nil:
-			d.log.Warn("the destination cluster or the state topic does not answer", "err", err)
-		case err == nil && was != nil:
-			d.log.Info("the destination cluster answers again")
+		// Once per cause, and once when it heals, with the count of
+		// failed probes: not every two seconds.
+		if err != nil && failed >= probeFailures {
+			fails.Fail(d.log, "the destination cluster or the state topic does not answer; /readyz answers 503", err, "state_topic", d.cfg.StateTopic)
+		} else if err == nil {
+			fails.Recover(d.log, "the destination cluster answers again", "state_topic", d.cfg.StateTopic)
 		}
 	}
 }

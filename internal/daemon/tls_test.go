@@ -19,9 +19,7 @@ import (
 func TestTLSRefusesCBCAndWeakVersions(t *testing.T) {
 	dir := t.TempDir()
 	ca := testutil.NewCA(t, "strait test CA")
-	cert, key := ca.Issue(t, "127.0.0.1")
-	certFile := testutil.WriteFile(t, dir, "tls.crt", cert)
-	keyFile := testutil.WriteFile(t, dir, "tls.key", key)
+	certFile, keyFile := ca.IssueFiles(t, dir, "127.0.0.1")
 	cases := []struct {
 		name      string
 		tls13Only bool

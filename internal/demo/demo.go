@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -200,12 +201,14 @@ func call(ctx context.Context, method, url string, body any) (int, string, error
 
 func printHelp(out io.Writer, base, dataDir string) {
 	m := base + "/links/" + LinkName + "/mirrors"
+	root, _, _ := strings.Cut(base, "/kafka/")
 	fmt.Fprintf(out, `
 Strait demo is running.
   source cluster "demo-source" -> link %q -> mirror topic %q on "demo-destination"
   data folder: %s (delete it to start over)
 
 REST API: %s
+Console:  %s/console/ (open it in a browser)
 
 Try, in another terminal:
   # list the mirrors of the link, with their lag
@@ -219,7 +222,7 @@ Try, in another terminal:
 
 Press Ctrl-C to stop.
 
-`, LinkName, TopicName, dataDir, base, m, m, TopicName, TopicName, m, TopicName, m)
+`, LinkName, TopicName, dataDir, base, root, m, m, TopicName, TopicName, m, TopicName, m)
 }
 
 // produce writes sample orders to the source until ctx ends.

@@ -1,39 +1,20 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/strait-dev/strait/internal/testutil"
 )
-
-// syncBuffer is the demo's output, read while the demo writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // waitFor polls the output for a line matching re, written after the
 // first `from` bytes.
-func waitFor(t *testing.T, out *syncBuffer, from int, re *regexp.Regexp, within time.Duration) string {
+func waitFor(t *testing.T, out *testutil.SyncBuffer, from int, re *regexp.Regexp, within time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -50,21 +31,10 @@ func waitFor(t *testing.T, out *syncBuffer, from int, re *regexp.Regexp, within 
 	}
 }
 
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // startDemo runs the demo until the returned stop is called.
-func startDemo(t *testing.T, dir, sourceListen string) (out *syncBuffer, base string, stop func()) {
+func startDemo(t *testing.T, dir, sourceListen string) (out *testutil.SyncBuffer, base string, stop func()) {
 	t.Helper()
-	out = &syncBuffer{}
+	out = &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -98,7 +68,7 @@ func TestStatusLineTellsTheTruth(t *testing.T) {
 
 	// Point the link at a port nothing listens on.
 	from := len(out.String())
-	req, _ := http.NewRequest(http.MethodPut, base+"/links/demo/configs/bootstrap.servers", strings.NewReader(`{"value":"`+closedPort(t)+`"}`))
+	req, _ := http.NewRequest(http.MethodPut, base+"/links/demo/configs/bootstrap.servers", strings.NewReader(`{"value":"`+testutil.FreeAddr(t)+`"}`))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

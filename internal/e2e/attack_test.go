@@ -234,7 +234,7 @@ func TestLinksCannotScanOrReachDeniedNetworks(t *testing.T) {
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("internal admin")) }))
 	defer web.Close()
 	e := newEnvWith(t, &env{configure: func(c *config.Config) { c.LinkNetworksDeny += ",127.0.0.3/32" }})
-	closed := freeAddr(t) // nothing listens there any more
+	closed := testutil.FreeAddr(t) // nothing listens there any more
 	answer := func(bootstrap string) (int, string) {
 		status, body := e.api.Do("POST", "/links?link_name=probe", map[string]any{"configs": []any{
 			map[string]any{"name": "bootstrap.servers", "value": bootstrap},

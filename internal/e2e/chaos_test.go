@@ -81,7 +81,7 @@ func (l *lockedRand) intn(n int) int {
 // chaosCounts are what the suite did, for its report.
 type chaosCounts struct {
 	kills, freezes, longFreezes, heldKills, txnKills, leaderMoves, outages, dropped atomic.Int64
-	leaves, adds                                                                  atomic.Int64
+	leaves, adds                                                                    atomic.Int64
 }
 
 // chaosFaults installs errors at rate on the requests of keys of c, each
@@ -126,7 +126,7 @@ func TestChaos(t *testing.T) {
 	addrs := make([]string, instances)
 	procs := make([]*serveProc, instances)
 	for i := range procs {
-		addrs[i] = freeAddr(t)
+		addrs[i] = testutil.FreeAddr(t)
 		if i == 0 {
 			procs[i] = startServe(t, bin, dst.ListenAddrs()[0], addrs[i], extra...)
 		} else {
@@ -360,7 +360,9 @@ func TestChaos(t *testing.T) {
 		}
 		for i, p := range procs {
 			if !p.alive() && !down[i] {
-				t.Logf("cycle %d: instance %d exited; starting it again", c, i)
+				// Nothing here should make an instance exit: start-up
+				// waits out what heals.
+				t.Errorf("cycle %d: instance %d exited by itself (see its log above); starting it again", c, i)
 				restart(i)
 			}
 		}

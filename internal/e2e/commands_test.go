@@ -127,7 +127,7 @@ func distinctAddrs(t *testing.T, n int) []string {
 	seen := map[string]bool{}
 	var out []string
 	for len(out) < n {
-		a := freeAddr(t)
+		a := testutil.FreeAddr(t)
 		if !seen[a] {
 			seen[a] = true
 			out = append(out, a)
@@ -176,7 +176,7 @@ func clusterID(t *testing.T, cl *kgo.Client) string {
 // directory, and reads everything back at the same offsets.
 func TestDevclusterRestart(t *testing.T) {
 	bin := straitBinary(t)
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	dir := t.TempDir()
 	args := []string{"devcluster", "--listen", addr, "--data-dir", dir, "--cluster-id", "dev-1"}
 

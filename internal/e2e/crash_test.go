@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,16 +46,6 @@ func straitBinary(t *testing.T) string {
 		t.Fatal(buildErr)
 	}
 	return binPath
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // serveProc is `strait serve` in a subprocess.
@@ -181,7 +170,7 @@ func TestCrashResumesWithoutGapOrDuplicate(t *testing.T) {
 	produceWith(t, small, "crash", 40000)
 	produceWith(t, srcCl, "held", 10)
 
-	httpAddr := freeAddr(t)
+	httpAddr := testutil.FreeAddr(t)
 	proc := startServe(t, bin, dst.ListenAddrs()[0], httpAddr)
 	api := testutil.NewAPI(t, "http://"+httpAddr, "/kafka/v3", "destination-cluster")
 	api.JSON("POST", "/links?link_name=l1", map[string]any{"source_cluster_id": "source-cluster", "configs": []any{

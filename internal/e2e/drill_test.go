@@ -11,33 +11,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/daemon"
 	"github.com/strait-dev/strait/internal/testutil"
+	"github.com/strait-dev/strait/internal/testutil/daemontest"
 )
 
 // startDaemonOn runs a second daemon with c as its destination and returns
 // a client for its API.
 func startDaemonOn(t *testing.T, c *kfake.Cluster) *testutil.API {
 	t.Helper()
-	cfg := config.Defaults()
-	cfg.DestinationBootstrap = c.ListenAddrs()[0]
-	cfg.HTTP = "127.0.0.1:0"
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	d, err := daemon.New(ctx, cfg, logger(), daemon.Options{MetadataInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("start daemon: %v", err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
+	d := daemontest.Start(t, daemontest.Config(c), logger(), daemon.Options{MetadataInterval: 200 * time.Millisecond})
 	return testutil.NewAPI(t, "http://"+d.Addr(), "/kafka/v3", d.Manager().ClusterID())
 }
 

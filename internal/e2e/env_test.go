@@ -4,13 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -20,6 +19,7 @@ import (
 	"github.com/strait-dev/strait/internal/daemon"
 	"github.com/strait-dev/strait/internal/secret"
 	"github.com/strait-dev/strait/internal/testutil"
+	"github.com/strait-dev/strait/internal/testutil/daemontest"
 )
 
 // env is two clusters and a daemon mirroring between them.
@@ -66,18 +66,12 @@ func newEnvWith(t *testing.T, e *env) *env {
 	return e
 }
 
-func logger() *slog.Logger {
-	if os.Getenv("STRAIT_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// logger is the log the tests give a daemon (STRAIT_TEST_LOG shows it).
+func logger() *slog.Logger { return daemontest.Logger() }
 
 func (e *env) startDaemon() {
 	e.t.Helper()
-	cfg := config.Defaults()
-	cfg.DestinationBootstrap = e.dst.ListenAddrs()[0]
-	cfg.HTTP = "127.0.0.1:0"
+	cfg := daemontest.Config(e.dst)
 	if e.secretsKey == "" {
 		key, err := secret.NewKey()
 		if err != nil {
@@ -130,6 +124,20 @@ func (e *env) createLink(name string, configs map[string]string) {
 		cs = append(cs, map[string]string{"name": k, "value": v})
 	}
 	e.api.JSON(http.MethodPost, "/links?link_name="+name, map[string]any{"source_cluster_id": "source-cluster", "configs": cs}, http.StatusNoContent, nil)
+}
+
+// deleteSourceRecords deletes the records of each partition of the source
+// topic below at(end), end being the partition's end offset.
+func (e *env) deleteSourceRecords(topic string, at func(end int64) int64) {
+	e.t.Helper()
+	_, ends := testutil.Offsets(e.t, e.srcCl, topic)
+	offs := kadm.Offsets{}
+	for p, end := range ends {
+		offs.Add(kadm.Offset{Topic: topic, Partition: p, At: at(end)})
+	}
+	if _, err := kadm.NewClient(e.srcCl).DeleteRecords(context.Background(), offs); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func (e *env) createMirror(linkName, topic string) {

@@ -59,11 +59,7 @@ func TestRetentionOvertakesMirror(t *testing.T) {
 	e.waitCaughtUp("ret", "ret")
 	e.api.JSON("POST", "/links/l1/mirrors:pause", names("ret"), http.StatusOK, nil)
 	produceMixed(t, e.src.ListenAddrs(), "ret", 20) // 100 more, offsets 100-199
-	offs := kadm.Offsets{}
-	offs.Add(kadm.Offset{Topic: "ret", Partition: 0, At: 150})
-	if _, err := kadm.NewClient(e.srcCl).DeleteRecords(context.Background(), offs); err != nil {
-		t.Fatal(err)
-	}
+	e.deleteSourceRecords("ret", func(int64) int64 { return 150 })
 	e.api.JSON("POST", "/links/l1/mirrors:resume", names("ret"), http.StatusOK, nil)
 	e.waitCaughtUp("ret", "ret")
 	var v mirrorView

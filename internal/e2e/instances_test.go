@@ -16,9 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/daemon"
 	"github.com/strait-dev/strait/internal/testutil"
+	"github.com/strait-dev/strait/internal/testutil/daemontest"
 )
 
 // TestInstancesShareTheWork starts two strait serve processes and a
@@ -39,7 +39,7 @@ func TestInstancesShareTheWork(t *testing.T) {
 	produceMixed(t, src.ListenAddrs(), "shared", 100)
 
 	extra := []string{"--group-session-timeout", "2s"}
-	addrA, addrB, addrS := freeAddr(t), freeAddr(t), freeAddr(t)
+	addrA, addrB, addrS := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	a := startServe(t, bin, dst.ListenAddrs()[0], addrA, extra...)
 	apiA := testutil.NewAPI(t, "http://"+addrA, "/kafka/v3", "destination-cluster")
 	apiA.JSON("POST", "/links?link_name=l1", map[string]any{"source_cluster_id": "source-cluster", "configs": []any{
@@ -169,9 +169,7 @@ func TestStartupRetriesTransientErrors(t *testing.T) {
 			return nil, fmt.Errorf("dropped"), true // closes the connection
 		})
 	}
-	cfg := config.Defaults()
-	cfg.DestinationBootstrap = dst.ListenAddrs()[0]
-	cfg.HTTP = "127.0.0.1:0"
+	cfg := daemontest.Config(dst)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	d, err := daemon.New(ctx, cfg, logger(), daemon.Options{})
@@ -204,9 +202,7 @@ func TestStartupRefusesWhatCannotHeal(t *testing.T) {
 			if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "__strait_state", Key: []byte("meta/format"), Value: []byte(tc.record)}).FirstErr(); err != nil {
 				t.Fatal(err)
 			}
-			cfg := config.Defaults()
-			cfg.DestinationBootstrap = dst.ListenAddrs()[0]
-			cfg.HTTP = "127.0.0.1:0"
+			cfg := daemontest.Config(dst)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			d, err := daemon.New(ctx, cfg, logger(), daemon.Options{})

@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strait-dev/strait/internal/testutil"
@@ -81,14 +79,7 @@ func TestMirrorAlignsLogStart(t *testing.T) {
 	e := newEnv(t)
 	testutil.CreateTopic(t, e.srcCl, "aligned", 2, nil)
 	produceMixed(t, e.src.ListenAddrs(), "aligned", 400)
-	_, ends := testutil.Offsets(t, e.srcCl, "aligned")
-	offs := kadm.Offsets{}
-	for p, end := range ends {
-		offs.Add(kadm.Offset{Topic: "aligned", Partition: p, At: end/2 + 1})
-	}
-	if _, err := kadm.NewClient(e.srcCl).DeleteRecords(context.Background(), offs); err != nil {
-		t.Fatal(err)
-	}
+	e.deleteSourceRecords("aligned", func(end int64) int64 { return end/2 + 1 })
 	e.createLink("l1", nil)
 	e.createMirror("l1", "aligned")
 	e.waitCaughtUp("aligned", "aligned")

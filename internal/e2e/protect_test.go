@@ -14,9 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
-	"github.com/strait-dev/strait/internal/config"
 	"github.com/strait-dev/strait/internal/daemon"
 	"github.com/strait-dev/strait/internal/testutil"
+	"github.com/strait-dev/strait/internal/testutil/daemontest"
 )
 
 // TestMirrorWriteProtection runs against a destination with an authorizer:
@@ -41,9 +41,7 @@ func TestMirrorWriteProtection(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg := config.Defaults()
-	cfg.DestinationBootstrap = dst.ListenAddrs()[0]
-	cfg.HTTP = "127.0.0.1:0"
+	cfg := daemontest.Config(dst)
 	cfg.DestinationSecurityProtocol = "SASL_PLAINTEXT"
 	cfg.DestinationSASLMechanism = "PLAIN"
 	cfg.DestinationSASLUsername = "strait"

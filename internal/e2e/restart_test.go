@@ -75,7 +75,7 @@ func serveEnv(t *testing.T) (*env, func()) {
 	e.dst = testutil.NewCluster(t, kfake.ClusterID("destination-cluster"))
 	e.srcCl = testutil.Client(t, e.src.ListenAddrs())
 	e.dstCl = testutil.Client(t, e.dst.ListenAddrs())
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	proc := startServe(t, bin, e.dst.ListenAddrs()[0], addr)
 	e.api = testutil.NewAPI(t, "http://"+addr, "/kafka/v3", "destination-cluster")
 	// crash kills the daemon with SIGKILL and starts another on the same

@@ -163,7 +163,7 @@ func TestBidirectionalCreateBodies(t *testing.T) {
 func TestUnreachableSourceShowsAtOnce(t *testing.T) {
 	e := newEnv(t)
 	e.api.JSON("POST", "/links?link_name=nowhere&validate_link=false", map[string]any{"source_cluster_id": "x", "configs": []any{
-		map[string]any{"name": "bootstrap.servers", "value": freeAddr(t)},
+		map[string]any{"name": "bootstrap.servers", "value": testutil.FreeAddr(t)},
 	}}, http.StatusNoContent, nil)
 	testutil.WaitFor(t, 10*time.Second, "the link unavailable", func() error {
 		l := getLinkState(t, e.api, "nowhere")

@@ -128,12 +128,24 @@ type Config struct {
 	// SessionTimeout is how long the coordinator keeps a member that does
 	// not heartbeat (default 10 s); heartbeats go every third of it.
 	SessionTimeout time.Duration
-	// RebalanceTimeout bounds a rebalance (default 30 s).
+	// RebalanceTimeout is how long the coordinator waits for the members
+	// to join again in a rebalance (default 10 s). A member joins again
+	// within a heartbeat of a rebalance starting, whatever it is doing, so
+	// this bounds only how long a dead member holds a rebalance up.
 	RebalanceTimeout time.Duration
 	Log              *slog.Logger
 	// OnChange receives every change of the assignment. It must not
 	// block: it runs on the member's loop.
 	OnChange func(Assignment)
+}
+
+// joinWait bounds a JoinGroup or SyncGroup request: well past the
+// rebalance timeout. A coordinator may start the rebalance timeout again
+// whenever a member joins (kfake does): members that gave up waiting just
+// past it and joined again would keep starting it, and a rebalance held up
+// by a dead member would never end.
+func (c *Config) joinWait() time.Duration {
+	return 3*c.RebalanceTimeout + c.SessionTimeout
 }
 
 // heartbeatEvery is how often a member heartbeats: often enough that a
@@ -157,6 +169,8 @@ type Member struct {
 	// warnedProtocol is set once the refusal of another protocol was
 	// logged.
 	warnedProtocol bool
+	// joining is set while a JoinGroup or SyncGroup is out.
+	joining bool
 }
 
 // New returns a member; nothing is sent before Run.
@@ -165,7 +179,7 @@ func New(cfg Config) *Member {
 		cfg.SessionTimeout = 10 * time.Second
 	}
 	if cfg.RebalanceTimeout <= 0 {
-		cfg.RebalanceTimeout = 30 * time.Second
+		cfg.RebalanceTimeout = 10 * time.Second
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -286,10 +300,17 @@ func (m *Member) watchSession(ctx context.Context) {
 		case <-t.C:
 		}
 		m.mu.Lock()
-		late := (m.current.Active || m.current.d != nil) && time.Since(m.lastOK) > m.cfg.SessionTimeout
+		// A member waiting in a rebalance is waited for by the
+		// coordinator for the rebalance timeout: its silence is the
+		// coordinator's, not a lost session.
+		limit := m.cfg.SessionTimeout
+		if m.joining {
+			limit += m.cfg.RebalanceTimeout
+		}
+		late := (m.current.Active || m.current.d != nil) && time.Since(m.lastOK) > limit
 		m.mu.Unlock()
 		if late {
-			m.lose(fmt.Errorf("no answer from the group coordinator for %s", m.cfg.SessionTimeout))
+			m.lose(fmt.Errorf("no answer from the group coordinator for %s", limit))
 		}
 	}
 }
@@ -325,7 +346,13 @@ func (m *Member) join(ctx context.Context) (int32, error) {
 	m.mu.Lock()
 	info := m.cfg.Info
 	memberID := m.memberID
+	m.joining = true
 	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.joining = false
+		m.mu.Unlock()
+	}()
 	meta, _ := json.Marshal(info)
 	req := kmsg.NewPtrJoinGroupRequest()
 	req.Group = m.cfg.Group
@@ -336,7 +363,7 @@ func (m *Member) join(ctx context.Context) (int32, error) {
 	p := kmsg.NewJoinGroupRequestProtocol()
 	p.Name, p.Metadata = Protocol, meta
 	req.Protocols = append(req.Protocols, p)
-	jctx, cancel := context.WithTimeout(ctx, m.cfg.RebalanceTimeout+m.cfg.SessionTimeout)
+	jctx, cancel := context.WithTimeout(ctx, m.cfg.joinWait())
 	resp, err := req.RequestWith(jctx, m.cfg.Client)
 	cancel()
 	if err != nil {
@@ -362,7 +389,7 @@ func (m *Member) join(ctx context.Context) (int32, error) {
 	sreq.ProtocolType = kmsg.StringPtr(ProtocolType)
 	sreq.Protocol = kmsg.StringPtr(Protocol)
 	sreq.GroupAssignment = assignments
-	sctx, cancel := context.WithTimeout(ctx, m.cfg.RebalanceTimeout+m.cfg.SessionTimeout)
+	sctx, cancel := context.WithTimeout(ctx, m.cfg.joinWait())
 	sresp, err := sreq.RequestWith(sctx, m.cfg.Client)
 	cancel()
 	if err != nil {

@@ -3,11 +3,14 @@ package group
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strait-dev/strait/internal/testutil"
 )
@@ -189,4 +192,88 @@ func TestBalance(t *testing.T) {
 	if moved < 2000 || moved > 3000 {
 		t.Fatalf("%d of 10000 moved to the fourth owner", moved)
 	}
+}
+
+// TestMixedVersionsAreRefused: an instance of this version does not join a
+// group whose members speak an older protocol; it says why and waits, and
+// joins once they are gone.
+func TestMixedVersionsAreRefused(t *testing.T) {
+	c := testutil.NewCluster(t, kfake.GroupMinSessionTimeout(time.Second))
+	old := testutil.Client(t, c.ListenAddrs())
+	ctx, stopOld := context.WithCancel(context.Background())
+	defer stopOld()
+	oldGone := make(chan struct{})
+	go func() {
+		defer close(oldGone)
+		// A member of the previous version: protocol strait-active-v1.
+		memberID := ""
+		for ctx.Err() == nil {
+			req := kmsg.NewPtrJoinGroupRequest()
+			req.Group, req.MemberID, req.ProtocolType = "strait-mixed", memberID, ProtocolType
+			req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 2000, 5000
+			p := kmsg.NewJoinGroupRequestProtocol()
+			p.Name, p.Metadata = "strait-active-v1", []byte(`{}`)
+			req.Protocols = append(req.Protocols, p)
+			resp, err := req.RequestWith(ctx, old)
+			if err != nil {
+				continue
+			}
+			memberID = resp.MemberID
+			if resp.ErrorCode != 0 {
+				continue
+			}
+			sreq := kmsg.NewPtrSyncGroupRequest()
+			sreq.Group, sreq.Generation, sreq.MemberID = "strait-mixed", resp.Generation, memberID
+			if _, err := sreq.RequestWith(ctx, old); err != nil {
+				continue
+			}
+			for ctx.Err() == nil {
+				hb := kmsg.NewPtrHeartbeatRequest()
+				hb.Group, hb.Generation, hb.MemberID = "strait-mixed", resp.Generation, memberID
+				hresp, err := hb.RequestWith(ctx, old)
+				if err != nil || hresp.ErrorCode != 0 {
+					break
+				}
+				time.Sleep(300 * time.Millisecond)
+			}
+		}
+		leave := kmsg.NewPtrLeaveGroupRequest()
+		leave.Group = "strait-mixed"
+		m := kmsg.NewLeaveGroupRequestMember()
+		m.MemberID = memberID
+		leave.Members = append(leave.Members, m)
+		_, _ = leave.RequestWith(context.Background(), old)
+	}()
+	time.Sleep(time.Second) // the old member is in
+
+	var logs testutil.SyncBuffer
+	x := New(Config{
+		Client:         testutil.Client(t, c.ListenAddrs()),
+		Group:          "strait-mixed",
+		Info:           Info{Instance: "new", Format: 2, StartedMs: time.Now().UnixMilli()},
+		SessionTimeout: 2 * time.Second,
+		Log:            slog.New(slog.NewTextHandler(&logs, nil)),
+		OnChange:       func(Assignment) {},
+	})
+	mctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = x.Run(mctx) }()
+	defer func() { stop(); <-done }()
+	testutil.WaitFor(t, 20*time.Second, "the refusal said", func() error {
+		if !strings.Contains(logs.String(), "members of another Strait version") {
+			return fmt.Errorf("log: %s", logs.String())
+		}
+		return nil
+	})
+	if g := x.Current().Generation; g != 0 {
+		t.Fatalf("joined generation %d beside an older member", g)
+	}
+	stopOld()
+	<-oldGone
+	testutil.WaitFor(t, 30*time.Second, "joined once the old member left", func() error {
+		if a := x.Current(); !a.Active {
+			return fmt.Errorf("not active: %+v", a)
+		}
+		return nil
+	})
 }

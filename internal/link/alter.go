@@ -97,6 +97,7 @@ type linkState struct {
 // left unchanged; the others change. With validateOnly every check runs and
 // nothing changes.
 func (m *Manager) AlterMirrors(ctx context.Context, linkName string, op Op, sel Selection, opt AlterOptions) ([]AlterResult, error) {
+	ctx = withReason(ctx, "mirrors:"+string(op))
 	validateOnly := opt.ValidateOnly
 	if sel.HasNames == sel.HasPattern {
 		return nil, errorf(ErrInvalid, "Give exactly one of mirror_topic_names and mirror_topic_name_pattern.")

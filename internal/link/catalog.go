@@ -28,8 +28,10 @@ func (m *Manager) putMirrorLocked(ctx context.Context, mir *Mirror) error {
 	}
 	m.offsets[key] = off
 	m.mu.Lock()
+	prev := m.mirrors[mir.Topic]
 	m.mirrors[mir.Topic] = mir
 	m.mu.Unlock()
+	m.logTransition(ctx, prev, mir)
 	return nil
 }
 
@@ -73,6 +75,11 @@ func (m *Manager) deleteMirrorLocked(ctx context.Context, mir *Mirror) error {
 		delete(m.mirrors, mir.Topic)
 	}
 	m.mu.Unlock()
+	reason := reasonOf(ctx)
+	if reason == "" {
+		reason = "deleted"
+	}
+	m.log.Info("mirror deleted", "link", mir.Link, "topic", mir.Topic, "from", string(mir.Status), "reason", reason)
 	return nil
 }
 

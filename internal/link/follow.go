@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/strait-dev/strait/internal/store"
@@ -79,7 +80,7 @@ func (m *Manager) applyBatch(b *followBatch) {
 // applyRecord brings one state record into memory and notes in b what it
 // asks to restart or reconcile.
 func (m *Manager) applyRecord(key string, e store.Entry, b *followBatch) {
-	if m.applyCommandRecord(key, e) || m.applyTasksRecord(key, e) {
+	if m.applyCommandRecord(key, e) || m.applyTasksRecord(key, e) || m.applyVerifyRecord(key, e) {
 		return
 	}
 	m.writeMu.Lock()
@@ -106,12 +107,14 @@ func (m *Manager) applyRecord(key string, e store.Entry, b *followBatch) {
 			return
 		}
 	}
+	var prev *Mirror
 	// A mirror record changes one topic of its link: only that topic is
 	// reconciled (reconcileTopics), so following a thousand records costs
 	// a thousand topics' worth, not a thousand times every topic.
 	m.mu.Lock()
 	switch {
 	case mir != nil:
+		prev = m.mirrors[mir.Topic]
 		if old := m.mirrors[mir.Topic]; old != nil && old.Link != mir.Link {
 			// The topic went from one link to another (reversed): the
 			// old link drops it.
@@ -143,5 +146,8 @@ func (m *Manager) applyRecord(key string, e store.Entry, b *followBatch) {
 	}
 	m.mu.Unlock()
 	m.writeMu.Unlock()
-	m.log.Info("state change applied from the state topic", "key", key, "offset", e.Offset)
+	m.log.Debug("state change applied from the state topic", "key", key, "offset", e.Offset)
+	if mir != nil {
+		m.logTransitionAt(withReason(context.Background(), "written by another Strait instance"), slog.LevelDebug, prev, mir)
+	}
 }

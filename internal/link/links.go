@@ -167,6 +167,9 @@ func (m *Manager) Link(name string, withTasks bool) (LinkView, error) {
 			v.Tasks = append(v.Tasks, t)
 		}
 		v.Tasks = append(v.Tasks, m.copyTask(name, v.State))
+		if t, ok := m.verifyTask(name, v.State); ok {
+			v.Tasks = append(v.Tasks, t)
+		}
 		sort.Slice(v.Tasks, func(i, j int) bool { return v.Tasks[i].Name < v.Tasks[j].Name })
 	}
 	return v, nil

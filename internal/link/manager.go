@@ -79,6 +79,14 @@ type Config struct {
 	// name or match, so that one request cannot hold the daemon for long;
 	// zero means DefaultMaxTopicsPerRequest.
 	MaxTopicsPerRequest int
+	// VerifyInterval turns the background verifier on (verify.go): every
+	// interval the active instance verifies every mirror topic, reading at
+	// most VerifyBytesPerSecond from each cluster. Zero turns it off.
+	VerifyInterval       time.Duration
+	VerifyBytesPerSecond int64
+	// Observers receives each link's measurements (internal/metrics); nil
+	// discards them.
+	Observers Observers
 	// Follower starts the Manager as a follower of the active instance
 	// (see roles.go): it makes no change to the state until Lead.
 	Follower bool
@@ -118,9 +126,14 @@ type Manager struct {
 	derivedMu sync.Mutex
 	derived   map[string]derivedStatus
 
+	// linkStates are the links' states as last logged (statelog.go).
+	linkStates linkStates
 	// taskResults are the link task errors the active instance recorded
 	// (synclink.go), by link; guarded by mu.
 	taskResults map[string]map[string][]linksync.TaskError
+
+	// verifies are the verification checkpoints (see verify.go).
+	verifies verifications
 
 	// stale are links whose credentials were sealed with a previous
 	// secrets key; guarded by writeMu.
@@ -184,6 +197,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		m.stopBG()
 		return nil, err
 	}
+	m.verifies.records = loadVerifications(kv)
 	for k, e := range kv {
 		if m.applyCommandRecord(k, e) {
 			continue
@@ -219,9 +233,10 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		m.reconcile(name)
 	}
 	m.log.Info("state loaded", "links", len(m.links), "mirrors", len(m.mirrors), "active", m.Leading())
-	m.bg.Add(2)
+	m.bg.Add(3)
 	go m.follow(m.bgCtx, next)
 	go m.maintenanceLoop(m.bgCtx, 2*time.Second)
+	go m.verifyLoop(m.bgCtx)
 	return m, nil
 }
 

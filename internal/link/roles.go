@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/strait-dev/strait/internal/retry"
 )
 
 // Roles. Every instance of a destination runs a Manager: it holds the
@@ -112,7 +114,12 @@ func (m *Manager) ownedOf(mir *Mirror) map[int32]bool {
 // catchUp waits until the state follower has applied every record the
 // state topic held when it was called.
 func (m *Manager) catchUp(ctx context.Context) error {
-	end, err := m.cfg.Store.End(ctx)
+	var end int64
+	err := retry.Do(ctx, m.log, "the end of the state topic", 10*time.Second, func(ctx context.Context) error {
+		var err error
+		end, err = m.cfg.Store.End(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}

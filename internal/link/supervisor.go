@@ -91,6 +91,7 @@ func (m *Manager) startRun(l *Link) *linkRun {
 		ProbeTimeout: min(max(l.Configs.Duration(linkconfig.AvailabilityCheckMs), time.Second), 15*time.Second),
 		TxnIDPrefix:  "strait/" + l.Name,
 		StallTimeout: m.cfg.StallTimeout,
+		Observer:     m.mirrorObserver(l.Name),
 	})
 	run.sync = m.startSync(l.Name, run)
 	return run
@@ -99,7 +100,7 @@ func (m *Manager) startRun(l *Link) *linkRun {
 // startSync starts a link's sync tasks; they run rounds only while this
 // instance is the active one, and show the active one's results here.
 func (m *Manager) startSync(name string, run *linkRun) *linksync.Syncer {
-	s := linksync.Start(&syncLink{m: m, name: name, run: run}, m.log.With("link", name))
+	s := linksync.StartWith(&syncLink{m: m, name: name, run: run}, m.log.With("link", name), m.syncObserver(name))
 	m.mu.RLock()
 	r := m.taskResults[name]
 	m.mu.RUnlock()
@@ -170,6 +171,7 @@ type derivedStatus struct {
 // on a mirror (they follow the link), so their changes are noted here,
 // when the link's configs, runner or availability change.
 func (m *Manager) noteDerived(linkName string) {
+	m.noteLinkState(linkName)
 	m.mu.RLock()
 	var mirs []*Mirror
 	for _, mir := range m.mirrors {
@@ -330,7 +332,8 @@ func (h *hooks) reachable(err error) bool {
 	if err == nil {
 		changed := r.unavailable
 		if changed {
-			h.m.log.Info("source cluster reachable again", "link", h.link)
+			// The link's state change is logged by noteLinkState.
+			h.m.log.Debug("source cluster reachable again", "link", h.link)
 		}
 		r.failingSince, r.lastErr, r.unavailable, r.lastOK = time.Time{}, nil, false, now
 		return changed
@@ -352,7 +355,7 @@ func (h *hooks) reachable(err error) bool {
 	}
 	if !r.unavailable && now.Sub(r.failingSince) >= limit {
 		r.unavailable = true
-		h.m.log.Warn("source cluster unavailable", "link", h.link, "err", err)
+		h.m.log.Debug("source cluster unavailable", "link", h.link, "err", err)
 		return true
 	}
 	return false

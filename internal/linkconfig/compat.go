@@ -3,6 +3,7 @@ package linkconfig
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Configs that Confluent documents and Strait accepts without acting on
@@ -74,7 +75,13 @@ func init() {
 		"replica.fetch.min.bytes": "1", "replica.fetch.backoff.ms": "1000", "replica.socket.timeout.ms": "30000",
 		"replica.socket.receive.buffer.bytes": "-1",
 	} {
-		inert(tuning, Def{Name: name, Default: dflt, Validate: intRange(-1, 1<<31-1)})
+		// A duration is never negative (Kafka's clients refuse one); a
+		// socket buffer of -1 is the system's default.
+		least := int64(0)
+		if !strings.HasSuffix(name, ".ms") {
+			least = -1
+		}
+		inert(tuning, Def{Name: name, Default: dflt, Validate: intRange(least, 1<<31-1)})
 	}
 	inert(tuning, Def{Name: "client.dns.lookup", Default: "use_all_dns_ips", Validate: oneOf("use_all_dns_ips", "resolve_canonical_bootstrap_servers_only")})
 	inert("TLS versions and suites are Go's: TLS 1.2 and 1.3 with modern suites", Def{Name: "ssl.enabled.protocols", Default: "TLSv1.2,TLSv1.3", Validate: anyValue})

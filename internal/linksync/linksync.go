@@ -9,16 +9,19 @@ package linksync
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strait-dev/strait/internal/linkconfig"
+	"github.com/strait-dev/strait/internal/logdedup"
 )
 
 // Task names, as the REST API lists them.
@@ -88,10 +91,22 @@ type Status struct {
 	Errors []TaskError
 }
 
+// Observer receives the outcome of every task round (internal/metrics
+// implements it); its methods must be safe for concurrent use.
+type Observer interface {
+	// Round reports a round of task that took took and ended with errs
+	// errors (0: it succeeded).
+	Round(task string, took time.Duration, errs int)
+}
+
 // Syncer runs the tasks of one link.
 type Syncer struct {
 	l   Link
 	log *slog.Logger
+	obs Observer
+	// fails keeps a task's repeated errors from flooding the log, by
+	// task (see logdedup); fixed at Start.
+	fails map[string]*logdedup.Cause
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -130,12 +145,20 @@ func (s *Syncer) tasks() []task {
 }
 
 // Start starts the tasks of l.
-func Start(l Link, log *slog.Logger) *Syncer {
+func Start(l Link, log *slog.Logger) *Syncer { return StartWith(l, log, nil) }
+
+// StartWith starts the tasks of l, reporting every round to obs (nil:
+// nowhere).
+func StartWith(l Link, log *slog.Logger, obs Observer) *Syncer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Syncer{l: l, log: log, ctx: ctx, cancel: cancel, kick: make(chan struct{}), results: map[string][]TaskError{}, lastOffsets: map[string]string{}}
+	s := &Syncer{l: l, log: log, obs: obs, ctx: ctx, cancel: cancel, kick: make(chan struct{}), results: map[string][]TaskError{}, lastOffsets: map[string]string{},
+		fails: map[string]*logdedup.Cause{}}
+	for _, t := range s.tasks() {
+		s.fails[t.name] = &logdedup.Cause{}
+	}
 	for _, t := range s.tasks() {
 		s.wg.Add(1)
 		go s.loop(t)
@@ -170,8 +193,15 @@ func (s *Syncer) loop(t task) {
 		cfg := s.l.Configs()
 		if t.enabled(cfg) && s.l.State() == linkStateActive && s.l.Runs() {
 			ctx, cancel := context.WithTimeout(s.ctx, max(t.interval(cfg), 10*time.Second))
+			start := time.Now()
 			errs := t.run(ctx, cfg)
 			cancel()
+			if s.ctx.Err() != nil {
+				return // stopped mid-round: not an outcome
+			}
+			if s.obs != nil {
+				s.obs.Round(t.name, time.Since(start), len(errs))
+			}
 			s.mu.Lock()
 			changed := !slices.Equal(s.results[t.name], errs)
 			s.results[t.name] = errs
@@ -183,9 +213,7 @@ func (s *Syncer) loop(t task) {
 			if changed {
 				s.l.Results(all)
 			}
-			for _, e := range errs {
-				s.log.Warn("link sync", "task", t.name, "code", e.Code, "err", e.Message)
-			}
+			s.logRound(t.name, errs)
 		}
 		select {
 		case <-s.ctx.Done():
@@ -193,6 +221,26 @@ func (s *Syncer) loop(t task) {
 		case <-time.After(t.interval(cfg)):
 		}
 	}
+}
+
+// logRound logs a round's errors once per cause: a task that fails the
+// same way every round says so once, and once more when it recovers.
+func (s *Syncer) logRound(task string, errs []TaskError) {
+	c := s.fails[task]
+	if len(errs) == 0 {
+		c.Recover(s.log, "link sync task succeeds again", "task", task)
+		return
+	}
+	// The round's errors, in order, are its cause: the same errors again
+	// are a repeat.
+	var b strings.Builder
+	for i, e := range errs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(e.Code + ": " + e.Message)
+	}
+	c.Fail(s.log, "link sync", errors.New(b.String()), "task", task, "errors", len(errs))
 }
 
 // SetResults replaces the tasks' last errors with those the active

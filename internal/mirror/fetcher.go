@@ -266,12 +266,17 @@ func (f *fetcher) fetchOnce(ctx context.Context, pos []fetchPos, maxWait time.Du
 		}
 		req.ForgottenTopics[i].Partitions = append(req.ForgottenTopics[i].Partitions, k.part)
 	}
+	start := time.Now()
 	resp, err := req.RequestWith(ctx, f.r.cfg.Source.Broker(int(f.broker)))
+	if ctx.Err() == nil {
+		f.r.cfg.Observer.Request(OpFetch, time.Since(start), err)
+	}
 	if err != nil {
 		f.sess.reset()
 		return err
 	}
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		f.r.cfg.Observer.Error(OpFetch, err)
 		// FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH and the
 		// like: start a new session with a full request.
 		f.sess.reset()
@@ -305,6 +310,8 @@ func (f *fetcher) deliver(fp fetchPos, rp *kmsg.FetchResponseTopicPartition) {
 	ferr := kerr.ErrorForCode(rp.ErrorCode)
 	if ferr == nil {
 		p.srcHW.Store(rp.HighWatermark)
+	} else {
+		f.r.cfg.Observer.Error(OpFetch, ferr)
 	}
 	var batches []batch.Batch
 	var splitErr error
@@ -334,6 +341,13 @@ func (f *fetcher) deliver(fp fetchPos, rp *kmsg.FetchResponseTopicPartition) {
 		n := 0
 		for _, b := range batches {
 			n += len(b.Raw)
+		}
+		if p.queued == 0 {
+			// The worker holds nothing: everything before this fetch
+			// landed, and its first batch is the oldest not copied.
+			if ts, ok := rawTimestamp(batches[0].Raw); ok {
+				p.held.set(fp.offset, ts)
+			}
 		}
 		p.queue = append(p.queue, chunk{gen: p.gen, batches: batches, bytes: n})
 		p.queued += n

@@ -14,7 +14,7 @@ func idleFetcher(topics, partitions int) (*fetcher, []*part) {
 	for i := topics - 1; i >= 0; i-- {
 		t := &topicRun{spec: Spec{Topic: fmt.Sprintf("t%03d", i), SourceTopic: fmt.Sprintf("t%03d", i)}, kick: &r.kick, buffered: &r.buffered}
 		for j := partitions - 1; j >= 0; j-- {
-			p := newPart(t, int32(j))
+			p := newPart(t, int32(j), new(PartitionCounters))
 			p.ready, p.fetchOffset = true, int64(10*j)
 			f.add(p)
 			ps = append(ps, p)

@@ -205,6 +205,9 @@ func (r *Runner) probeSource(missing map[string]time.Time, full bool) {
 	if r.ctx.Err() != nil {
 		return
 	}
+	if err != nil {
+		r.cfg.Observer.Error(OpSourceMetadata, err)
+	}
 	r.cfg.Hooks.SourceReachable(err)
 	if err != nil {
 		for _, t := range ts {
@@ -300,7 +303,7 @@ func (r *Runner) lagLoop() {
 	defer tick.Stop()
 	// The slices are kept from one tick to the next: a tick allocates
 	// nothing for what has not changed.
-	var idle []*part
+	var idle, running []*part
 	var copying []*topicRun
 	for n := 1; ; n++ {
 		select {
@@ -309,12 +312,18 @@ func (r *Runner) lagLoop() {
 		case <-tick.C:
 		}
 		clear(idle)
+		clear(running)
 		clear(copying)
-		idle, copying = idle[:0], copying[:0]
+		idle, running, copying = idle[:0], running[:0], copying[:0]
 		r.mu.Lock()
 		for _, t := range r.topics {
 			if t.copying.Load() {
 				copying = append(copying, t)
+			}
+			for _, p := range t.parts {
+				if p.running {
+					running = append(running, p)
+				}
 			}
 			// Partitions of this runner that do not copy (a paused
 			// mirror) show how far the source moved on. Those another
@@ -337,6 +346,10 @@ func (r *Runner) lagLoop() {
 			// answer and look caught up.
 			r.refreshSourceEnds(ctx, copying)
 		}
+		// The age of what this instance copies or watches; the others'
+		// partitions are their owners' to tell.
+		running = append(running, idle...)
+		r.refreshAges(ctx, running, time.Now())
 		cancel()
 		r.watchStalls(copying, time.Now())
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/strait-dev/strait/internal/batch"
 )
@@ -59,6 +60,14 @@ type part struct {
 	lastErr    atomic.Value // string
 	watchEnd   int64
 
+	// counters count the partition's copy (see Observer.Partition).
+	counters *PartitionCounters
+	// held is the oldest source batch the worker holds that has not
+	// landed, as the fetcher and the writer note it; read is the source
+	// batch at the mirror's end as the runner last read it, readAt when
+	// (only the lag loop touches readAt). See age.go.
+	held, read ageNote
+	readAt     time.Time
 	// running is set while the partition's worker runs here; cancel
 	// stops that worker and done is closed when it has returned. All
 	// three are guarded by Runner.mu.
@@ -91,8 +100,10 @@ type part struct {
 	notify chan struct{}
 }
 
-func newPart(t *topicRun, id int32) *part {
-	p := &part{t: t, id: id, notify: make(chan struct{}, 1)}
+func newPart(t *topicRun, id int32, counters *PartitionCounters) *part {
+	p := &part{t: t, id: id, notify: make(chan struct{}, 1), counters: counters}
+	p.held.init()
+	p.read.init()
 	p.fetcherID.Store(-1)
 	p.srcHW.Store(-1)
 	p.destEnd.Store(-1)
@@ -186,6 +197,7 @@ func (p *part) lag() Lag {
 	l := Lag{Partition: p.id, LastSourceFetchOffset: hw, MirrorEnd: end}
 	if hw >= 0 && end >= 0 && hw > end {
 		l.Lag = hw - end
+		l.OldestUncopiedMs = p.oldestMs(end)
 	}
 	return l
 }

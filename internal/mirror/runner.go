@@ -139,6 +139,8 @@ type Config struct {
 	// StallTimeout is how long a partition with offsets to copy may copy
 	// nothing before it is reported stalled. Default one minute.
 	StallTimeout time.Duration
+	// Observer receives the copy's measurements; nil discards them.
+	Observer Observer
 }
 
 func (c *Config) defaults() {
@@ -178,6 +180,9 @@ func (c *Config) defaults() {
 	if c.StallTimeout <= 0 {
 		c.StallTimeout = time.Minute
 	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
 }
 
 // Lag is one partition's replication lag.
@@ -191,6 +196,10 @@ type Lag struct {
 	LastSourceFetchOffset int64
 	// MirrorEnd is the mirror partition's log end offset as last known.
 	MirrorEnd int64
+	// OldestUncopiedMs is the timestamp (Unix ms) of the oldest source
+	// record not yet copied, the source batch at MirrorEnd, when Lag is
+	// not zero; 0 when Lag is zero or the timestamp is not known yet.
+	OldestUncopiedMs int64
 }
 
 // Runner mirrors the topics of one link. Create it with NewRunner, feed it
@@ -277,7 +286,7 @@ func NewRunner(cfg Config) *Runner {
 	}
 	r.srcMeta.cl = cfg.Source
 	r.destMeta.cl = cfg.Dest
-	r.sink = newSink(ctx, cfg.Dest, cfg.ProduceTimeout)
+	r.sink = newSink(ctx, cfg.Dest, cfg.ProduceTimeout, cfg.Observer)
 	r.wg.Add(2)
 	go r.metadataLoop()
 	go r.lagLoop()
@@ -382,7 +391,7 @@ func (r *Runner) apply(specs []Spec, drop []string, all bool) {
 func (r *Runner) newTopicRun(s Spec, prev *topicRun) *topicRun {
 	t := &topicRun{spec: s, desired: s, parts: make([]*part, s.Partitions), kick: &r.kick, buffered: &r.buffered}
 	for i := range t.parts {
-		p := newPart(t, int32(i))
+		p := newPart(t, int32(i), r.cfg.Observer.Partition(s.Topic, int32(i)))
 		if prev != nil && i < len(prev.parts) {
 			p.srcHW.Store(prev.parts[i].srcHW.Load())
 			p.destEnd.Store(prev.parts[i].destEnd.Load())

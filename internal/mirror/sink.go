@@ -62,6 +62,7 @@ type sink struct {
 	cl      *kgo.Client
 	own     bool // cl is the sink's, to close
 	timeout time.Duration
+	obs     Observer
 
 	mu      sync.Mutex
 	brokers map[int32]*brokerSink
@@ -85,8 +86,8 @@ func raise(peak *atomic.Int32, v int32) {
 // newSink makes a sink producing with a client of its own, cloned from
 // dest with the write hook added. If that client cannot be made it uses
 // dest, one request per broker at a time, which needs no hook.
-func newSink(ctx context.Context, dest *kgo.Client, timeout time.Duration) *sink {
-	s := &sink{ctx: ctx, timeout: timeout, brokers: map[int32]*brokerSink{}}
+func newSink(ctx context.Context, dest *kgo.Client, timeout time.Duration, obs Observer) *sink {
+	s := &sink{ctx: ctx, timeout: timeout, obs: obs, brokers: map[int32]*brokerSink{}}
 	opts := append(append([]kgo.Opt{}, dest.Opts()...), kgo.WithHooks(writeHook{s}))
 	if cl, err := kgo.NewClient(opts...); err == nil {
 		s.cl, s.own = cl, true
@@ -289,7 +290,9 @@ func (b *brokerSink) send(jobs []*produceJob) {
 		rp.Partition, rp.Records = j.partition, j.raw
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 	}
+	start := time.Now()
 	resp, err := req.RequestWith(ctx, b.s.cl.Broker(int(b.node)))
+	b.s.obs.Request(OpProduce, time.Since(start), err)
 	if err != nil {
 		for _, j := range jobs {
 			j.done <- produceResult{err: err}
@@ -315,6 +318,9 @@ func (b *brokerSink) send(jobs []*produceJob) {
 		}
 		for pi := range t.Partitions {
 			answers[tp{name, t.Partitions[pi].Partition}] = &t.Partitions[pi]
+			if code := t.Partitions[pi].ErrorCode; code != 0 {
+				b.s.obs.Error(OpProduce, kerr.ErrorForCode(code))
+			}
 		}
 	}
 	for _, j := range jobs {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/strait-dev/strait/internal/batch"
+	"github.com/strait-dev/strait/internal/logdedup"
 )
 
 // worker copies one partition. It alone produces to the mirror partition.
@@ -49,6 +49,9 @@ type worker struct {
 	window   []*inFlight
 	align    int64 // pending alignment target, -1 for none
 	startedC bool  // Started was counted for this partition
+	// fails keeps the worker's restarts from flooding the log: a
+	// warning per cause, and a line when it copies again.
+	fails logdedup.Cause
 	// lateStart is set for a partition that joined a copying topic: it
 	// reports its own start rather than counting towards the topic's.
 	lateStart bool
@@ -73,6 +76,7 @@ func (w *worker) run(ctx context.Context) {
 		err := w.setup(ctx)
 		if err == nil {
 			bo.reset()
+			w.fails.Recover(w.r.log, "mirror partition copies again", "topic", w.t.spec.Topic, "partition", w.p.id)
 			err = w.copyLoop(ctx)
 		}
 		w.p.confirmedEnd.Store(-1)
@@ -86,13 +90,15 @@ func (w *worker) run(ctx context.Context) {
 		}
 		w.p.disarm()
 		w.p.lastErr.Store(err.Error())
+		w.p.counters.Restarts.Add(1)
 		// A new topic's metadata takes a moment to reach every broker;
-		// only a partition that keeps failing is worth a warning.
-		level := slog.LevelDebug
+		// only a partition that keeps failing is worth a warning, once
+		// per cause.
 		if bo.n >= 3 {
-			level = slog.LevelWarn
+			w.fails.Fail(w.r.log, "mirror partition restarting", err, "topic", w.t.spec.Topic, "partition", w.p.id)
+		} else {
+			w.fails.Quiet(w.r.log, "mirror partition restarting", err, "topic", w.t.spec.Topic, "partition", w.p.id)
 		}
-		w.r.log.Log(ctx, level, "mirror partition restarting", "topic", w.t.spec.Topic, "partition", w.p.id, "err", err)
 		select {
 		case <-ctx.Done():
 			return

@@ -29,10 +29,15 @@ func (w *worker) produceWith(ctx context.Context, raw []byte, want int64, record
 		return err
 	}
 	rewrite(raw, *prod, txnID, carryCRC)
+	w.noteHeld(want, raw)
 	if err := w.retry(ctx, &inFlight{raw: raw, want: want, records: records, sourcePID: sourcePID}, txnID, 0); err != nil {
 		return err
 	}
 	w.landed(want, records)
+	if txnID != nil {
+		// Transactional data; a plain batch here is filler.
+		w.copied(records, len(raw))
+	}
 	prod.Sequence = nextSequence(prod.Sequence, records)
 	if prod == &w.prod {
 		w.known = true
@@ -54,6 +59,32 @@ func (w *worker) landed(want int64, records int32) {
 	w.confirmed = max(w.confirmed, want+int64(records))
 	w.p.destEnd.Store(want + int64(records))
 	w.p.produced.Add(1)
+}
+
+// copied counts records and bytes of source batches that landed.
+func (w *worker) copied(records int32, bytes int) {
+	w.p.counters.Records.Add(int64(records))
+	w.p.counters.Bytes.Add(int64(bytes))
+}
+
+// noteHeld notes the batch raw, to land at offset at, as the oldest
+// source batch the worker holds that has not landed (see age.go).
+func (w *worker) noteHeld(at int64, raw []byte) {
+	if ts, ok := rawTimestamp(raw); ok {
+		w.p.held.set(at, ts)
+	}
+}
+
+// landedOut accounts for the oldest batch out, which landed where it
+// belongs: the cursor, the counters, and the next batch out is now the
+// oldest not landed.
+func (w *worker) landedOut(f *inFlight) {
+	w.landed(f.want, f.records)
+	w.copied(f.records, len(f.raw))
+	w.known = true
+	if len(w.window) > 0 {
+		w.noteHeld(w.window[0].want, w.window[0].raw)
+	}
 }
 
 // inFlight is a batch produced (or being produced) and not yet accounted.
@@ -154,6 +185,9 @@ func (w *worker) pipe(ctx context.Context, raw []byte, want int64, records int32
 	}}
 	w.p.inflight.Add(1)
 	w.r.sink.submit(f.job)
+	if len(w.window) == 0 {
+		w.noteHeld(want, raw)
+	}
 	w.window = append(w.window, f)
 	raise(&w.r.sink.peakPipe, int32(len(w.window)))
 	// The copy goes on from the end of what is out; the partition's
@@ -190,8 +224,7 @@ func (w *worker) awaitOldest(ctx context.Context) error {
 			w.abandon()
 			return w.checkLanded(ctx, f, res.base)
 		}
-		w.landed(f.want, f.records)
-		w.known = true
+		w.landedOut(f)
 		return nil
 	}
 	w.noteRefused(res.err)
@@ -223,6 +256,7 @@ func (w *worker) awaitOldest(ctx context.Context) error {
 			return err
 		}
 		w.landed(g.want, g.records)
+		w.copied(g.records, len(g.raw))
 		w.known = true
 	}
 	return nil
@@ -294,10 +328,15 @@ func (w *worker) produceOnce(raw []byte, refresh bool, txnID *string) (int64, er
 	rp.Records = raw
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
+	start := time.Now()
 	resp, err := req.RequestWith(ctx, w.r.cfg.Dest.Broker(int(leader)))
+	w.r.cfg.Observer.Request(OpProduce, time.Since(start), err)
 	if err != nil {
 		return 0, err
 	}
 	res := findProduced(resp, &produceJob{topic: w.t.spec.Topic, topicID: id, partition: w.p.id, raw: raw})
+	if res.err != nil {
+		w.r.cfg.Observer.Error(OpProduce, res.err)
+	}
 	return res.base, res.err
 }

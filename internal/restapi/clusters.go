@@ -2,32 +2,34 @@ package restapi
 
 import (
 	"net/http"
+
+	"github.com/strait-dev/strait/api"
 )
 
-func (s *Server) clusterData(r *http.Request, c *call) clusterData {
+func (s *Server) clusterData(r *http.Request, c *call) api.ClusterData {
 	id := s.m.ClusterID()
 	self := c.baseURL(r) + "/clusters/" + id
 	crn := "crn:///kafka=" + id
-	return clusterData{
+	return api.ClusterData{
 		Kind:                   "KafkaCluster",
-		Metadata:               resourceMeta{Self: self, ResourceName: &crn},
+		Metadata:               api.ResourceMetadata{Self: self, ResourceName: &crn},
 		ClusterID:              id,
-		ACLs:                   relationship{Related: self + "/acls"},
-		Brokers:                relationship{Related: self + "/brokers"},
-		BrokerConfigs:          relationship{Related: self + "/broker-configs"},
-		ConsumerGroups:         relationship{Related: self + "/consumer-groups"},
-		Topics:                 relationship{Related: self + "/topics"},
-		PartitionReassignments: relationship{Related: self + "/topics/-/partitions/-/reassignment"},
+		ACLs:                   api.Relationship{Related: self + "/acls"},
+		Brokers:                api.Relationship{Related: self + "/brokers"},
+		BrokerConfigs:          api.Relationship{Related: self + "/broker-configs"},
+		ConsumerGroups:         api.Relationship{Related: self + "/consumer-groups"},
+		Topics:                 api.Relationship{Related: self + "/topics"},
+		PartitionReassignments: api.Relationship{Related: self + "/topics/-/partitions/-/reassignment"},
 	}
 }
 
 // listClusters answers GET /clusters with the one destination cluster, as
 // Confluent Server does.
 func (s *Server) listClusters(w http.ResponseWriter, r *http.Request, c *call) error {
-	writeJSON(w, http.StatusOK, clusterList{
+	writeJSON(w, http.StatusOK, api.ClusterDataList{
 		Kind:     "KafkaClusterList",
-		Metadata: collectionMeta{Self: c.baseURL(r) + "/clusters"},
-		Data:     []clusterData{s.clusterData(r, c)},
+		Metadata: api.CollectionMetadata{Self: c.baseURL(r) + "/clusters"},
+		Data:     []api.ClusterData{s.clusterData(r, c)},
 	})
 	return nil
 }

@@ -4,13 +4,14 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/strait-dev/strait/api"
 	"github.com/strait-dev/strait/internal/link"
 )
 
-func (s *Server) configData(r *http.Request, c *call, linkName string, v link.ConfigView) linkConfigData {
-	return linkConfigData{
+func (s *Server) configData(r *http.Request, c *call, linkName string, v link.ConfigView) api.LinkConfigData {
+	return api.LinkConfigData{
 		Kind:        "KafkaLinkConfigData",
-		Metadata:    resourceMeta{Self: c.baseURL(r) + "/clusters/" + s.m.ClusterID() + "/links/" + linkName + "/configs/" + v.Name},
+		Metadata:    api.ResourceMetadata{Self: c.baseURL(r) + "/clusters/" + s.m.ClusterID() + "/links/" + linkName + "/configs/" + v.Name},
 		ClusterID:   s.m.ClusterID(),
 		LinkName:    linkName,
 		Name:        v.Name,
@@ -35,10 +36,10 @@ func (s *Server) listConfigs(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
-	out := linkConfigList{
+	out := api.LinkConfigDataList{
 		Kind:     "KafkaLinkConfigDataList",
-		Metadata: collectionMeta{Self: c.baseURL(r) + "/clusters/" + s.m.ClusterID() + "/links/" + name + "/configs"},
-		Data:     []linkConfigData{},
+		Metadata: api.CollectionMetadata{Self: c.baseURL(r) + "/clusters/" + s.m.ClusterID() + "/links/" + name + "/configs"},
+		Data:     []api.LinkConfigData{},
 	}
 	for _, v := range views {
 		out.Data = append(out.Data, s.configData(r, c, name, v))
@@ -64,7 +65,7 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request, _ *call) erro
 	if err := s.checkCluster(r); err != nil {
 		return err
 	}
-	var body updateConfigRequest
+	var body api.UpdateConfigRequest
 	if err := decode(r, &body, false); err != nil {
 		return err
 	}
@@ -89,7 +90,7 @@ func (s *Server) alterConfigs(w http.ResponseWriter, r *http.Request, _ *call) e
 	if err != nil {
 		return err
 	}
-	var body alterConfigsRequest
+	var body api.AlterConfigsRequest
 	if err := decode(r, &body, false); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/strait-dev/strait/api"
 	"github.com/strait-dev/strait/internal/link"
 )
 
@@ -24,12 +25,6 @@ func (e *apiError) Error() string { return e.msg }
 // badRequest is a request the server could not read (error_code 400).
 func badRequest(format string, args ...any) error {
 	return &apiError{status: http.StatusBadRequest, code: 400, msg: fmt.Sprintf(format, args...)}
-}
-
-// errorBody is Confluent's error body.
-type errorBody struct {
-	ErrorCode int    `json:"error_code"`
-	Message   string `json:"message"`
 }
 
 // errorTable maps domain errors to status and error_code. Anything not in
@@ -50,6 +45,8 @@ var errorTable = []struct {
 	// cp-server answers 403 when a link with live mirrors is deleted.
 	{link.ErrLinkInUse, http.StatusForbidden, 403},
 	{link.ErrNotMirror, http.StatusForbidden, 40301},
+	// Strait's own: a switchover that did not happen, and why.
+	{link.ErrRefused, http.StatusConflict, 40901},
 }
 
 // classify returns the status, error_code and message for err.
@@ -79,7 +76,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if !known {
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	writeJSON(w, status, errorBody{ErrorCode: code, Message: msg})
+	writeJSON(w, status, api.Error{ErrorCode: code, Message: msg})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -97,5 +94,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // be served by this instance now (starting, standby), and msg says why.
 func WriteUnavailable(w http.ResponseWriter, msg string) {
 	w.Header().Set("Retry-After", "5")
-	writeJSON(w, http.StatusServiceUnavailable, errorBody{ErrorCode: http.StatusServiceUnavailable, Message: msg})
+	writeJSON(w, http.StatusServiceUnavailable, api.Error{ErrorCode: http.StatusServiceUnavailable, Message: msg})
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/strait-dev/strait/api"
 	"github.com/strait-dev/strait/internal/auth"
 )
 
@@ -86,6 +87,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, c *call) error 
 	if err := json.Unmarshal(out, &rep); err != nil {
 		return err
 	}
+	noteForwardedTopics(r, rep)
 	if rep.ContentType != "" {
 		w.Header().Set("Content-Type", rep.ContentType)
 	}
@@ -128,6 +130,29 @@ func (s *Server) serveForwarded(ctx context.Context, body []byte) ([]byte, error
 		RetryAfter:  rec.header.Get("Retry-After"),
 		Body:        rec.body.Bytes(),
 	})
+}
+
+// noteForwardedTopics notes, for this instance's audit line, the result of
+// each topic of a mirror alter the active instance answered (which logs
+// them too).
+func noteForwardedTopics(r *http.Request, rep forwardedReply) {
+	if rep.Status != http.StatusOK || !strings.Contains(r.URL.Path, "/mirrors:") {
+		return
+	}
+	var list api.AlterMirrorsDataList
+	if json.Unmarshal(rep.Body, &list) != nil {
+		return
+	}
+	for _, res := range list.Data {
+		t := auditTopic{name: res.MirrorTopicName}
+		if res.ErrorCode != nil {
+			t.code = *res.ErrorCode
+		}
+		if res.ErrorMessage != nil {
+			t.msg = *res.ErrorMessage
+		}
+		noteTopics(r, t)
+	}
 }
 
 // recorder is a ResponseWriter that keeps the answer.

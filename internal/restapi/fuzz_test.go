@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/strait-dev/strait/api"
 )
 
 // Fuzz targets for what a client sends: request bodies (decode, for every
@@ -27,11 +29,11 @@ var bodyKinds = []struct {
 	new        func() any
 	allowEmpty bool
 }{
-	{"createLinkRequest", func() any { return new(createLinkRequest) }, true},
-	{"updateConfigRequest", func() any { return new(updateConfigRequest) }, false},
-	{"alterConfigsRequest", func() any { return new(alterConfigsRequest) }, false},
-	{"createMirrorRequest", func() any { return new(createMirrorRequest) }, false},
-	{"alterMirrorsRequest", func() any { return new(alterMirrorsRequest) }, false},
+	{"createLinkRequest", func() any { return new(api.CreateLinkRequest) }, true},
+	{"updateConfigRequest", func() any { return new(api.UpdateConfigRequest) }, false},
+	{"alterConfigsRequest", func() any { return new(api.AlterConfigsRequest) }, false},
+	{"createMirrorRequest", func() any { return new(api.CreateMirrorRequest) }, false},
+	{"alterMirrorsRequest", func() any { return new(api.AlterMirrorsRequest) }, false},
 }
 
 // countingHandler counts the records logged at error level.
@@ -154,7 +156,7 @@ func FuzzDecode(f *testing.F) {
 		// The answer the adapter writes for it.
 		h := &countingHandler{}
 		writeError(w, r, slog.New(h), err)
-		var eb errorBody
+		var eb api.Error
 		if w.Code != ae.status || json.Unmarshal(w.Body.Bytes(), &eb) != nil || eb.ErrorCode != ae.code || eb.Message == "" {
 			t.Fatalf("%s: %v answered %d %q", k.name, err, w.Code, w.Body.String())
 		}

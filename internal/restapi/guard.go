@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/strait-dev/strait/internal/auth"
@@ -37,6 +38,9 @@ type access struct {
 	// anyLink lets in a principal with the action on at least one link;
 	// the handler shows only what the principal may read.
 	anyLink bool
+	// query lists the route's own query parameters, beyond those of the
+	// contract (Strait's endpoints).
+	query []string
 }
 
 var (
@@ -174,13 +178,73 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// auditNote is what a handler tells the audit log beyond the request
+// itself: the topics it acted on, each with its own result (a mirror
+// alter answers 200 with a refusal for some topics).
+type auditNote struct {
+	mu     sync.Mutex
+	topics []auditTopic
+}
+
+// auditTopic is one topic's outcome; a zero code is success.
+type auditTopic struct {
+	name string
+	code int
+	msg  string
+}
+
+type auditKey struct{}
+
+// withAuditNote gives r a note its handler can fill (noteTopics).
+func withAuditNote(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), auditKey{}, &auditNote{}))
+}
+
+// noteTopics records the topics a request acted on, for its audit lines.
+func noteTopics(r *http.Request, ts ...auditTopic) {
+	n, _ := r.Context().Value(auditKey{}).(*auditNote)
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	n.topics = append(n.topics, ts...)
+	n.mu.Unlock()
+}
+
+func notedTopics(r *http.Request) []auditTopic {
+	n, _ := r.Context().Value(auditKey{}).(*auditNote)
+	if n == nil {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]auditTopic(nil), n.topics...)
+}
+
 // audit logs a state-changing request: who, what, on what, and how it
-// ended. Bodies are not logged: they may hold credentials.
+// ended; then, for a request that acted on topics one by one, a line per
+// topic with that topic's result. Bodies are not logged: they may hold
+// credentials.
 func (s *Server) audit(r *http.Request, route string, status int, took time.Duration) {
 	p := principalOf(r)
 	target := r.PathValue("link_name")
 	if target == "" {
 		target = r.URL.Query().Get("link_name")
+	}
+	topics := notedTopics(r)
+	res := result(status)
+	refused := 0
+	for _, t := range topics {
+		if t.code != 0 {
+			refused++
+		}
+	}
+	switch {
+	case status >= 300 || refused == 0:
+	case refused == len(topics):
+		res = "rejected" // every topic refused, in a 200
+	default:
+		res = "partial"
 	}
 	attrs := []any{
 		"principal", p.Name,
@@ -190,8 +254,11 @@ func (s *Server) audit(r *http.Request, route string, status int, took time.Dura
 		"path", r.URL.Path,
 		"link", target,
 		"status", status,
-		"result", result(status),
+		"result", res,
 		"took_ms", took.Milliseconds(),
+	}
+	if len(topics) > 0 {
+		attrs = append(attrs, "topics", len(topics), "topics_refused", refused)
 	}
 	for _, k := range []string{"mirror_topic_name", "topic_name", "config_name"} {
 		if v := r.PathValue(k); v != "" {
@@ -205,6 +272,22 @@ func (s *Server) audit(r *http.Request, route string, status int, took time.Dura
 		attrs = append(attrs, "forwarded", true)
 	}
 	s.log.Info("audit", attrs...)
+	if status >= 300 {
+		return // the request failed whole: no topic took it
+	}
+	validateOnly := r.URL.Query().Get("validate_only") == "true"
+	for _, t := range topics {
+		ta := []any{"principal", p.Name, "operation", route, "link", target, "topic", t.name}
+		if validateOnly {
+			ta = append(ta, "validate_only", true)
+		}
+		if t.code == 0 {
+			ta = append(ta, "result", "success")
+		} else {
+			ta = append(ta, "result", "refused", "error_code", t.code, "error", t.msg)
+		}
+		s.log.Info("audit topic", ta...)
+	}
 }
 
 func result(status int) string {

@@ -3,13 +3,14 @@ package restapi
 import (
 	"net/http"
 
+	"github.com/strait-dev/strait/api"
 	"github.com/strait-dev/strait/internal/link"
 )
 
-func (s *Server) linkData(r *http.Request, c *call, v link.LinkView) linkData {
-	d := linkData{
+func (s *Server) linkData(r *http.Request, c *call, v link.LinkView) api.LinkData {
+	d := api.LinkData{
 		Kind:             "KafkaLinkData",
-		Metadata:         resourceMeta{Self: c.baseURL(r) + "/clusters/" + s.m.ClusterID() + "/links/" + v.Name},
+		Metadata:         api.ResourceMetadata{Self: c.baseURL(r) + "/clusters/" + s.m.ClusterID() + "/links/" + v.Name},
 		LinkName:         v.Name,
 		LinkID:           v.LinkID,
 		ClusterLinkID:    v.ClusterLinkID,
@@ -17,7 +18,7 @@ func (s *Server) linkData(r *http.Request, c *call, v link.LinkView) linkData {
 		LinkState:        v.State,
 		LinkError:        v.Error,
 		LinkErrorMessage: v.ErrorMessage,
-		CategoryCounts:   []linkCategory{},
+		CategoryCounts:   []api.LinkCategoryCount{},
 	}
 	if v.SourceClusterID != "" {
 		id := v.SourceClusterID
@@ -28,12 +29,12 @@ func (s *Server) linkData(r *http.Request, c *call, v link.LinkView) linkData {
 		}
 	}
 	for _, cc := range v.Categories {
-		d.CategoryCounts = append(d.CategoryCounts, linkCategory{StateCategory: cc.Category, Count: cc.Count})
+		d.CategoryCounts = append(d.CategoryCounts, api.LinkCategoryCount{StateCategory: cc.Category, Count: cc.Count})
 	}
 	for _, t := range v.Tasks {
-		lt := linkTask{TaskName: t.Name, State: t.State, Errors: []linkTaskError{}}
+		lt := api.LinkTask{TaskName: t.Name, State: t.State, Errors: []api.LinkTaskError{}}
 		for _, e := range t.Errors {
-			lt.Errors = append(lt.Errors, linkTaskError{ErrorCode: e.Code, ErrorMessage: e.Message})
+			lt.Errors = append(lt.Errors, api.LinkTaskError{ErrorCode: e.Code, ErrorMessage: e.Message})
 		}
 		d.Tasks = append(d.Tasks, lt)
 	}
@@ -44,10 +45,10 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err := s.checkCluster(r); err != nil {
 		return err
 	}
-	out := linkList{
+	out := api.LinkDataList{
 		Kind:     "KafkaLinkDataList",
-		Metadata: collectionMeta{Self: c.baseURL(r) + "/clusters/" + s.m.ClusterID() + "/links"},
-		Data:     []linkData{},
+		Metadata: api.CollectionMetadata{Self: c.baseURL(r) + "/clusters/" + s.m.ClusterID() + "/links"},
+		Data:     []api.LinkData{},
 	}
 	for _, v := range s.m.Links() {
 		if !s.canRead(r, v.Name) {
@@ -91,7 +92,7 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request, _ *call) err
 	if err != nil {
 		return err
 	}
-	var body createLinkRequest
+	var body api.CreateLinkRequest
 	if err := decode(r, &body, true); err != nil {
 		return err
 	}

@@ -4,14 +4,15 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/strait-dev/strait/api"
 	"github.com/strait-dev/strait/internal/link"
 	"github.com/strait-dev/strait/internal/mirror"
 )
 
-func lagsJSON(lags []mirror.Lag, copiedBy map[int32]string) []mirrorLag {
-	out := make([]mirrorLag, 0, len(lags))
+func lagsJSON(lags []mirror.Lag, copiedBy map[int32]string) []api.MirrorLag {
+	out := make([]api.MirrorLag, 0, len(lags))
 	for _, l := range lags {
-		out = append(out, mirrorLag{Partition: l.Partition, Lag: l.Lag, LastSourceFetchOffset: l.LastSourceFetchOffset, StraitInstance: copiedBy[l.Partition]})
+		out = append(out, api.MirrorLag{Partition: l.Partition, Lag: l.Lag, LastSourceFetchOffset: l.LastSourceFetchOffset, StraitInstance: copiedBy[l.Partition]})
 	}
 	return out
 }
@@ -20,10 +21,10 @@ func (s *Server) mirrorsURL(r *http.Request, c *call, linkName string) string {
 	return c.baseURL(r) + "/clusters/" + s.m.ClusterID() + "/links/" + linkName + "/mirrors"
 }
 
-func (s *Server) mirrorData(r *http.Request, c *call, v link.MirrorView, withErrors bool) mirrorData {
-	d := mirrorData{
+func (s *Server) mirrorData(r *http.Request, c *call, v link.MirrorView, withErrors bool) api.MirrorData {
+	d := api.MirrorData{
 		Kind:             "KafkaMirrorData",
-		Metadata:         resourceMeta{Self: s.mirrorsURL(r, c, v.Link) + "/" + v.Topic},
+		Metadata:         api.ResourceMetadata{Self: s.mirrorsURL(r, c, v.Link) + "/" + v.Topic},
 		LinkName:         v.Link,
 		MirrorTopicName:  v.Topic,
 		SourceTopicName:  v.SourceTopic,
@@ -34,9 +35,9 @@ func (s *Server) mirrorData(r *http.Request, c *call, v link.MirrorView, withErr
 		StateTimeMs:      v.StateTimeMs,
 	}
 	if withErrors {
-		errs := make([]transitionError, 0, len(v.TransitionErrors))
+		errs := make([]api.StateTransitionError, 0, len(v.TransitionErrors))
 		for _, e := range v.TransitionErrors {
-			errs = append(errs, transitionError{ErrorCode: e.Code, ErrorMessage: e.Message})
+			errs = append(errs, api.StateTransitionError{ErrorCode: e.Code, ErrorMessage: e.Message})
 		}
 		d.TransitionErrors = &errs
 	}
@@ -61,7 +62,7 @@ func (s *Server) writeMirrors(w http.ResponseWriter, r *http.Request, c *call, l
 	if err != nil {
 		return err
 	}
-	out := mirrorList{Kind: "KafkaMirrorDataList", Metadata: collectionMeta{Self: self}, Data: []mirrorData{}}
+	out := api.MirrorDataList{Kind: "KafkaMirrorDataList", Metadata: api.CollectionMetadata{Self: self}, Data: []api.MirrorData{}}
 	for _, v := range views {
 		if !s.canRead(r, v.Link) {
 			continue
@@ -92,7 +93,7 @@ func (s *Server) createMirror(w http.ResponseWriter, r *http.Request, _ *call) e
 	if err := s.checkCluster(r); err != nil {
 		return err
 	}
-	var body createMirrorRequest
+	var body api.CreateMirrorRequest
 	if err := decode(r, &body, false); err != nil {
 		return err
 	}
@@ -107,6 +108,11 @@ func (s *Server) createMirror(w http.ResponseWriter, r *http.Request, _ *call) e
 	if err := s.m.CreateMirror(r.Context(), r.PathValue("link_name"), req); err != nil {
 		return err
 	}
+	topic := req.MirrorTopic
+	if topic == "" {
+		topic = req.SourceTopic
+	}
+	noteTopics(r, auditTopic{name: topic})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -124,7 +130,7 @@ func (s *Server) alterMirrors(op link.Op) handlerFunc {
 		if opt.IncludePartitionTruncation, err = boolParam(r, "include_partition_level_truncation_data", false); err != nil {
 			return err
 		}
-		var body alterMirrorsRequest
+		var body api.AlterMirrorsRequest
 		if err := decode(r, &body, false); err != nil {
 			return err
 		}
@@ -140,15 +146,19 @@ func (s *Server) alterMirrors(op link.Op) handlerFunc {
 		if err != nil {
 			return err
 		}
-		base := s.mirrorsURL(r, c, name)
-		out := alterResultList{Kind: "AlterMirrorsDataList", Metadata: collectionMeta{Self: base}, Data: []alterResult{}}
+		reports := s.failoverPreview(r, op, opt, name, results)
 		for _, res := range results {
-			ar := alterResult{
+			noteTopics(r, auditTopic{name: res.Topic, code: res.ErrorCode, msg: res.ErrorMessage})
+		}
+		base := s.mirrorsURL(r, c, name)
+		out := api.AlterMirrorsDataList{Kind: "AlterMirrorsDataList", Metadata: api.CollectionMetadata{Self: base}, Data: []api.AlterMirrorsData{}}
+		for _, res := range results {
+			ar := api.AlterMirrorsData{
 				Kind:                         "AlterMirrorsData",
-				Metadata:                     resourceMeta{Self: base + "/" + res.Topic},
+				Metadata:                     api.ResourceMetadata{Self: base + "/" + res.Topic},
 				MirrorTopicName:              res.Topic,
 				MirrorLags:                   lagsJSON(res.Lags, nil),
-				PartitionLevelTruncationData: []truncationData{},
+				PartitionLevelTruncationData: []api.PartitionTruncation{},
 			}
 			if res.ErrorCode != 0 {
 				code, msg := res.ErrorCode, res.ErrorMessage
@@ -156,8 +166,9 @@ func (s *Server) alterMirrors(op link.Op) handlerFunc {
 			}
 			ar.MessagesTruncated = res.MessagesTruncated
 			for _, pt := range res.Truncation {
-				ar.PartitionLevelTruncationData = append(ar.PartitionLevelTruncationData, truncationData{PartitionID: pt.Partition, OffsetTruncatedTo: pt.OffsetTruncatedTo, MessagesTruncated: pt.MessagesTruncated})
+				ar.PartitionLevelTruncationData = append(ar.PartitionLevelTruncationData, api.PartitionTruncation{PartitionID: pt.Partition, OffsetTruncatedTo: pt.OffsetTruncatedTo, MessagesTruncated: pt.MessagesTruncated})
 			}
+			ar.StraitFailoverReport = reports[res.Topic]
 			out.Data = append(out.Data, ar)
 		}
 		writeJSON(w, http.StatusOK, out)

@@ -16,9 +16,11 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/strait-dev/strait/api"
 	"github.com/strait-dev/strait/internal/link"
 )
 
@@ -49,6 +51,7 @@ func New(m *link.Manager, log *slog.Logger, opt Options) *Server {
 	for _, p := range Prefixes {
 		s.routes(p)
 	}
+	s.straitRoutes()
 	s.mux.HandleFunc("/", s.notFoundAudited)
 	if m != nil {
 		m.HandleCommands(apiKind, s.serveForwarded)
@@ -100,13 +103,19 @@ func (s *Server) routes(p string) {
 // handle mounts h at pattern behind authentication, rate limiting and
 // the authorization a; state-changing requests are audited.
 func (s *Server) handle(pattern, prefix string, a access, h handlerFunc) {
+	s.mux.HandleFunc(pattern, s.wrap(pattern, prefix, a, h))
+}
+
+// wrap is the handler handle mounts.
+func (s *Server) wrap(pattern, prefix string, a access, h handlerFunc) http.HandlerFunc {
 	c := &call{prefix: prefix, external: strings.TrimSuffix(s.opt.ExternalURL, "/")}
 	changes := !strings.HasPrefix(pattern, http.MethodGet+" ")
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
 		if changes {
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w}
 			w = sw
+			r = withAuditNote(r)
 			defer func() { s.audit(r, pattern, sw.status, time.Since(start)) }()
 		}
 		r, ok := s.admit(w, r, a)
@@ -114,11 +123,11 @@ func (s *Server) handle(pattern, prefix string, a access, h handlerFunc) {
 			return
 		}
 		if r.ContentLength > maxBody {
-			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{ErrorCode: 413, Message: fmt.Sprintf("Request body is larger than %d bytes.", maxBody)})
+			writeJSON(w, http.StatusRequestEntityTooLarge, api.Error{ErrorCode: 413, Message: fmt.Sprintf("Request body is larger than %d bytes.", maxBody)})
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		if err := checkQuery(r); err != nil {
+		if err := checkQuery(r, a.query); err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
@@ -131,7 +140,7 @@ func (s *Server) handle(pattern, prefix string, a access, h handlerFunc) {
 		if err := h(w, r, c); err != nil {
 			writeError(w, r, s.log, err)
 		}
-	})
+	}
 }
 
 // notFound answers unknown paths with 404 and known paths with a wrong
@@ -144,11 +153,11 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 		r2 := r.Clone(r.Context())
 		r2.Method = m
 		if _, pat := s.mux.Handler(r2); pat != "" && pat != "/" {
-			writeJSON(w, http.StatusMethodNotAllowed, errorBody{ErrorCode: 405, Message: "HTTP 405 Method Not Allowed"})
+			writeJSON(w, http.StatusMethodNotAllowed, api.Error{ErrorCode: 405, Message: "HTTP 405 Method Not Allowed"})
 			return
 		}
 	}
-	writeJSON(w, http.StatusNotFound, errorBody{ErrorCode: 404, Message: "HTTP 404 Not Found"})
+	writeJSON(w, http.StatusNotFound, api.Error{ErrorCode: 404, Message: "HTTP 404 Not Found"})
 }
 
 // notFoundAudited is notFound with an audit line for what would have
@@ -280,11 +289,12 @@ var queryParams = map[string]bool{
 	"link_name": true, "mirror_status": true,
 }
 
-// checkQuery refuses a query parameter the contract does not define: a
-// misspelled validate_only would otherwise change state.
-func checkQuery(r *http.Request) error {
+// checkQuery refuses a query parameter the contract does not define, or
+// the route's own (extra): a misspelled validate_only would otherwise
+// change state.
+func checkQuery(r *http.Request, extra []string) error {
 	for k := range r.URL.Query() {
-		if !queryParams[k] {
+		if !queryParams[k] && !slices.Contains(extra, k) {
 			return badRequest("Unknown query parameter '%s'.", k)
 		}
 	}

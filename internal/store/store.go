@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -49,7 +50,13 @@ type Store struct {
 	prod  *kgo.Client
 	log   *slog.Logger
 	mu    sync.Mutex // serializes writes so records land in call order
+	// observe receives every write's latency and outcome; see Observe.
+	observe atomic.Pointer[func(took time.Duration, err error)]
 }
+
+// Observe makes fn receive the latency and outcome of every write (Put,
+// Delete) from now on: the metrics of the state topic.
+func (s *Store) Observe(fn func(took time.Duration, err error)) { s.observe.Store(&fn) }
 
 // Open connects to the destination with the base client options, creates
 // the state topic if it does not exist, and returns the store. Transient
@@ -158,7 +165,12 @@ func (s *Store) write(ctx context.Context, key string, value []byte) (int64, err
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec := &kgo.Record{Key: []byte(key), Value: value, Partition: 0}
-	if err := s.prod.ProduceSync(ctx, rec).FirstErr(); err != nil {
+	start := time.Now()
+	err := s.prod.ProduceSync(ctx, rec).FirstErr()
+	if fn := s.observe.Load(); fn != nil {
+		(*fn)(time.Since(start), err)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("write state %q: %w", key, err)
 	}
 	return rec.Offset, nil

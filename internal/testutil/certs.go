@@ -98,6 +98,14 @@ func (ca *CA) KeyPair(t testing.TB, cn string) tls.Certificate {
 	return pair
 }
 
+// IssueFiles is Issue written to the files tls.crt and tls.key in dir,
+// whose paths it returns.
+func (ca *CA) IssueFiles(t testing.TB, dir, cn string) (certFile, keyFile string) {
+	t.Helper()
+	c, k := ca.Issue(t, cn)
+	return WriteFile(t, dir, "tls.crt", c), WriteFile(t, dir, "tls.key", k)
+}
+
 // WriteFile writes b to a file in dir and returns its path.
 func WriteFile(t testing.TB, dir, name string, b []byte) string {
 	t.Helper()

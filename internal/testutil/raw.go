@@ -45,6 +45,13 @@ func splitBatches(data []byte) ([]RawBatch, error) {
 // control batches included.
 func RawBatches(t testing.TB, cl *kgo.Client, topic string, partition int32) []RawBatch {
 	t.Helper()
+	return RawBatchesFrom(t, cl, topic, partition, 0)
+}
+
+// RawBatchesFrom is RawBatches from offset from: the batch that holds it
+// and every one after.
+func RawBatchesFrom(t testing.TB, cl *kgo.Client, topic string, partition int32, from int64) []RawBatch {
+	t.Helper()
 	locate := func() ([16]byte, int32) {
 		for {
 			req := kmsg.NewPtrMetadataRequest()
@@ -65,7 +72,7 @@ func RawBatches(t testing.TB, cl *kgo.Client, topic string, partition int32) []R
 	}
 	id, leader := locate()
 	var out []RawBatch
-	for off := int64(0); ; {
+	for off := from; ; {
 		req := kmsg.NewPtrFetchRequest()
 		req.MaxWaitMillis, req.MaxBytes, req.ReplicaID, req.SessionEpoch = 0, 64<<20, -1, -1
 		rt := kmsg.NewFetchRequestTopic()

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"testing"
 	"time"
@@ -198,4 +199,16 @@ func WaitSameEnds(t testing.TB, d time.Duration, srcCl, dstCl *kgo.Client, topic
 		}
 		return nil
 	})
+}
+
+// FreeAddr returns a loopback address nothing listens on: free for a
+// server the test starts, refused to a client that dials it.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
