@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -71,25 +75,15 @@ any measurement failed; the child processes' logs are in <data-dir>/logs
   strait bench --json                           # the tables, then the figures as JSON`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signalContext()
-			defer stop()
 			o.Cases = splitList(cases)
 			o.Copiers = splitList(copiers)
-			o.Out = cmd.OutOrStdout()
-			o.Log = newLogger(cmd.ErrOrStderr(), logLevel, "text")
-			o.Command = commandLine(cmd)
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			rep, err := bench.Run(ctx, o)
-			if asJSON && rep != nil {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if jerr := enc.Encode(rep); jerr != nil && err == nil {
-					err = fmt.Errorf("print JSON: %w", jerr)
+			return runBench(cmd, logLevel, asJSON, func(ctx context.Context, out io.Writer, log *slog.Logger, command string) (any, error) {
+				o.Out, o.Log, o.Command = out, log, command
+				if err := o.Validate(); err != nil {
+					return nil, err
 				}
-			}
-			return err
+				return bench.Run(ctx, o)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -99,12 +93,9 @@ any measurement failed; the child processes' logs are in <data-dir>/logs
 	f.IntVar(&o.SmallMB, "small-mb", 256, "MB of record keys and values in each small case")
 	f.Float64Var(&o.LatencyRate, "latency-rate", 5, "latency test produce rate, MB/s")
 	f.IntVar(&o.LatencySeconds, "latency-seconds", 15, "latency test duration per copier, seconds (0 skips it)")
-	f.StringVar(&o.DataDir, "data-dir", "", "empty or new folder for cluster data and logs (default: a temporary folder)")
-	f.BoolVar(&o.Keep, "keep", false, "keep --data-dir, the logs and the topics at the end")
+	benchFlags(f, &o.DataDir, &o.Keep, &asJSON, &logLevel, "keep --data-dir, the logs and the topics at the end")
 	f.DurationVar(&o.DestDelay, "dest-delay", 0, "send every destination response this much later: a destination a round trip away (0: loopback)")
 	f.DurationVar(&o.CopyTimeout, "copy-timeout", 10*time.Minute, "give up on one copy after this long")
-	f.BoolVar(&asJSON, "json", false, "also print the results as JSON at the end")
-	f.StringVar(&logLevel, "log-level", "info", "progress log level on stderr: debug, info, warn or error")
 	cmd.AddCommand(newBenchCopier(), newBenchVerify(), newBenchScale())
 	return cmd
 }
@@ -134,30 +125,17 @@ per 10^9 bytes; "faster" is the consuming comparison's time over the
 verification's, "CPU x" the ratio of their CPU.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signalContext()
-			defer stop()
-			o.Out = cmd.OutOrStdout()
-			o.Log = newLogger(cmd.ErrOrStderr(), logLevel, "text")
-			o.Command = commandLine(cmd)
-			res, err := bench.RunVerify(ctx, o)
-			if asJSON && res != nil {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if jerr := enc.Encode(res); jerr != nil && err == nil {
-					err = fmt.Errorf("print JSON: %w", jerr)
-				}
-			}
-			return err
+			return runBench(cmd, logLevel, asJSON, func(ctx context.Context, out io.Writer, log *slog.Logger, command string) (any, error) {
+				o.Out, o.Log, o.Command = out, log, command
+				return bench.RunVerify(ctx, o)
+			})
 		},
 	}
 	f := cmd.Flags()
 	f.IntVar(&o.LargeMB, "large-mb", 512, "MB of record keys and values in the large case")
 	f.IntVar(&o.SmallMB, "small-mb", 64, "MB of record keys and values in the small case")
 	f.IntVar(&o.Rounds, "rounds", 3, "times each comparison runs per case")
-	f.StringVar(&o.DataDir, "data-dir", "", "empty or new folder for cluster data and logs (default: a temporary folder)")
-	f.BoolVar(&o.Keep, "keep", false, "keep --data-dir and the logs at the end")
-	f.BoolVar(&asJSON, "json", false, "also print the results as JSON at the end")
-	f.StringVar(&logLevel, "log-level", "info", "progress log level on stderr: debug, info, warn or error")
+	benchFlags(f, &o.DataDir, &o.Keep, &asJSON, &logLevel, "keep --data-dir and the logs at the end")
 	return cmd
 }
 
@@ -210,8 +188,6 @@ a column or rows per build. The run ends with the targets of issue 14.`,
   strait bench scale --instances '' --topics 4000                 # many mirrors only`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signalContext()
-			defer stop()
 			for _, s := range serves {
 				label, path, ok := strings.Cut(s, "=")
 				if !ok {
@@ -226,18 +202,10 @@ a column or rows per build. The run ends with the targets of issue 14.`,
 				}
 				o.Instances = append(o.Instances, n)
 			}
-			o.Out = cmd.OutOrStdout()
-			o.Log = newLogger(cmd.ErrOrStderr(), logLevel, "text")
-			o.Command = commandLine(cmd)
-			rep, err := bench.RunScale(ctx, o)
-			if asJSON && rep != nil {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if jerr := enc.Encode(rep); jerr != nil && err == nil {
-					err = fmt.Errorf("print JSON: %w", jerr)
-				}
-			}
-			return err
+			return runBench(cmd, logLevel, asJSON, func(ctx context.Context, out io.Writer, log *slog.Logger, command string) (any, error) {
+				o.Out, o.Log, o.Command = out, log, command
+				return bench.RunScale(ctx, o)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -258,11 +226,32 @@ a column or rows per build. The run ends with the targets of issue 14.`,
 	f.StringVar(&o.ServeLogLevel, "serve-log-level", "warn", "log level of the serves (their logs are kept with --keep)")
 	f.StringVar(&o.ProfileDir, "profile-dir", "", "write CPU and allocation profiles of the many-mirrors serves here (<label>-run.cpu, <label>-idle.cpu, <label>-idle.mem)")
 	f.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "give up on one wait (a catch-up, a copy) after this long")
-	f.StringVar(&o.DataDir, "data-dir", "", "empty or new folder for cluster data and logs (default: a temporary folder)")
-	f.BoolVar(&o.Keep, "keep", false, "keep --data-dir and the logs at the end")
-	f.BoolVar(&asJSON, "json", false, "also print the results as JSON at the end")
-	f.StringVar(&logLevel, "log-level", "info", "progress log level on stderr: debug, info, warn or error")
+	benchFlags(f, &o.DataDir, &o.Keep, &asJSON, &logLevel, "keep --data-dir and the logs at the end")
 	return cmd
+}
+
+// runBench runs one benchmark with its progress log on stderr and its
+// tables on stdout, then, with --json, prints the figures it returned.
+func runBench(cmd *cobra.Command, logLevel string, asJSON bool, run func(ctx context.Context, out io.Writer, log *slog.Logger, command string) (any, error)) error {
+	ctx, stop := signalContext()
+	defer stop()
+	rep, err := run(ctx, cmd.OutOrStdout(), newLogger(cmd.ErrOrStderr(), logLevel, "text"), commandLine(cmd))
+	if v := reflect.ValueOf(rep); asJSON && v.IsValid() && !v.IsNil() {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(rep); jerr != nil && err == nil {
+			err = fmt.Errorf("print JSON: %w", jerr)
+		}
+	}
+	return err
+}
+
+// benchFlags adds the flags every benchmark has.
+func benchFlags(f *pflag.FlagSet, dataDir *string, keep, asJSON *bool, logLevel *string, keepHelp string) {
+	f.StringVar(dataDir, "data-dir", "", "empty or new folder for cluster data and logs (default: a temporary folder)")
+	f.BoolVar(keep, "keep", false, keepHelp)
+	f.BoolVar(asJSON, "json", false, "also print the results as JSON at the end")
+	f.StringVar(logLevel, "log-level", "info", "progress log level on stderr: debug, info, warn or error")
 }
 
 // newBenchCopier is the baseline copier the benchmark starts as a child
